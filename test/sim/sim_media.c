@@ -75,7 +75,8 @@ struct dv_sim_media {
   dv_sim_dgram *out;
   size_t out_head, out_len, out_cap;
   held hold;
-  dv_buf scratch;
+  dv_buf scratch; /* decrypted input */
+  dv_buf tx;      /* packets being encrypted; never aliases scratch */
   int16_t *pcm;
 };
 
@@ -114,6 +115,7 @@ int dv_sim_media_new(const dvoice_env *env, dv_sim_vgw *vgw,
     dv_sim_media_settings_default(&m->settings);
   }
   dv_buf_init(&m->scratch, env->mem);
+  dv_buf_init(&m->tx, env->mem);
   m->pcm = dv_malloc(env->mem, PCM_MAX * sizeof(int16_t));
   if (m->pcm == NULL) {
     dv_free(env->mem, m);
@@ -161,7 +163,8 @@ void dv_sim_media_free(dv_sim_media *m) {
   dv_free(mem, m->out);
   dv_free(mem, m->members);
   dv_free(mem, m->speakers);
-  dv_buf_free(&m->scratch);
+  dv_buf_free_secret(&m->scratch);
+  dv_buf_free(&m->tx);
   dv_free(mem, m->pcm);
   dv_free(mem, m);
 }
@@ -338,13 +341,13 @@ static int send_to_session(dv_sim_media *m, dv_sim_session *to,
   if (mm == NULL) {
     return DVOICE_ERR_NOMEM;
   }
-  dv_buf_reset(&m->scratch);
+  dv_buf_reset(&m->tx);
   rv = dv_sim_crypt_seal(to->mode, to->key, aad, aad_len, plain, plain_len,
-                         mm->out_counter++, &m->scratch);
+                         mm->out_counter++, &m->tx);
   if (rv != 0) {
     return rv;
   }
-  return send_dgram(m, m->scratch.data, m->scratch.len, &dest, now);
+  return send_dgram(m, m->tx.data, m->tx.len, &dest, now);
 }
 
 /* ---- receive ----------------------------------------------------------- */
