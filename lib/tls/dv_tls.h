@@ -187,11 +187,10 @@ int dv_tls_start(dv_tls *t);
  *   DVOICE_ERR_TLS            handshake failure, fatal alert, bad record
  *   DVOICE_ERR_TLS_CLOSED     the peer sent close_notify (state CLOSED);
  *                             plaintext before it is still readable
- *   DVOICE_ERR_INVALID_STATE  fed after the connection failed or closed
  *   DVOICE_ERR_NOMEM          an allocation failed
- * After any error except INVALID_STATE the state is FAILED or CLOSED and
- * later calls return the same error (sticky), bar dv_tls_read and the
- * outbuf.
+ * After any error the state is FAILED (CLOSED for TLS_CLOSED) and later
+ * calls to dv_tls_feed() return the same error (sticky) without reading
+ * input; dv_tls_read() and the outbuf keep working.
  */
 int dv_tls_feed(dv_tls *t, const uint8_t *ciphertext, size_t len);
 
@@ -201,7 +200,8 @@ int dv_tls_feed(dv_tls *t, const uint8_t *ciphertext, size_t len);
  * encrypted into the outbuf immediately, in records of at most 16 KiB.
  * Returns 0, or:
  *   DVOICE_ERR_INVALID_STATE  after dv_tls_shutdown() or once CLOSED
- *   DVOICE_ERR_NOMEM          an allocation failed
+ *   DVOICE_ERR_NOMEM          an allocation failed (the connection FAILS)
+ *   DVOICE_ERR_TLS            mbedTLS refused to encrypt (FAILS)
  *   the sticky error          if the connection FAILED
  */
 int dv_tls_write(dv_tls *t, const uint8_t *plaintext, size_t len);

@@ -171,7 +171,8 @@ struct dv_ws {
   size_t max_header;
   dv_buf out;                  /* bytes to send */
   dv_buf hdr;                  /* Upgrade header block being collected */
-  size_t hdr_scan;             /* bytes of hdr already searched for CRLFCRLF */
+  uint16_t code_recv;          /* peer's close code, 0 until received */
+  int nomem;                   /* allocation failed inside a wslay callback */
   const uint8_t *in;           /* frame bytes being fed (during feed) */
   size_t in_len;
   char accept[29];             /* client: expected Sec-WebSocket-Accept */
@@ -217,10 +218,12 @@ void dv_ws_free(dv_ws *ws);
  *   DVOICE_ERR_WS_TOO_BIG        a message exceeded max_message_size (close
  *                                1009 queued)
  *   DVOICE_ERR_CALLBACK_FAILURE  a callback asked to abort
- *   DVOICE_ERR_INVALID_STATE     fed after CLOSED or FAILED
  *   DVOICE_ERR_NOMEM             an allocation failed
- * After an error the state is FAILED and later calls return the same error.
- * Bytes arriving after the peer's close frame are ignored.
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL ws, NULL data with len > 0, or
+ *                                called from inside a callback
+ * After an error the state is FAILED and later calls return the same error
+ * without reading input. Bytes arriving after the peer's close frame (and
+ * any bytes fed once CLOSED) are ignored and 0 is returned.
  */
 int dv_ws_feed(dv_ws *ws, const uint8_t *data, size_t len);
 
