@@ -20,7 +20,7 @@ int dvt_run_until(uv_loop_t *loop, int (*cond)(void *ud), void *ud,
 /* Runs |loop| until |*flag| is nonzero; fails the test after |timeout_ms|. */
 void dvt_run_flag(uv_loop_t *loop, const int *flag, unsigned timeout_ms);
 
-/* Certificates made by test/interop/peers/make_certs.sh in a temp dir. */
+/* Test certificates, made with the openssl CLI in a temp dir. */
 typedef struct dvt_certs {
   char dir[128];
   char ca[192], otherca[192];
