@@ -7,6 +7,8 @@
 #include "../sim/sim_crypt.h"
 #include "../sim/sim_media.h"
 #include "../sim/sim_vgw.h"
+#include "rtp/dv_rtp.h"
+#include "rtp/dv_rtp_crypt.h"
 #include "util/dv_rw.h"
 
 #define SERVER "41771983423143937"
@@ -547,6 +549,78 @@ static void test_knobs_deterministic(void **state) {
   }
 }
 
+/* lib/rtp builds what the client sends; the simulator's own AEAD must
+ * accept it, and lib/rtp must open what the simulator sends. */
+static void check_lib_rtp(const char *mode, dv_rtp_backend backend) {
+  dv_rtp_crypt cc;
+  uint8_t req[DV_IPDISC_LEN], pkt[256], body[DV_RTP_MAX_PACKET];
+  dv_ipdisc_result res;
+  dv_rtp_rx rx;
+  dv_sim_dgram d;
+  dv_sim_speaker *sp;
+  size_t plen, pos = 0, dlen;
+  const uint8_t *data;
+  uint8_t id;
+  fx f;
+  fx_init(&f, NULL);
+  f.ca = join(&f, f.a, mode, 1);
+  dv_ipdisc_build_request(req, f.a->ssrc);
+  assert_int_equal(dv_sim_media_recv(f.m, req, sizeof(req), &f.addr_a, 0), 0);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_int_equal(dv_ipdisc_parse_response(d.data.data, d.data.len,
+                                            f.a->ssrc, &res),
+                   0);
+  assert_string_equal(res.address, "10.1.2.3");
+  assert_int_equal(res.port, 0xabcd);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_rtp_crypt_init(&cc, dv_rtp_mode_from_name(mode,
+                                                                strlen(mode)),
+                                     f.a->key, backend),
+                   0);
+  for (uint32_t i = 0; i < 5; i++) {
+    assert_int_equal(dv_rtp_seal_opus(&cc, (uint16_t)(100 + i), 960 * i,
+                                      f.a->ssrc, SILENCE, 3, pkt,
+                                      sizeof(pkt), &plen),
+                     0);
+    assert_int_equal(
+        dv_sim_media_recv(f.m, pkt, plen, &f.addr_a, i * 20 * MS), 0);
+  }
+  assert_int_equal(f.a->report.media.decrypted, 5);
+  assert_int_equal(f.a->report.media.decrypt_failures, 0);
+  assert_int_equal(f.a->report.media.missing, 0);
+  assert_int_equal(f.a->report.media.ts_errors, 0);
+  assert_int_equal(f.a->report.media.silence_frames, 5);
+  /* A speaker's packet, with its encrypted extension, opens in lib/rtp. */
+  assert_int_equal(
+      dv_sim_media_speaker_start(f.m, SERVER, "555", 4242, 1, 0, &sp), 0);
+  assert_int_equal(dv_sim_media_handle_expiry(f.m, 0), 0);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_int_equal(dv_rtp_open(&cc, d.data.data, d.data.len, body,
+                               sizeof(body), &rx),
+                   0);
+  assert_int_equal(rx.hdr.ssrc, 4242);
+  assert_int_equal(rx.hdr.ext_profile, DV_RTP_EXT_ONE_BYTE);
+  assert_int_equal(rx.ext_len, 4);
+  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data,
+                                   &dlen),
+                   1);
+  assert_int_equal(id, 1);
+  assert_int_equal(dlen, 1);
+  assert_true(rx.payload_len > 3);
+  dv_buf_free(&d.data);
+  dv_rtp_crypt_clear(&cc);
+  fx_free(&f);
+}
+
+static void test_lib_rtp_interop(void **state) {
+  (void)state;
+  check_lib_rtp(AES, DV_RTP_BACKEND_MBEDTLS);
+  if (dv_rtp_sodium_aes_available()) {
+    check_lib_rtp(AES, DV_RTP_BACKEND_SODIUM);
+  }
+  check_lib_rtp(XCHACHA, DV_RTP_BACKEND_AUTO);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ip_discovery_answer),
@@ -557,6 +631,7 @@ int main(void) {
       cmocka_unit_test(test_forwarding_reencrypts),
       cmocka_unit_test(test_fake_speaker),
       cmocka_unit_test(test_knobs_deterministic),
+      cmocka_unit_test(test_lib_rtp_interop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
