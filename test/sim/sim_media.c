@@ -534,7 +534,10 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
     if (!mm->warned_key) {
       mm->warned_key = 1;
       return dv_sim_vgw_record(m->vgw, s, now, 0,
-                               "rtp: packet before session description");
+                               s->phase == DV_SIM_PHASE_ENDED
+                                   ? "rtp: packet after the session ended"
+                                   : "rtp: packet before session "
+                                     "description");
     }
     return 0;
   }
@@ -837,6 +840,32 @@ int dv_sim_media_handle_expiry(dv_sim_media *m, dvoice_tstamp now) {
   }
   if (rv == 0 && m->hold.used && m->hold.since + HOLD_MAX_NS <= now) {
     rv = release_held(m);
+  }
+  return rv;
+}
+
+/* ---- report ------------------------------------------------------------ */
+
+int dv_sim_report_json(const dv_sim_vgw *vgw, const dv_sim_media *m,
+                       dv_buf *out) {
+  const dv_sim_media_global *g = &m->g;
+  int rv = dv_buf_append_str(out, "{\"gateway\":");
+  if (rv == 0) {
+    rv = dv_sim_vgw_report_json(vgw, out);
+  }
+  if (rv == 0) {
+    rv = dv_buf_appendf(
+        out,
+        ",\"media\":{\"datagrams_in\":%llu,\"unknown\":%llu,"
+        "\"sent\":%llu,\"lost\":%llu,\"duplicated\":%llu,"
+        "\"reordered\":%llu,\"unroutable\":%llu,\"speaker_frames\":%llu,"
+        "\"speaker_late\":%llu}}",
+        (unsigned long long)g->datagrams_in, (unsigned long long)g->unknown,
+        (unsigned long long)g->sent, (unsigned long long)g->lost,
+        (unsigned long long)g->duplicated, (unsigned long long)g->reordered,
+        (unsigned long long)g->unroutable,
+        (unsigned long long)g->speaker_frames,
+        (unsigned long long)g->speaker_late);
   }
   return rv;
 }

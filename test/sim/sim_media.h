@@ -105,6 +105,14 @@ void dv_sim_media_arrivals(const dv_sim_media *m, const dv_sim_session *s,
                            const dvoice_tstamp **times, size_t *n);
 
 /*
+ * Appends the whole simulator report as one JSON object:
+ * {"gateway": <dv_sim_vgw_report_json>, "media": {global counters}}.
+ * Returns 0 or DVOICE_ERR_NOMEM.
+ */
+int dv_sim_report_json(const dv_sim_vgw *vgw, const dv_sim_media *m,
+                       dv_buf *out);
+
+/*
  * Starts a fake speaker in server |server_id|: announces it on the gateway
  * (op 11, op 5 with speaking 1, via dv_sim_vgw_add_fake), then sends every
  * ACTIVE session of that server one Opus frame (a 440 Hz tone) every 20 ms

@@ -221,6 +221,30 @@ static void check_stream(const char *mode) {
   assert_int_equal(n, 11);
   assert_true(times[3] == 1060 * MS);
   assert_int_equal(f.a->report.violations.n, 0);
+  /* The same figures in the JSON report. */
+  {
+    json_t *j, *s0, *media;
+    dv_buf_reset(&b);
+    assert_int_equal(dv_sim_report_json(f.vgw, f.m, &b), 0);
+    j = json_loadb((const char *)b.data, b.len, 0, NULL);
+    assert_non_null(j);
+    s0 = json_array_get(
+        json_object_get(json_object_get(j, "gateway"), "sessions"), 0);
+    media = json_object_get(s0, "media");
+    assert_int_equal(json_integer_value(json_object_get(media, "decrypted")),
+                     11);
+    assert_int_equal(
+        json_integer_value(json_object_get(media, "decode_failures")), 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(media, "first_arrival_ns")),
+        1000 * MS);
+    assert_true(json_real_value(json_object_get(media, "ia_mean_ms")) ==
+                20.0);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(j, "media"), "datagrams_in")),
+                     12);
+    json_decref(j);
+  }
   dv_buf_free(&b);
   fx_free(&f);
 }
