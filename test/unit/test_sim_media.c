@@ -652,6 +652,90 @@ static void test_lib_rtp_interop(void **state) {
   check_lib_rtp(XCHACHA, DV_RTP_BACKEND_AUTO);
 }
 
+/* A whole media scenario under a given allocator, for the NOMEM sweep. */
+static int media_run(const dvoice_mem *mem, void *ud) {
+  static const char *const msgs[] = {
+      "{\"op\":0,\"d\":{\"server_id\":\"" SERVER "\",\"user_id\":\"" USER_A
+      "\",\"session_id\":\"sess-a\",\"token\":\"tok-a\","
+      "\"max_dave_protocol_version\":1}}",
+      "{\"op\":1,\"d\":{\"protocol\":\"udp\",\"data\":{\"address\":"
+      "\"10.1.2.3\",\"port\":43981,\"mode\":\"aead_aes256_gcm_rtpsize\"}}}",
+  };
+  dv_sim_media_settings ms;
+  dvt_env e;
+  dv_sim_vgw *vgw = NULL;
+  dv_sim_media *m = NULL;
+  dv_sim_session *a = NULL, *b = NULL;
+  dv_sim_vgw_conn *c = NULL;
+  dv_sim_addr from = {0x0a010203u, 43981};
+  uint8_t req[74];
+  dv_buf pkt;
+  char sp[128];
+  int rv;
+  (void)ud;
+  dvt_env_init(&e);
+  e.env.mem = mem;
+  dv_buf_init(&pkt, NULL);
+  dv_sim_media_settings_default(&ms);
+  ms.reorder_ppm = 500000;
+  ms.dup_ppm = 500000;
+  rv = dv_sim_vgw_new(&e.env, NULL, &vgw);
+  if (rv == 0) {
+    rv = dv_sim_media_new(&e.env, vgw, &ms, &m);
+  }
+  if (rv == 0) {
+    rv = dv_sim_vgw_add_session(vgw, SERVER, USER_A, "sess-a", "tok-a", &a);
+  }
+  if (rv == 0) {
+    rv = dv_sim_vgw_add_session(vgw, SERVER, USER_B, "sess-b", "tok-b", &b);
+  }
+  if (rv == 0) {
+    rv = dv_sim_vgw_conn_new(vgw, 0, &c);
+  }
+  for (size_t i = 0; i < 2 && rv == 0; i++) {
+    rv = dv_sim_vgw_conn_recv(c, 0, (const uint8_t *)msgs[i],
+                              strlen(msgs[i]), 0);
+  }
+  if (rv == 0) {
+    snprintf(sp, sizeof(sp),
+             "{\"op\":5,\"d\":{\"speaking\":1,\"delay\":0,\"ssrc\":%u}}",
+             a->ssrc);
+    rv = dv_sim_vgw_conn_recv(c, 0, (const uint8_t *)sp, strlen(sp), 0);
+  }
+  if (rv == 0) {
+    /* B is active too (set directly) so that A's audio is forwarded. */
+    b->phase = DV_SIM_PHASE_ACTIVE;
+    b->mode = DV_SIM_MODE_XCHACHA20;
+    b->sel_ip = 0x7f000001u;
+    b->sel_port = 40001;
+    memset(req, 0, sizeof(req));
+    dv_put_u16(req, 1);
+    dv_put_u16(req + 2, 70);
+    dv_put_u32(req + 4, a->ssrc);
+    rv = dv_sim_media_recv(m, req, sizeof(req), &from, 0);
+  }
+  for (uint32_t i = 0; i < 4 && rv == 0; i++) {
+    build_pkt(&pkt, a, (uint16_t)i, 960 * i, a->ssrc, SILENCE, 3, i);
+    rv = dv_sim_media_recv(m, pkt.data, pkt.len, &from, i * 20 * MS);
+  }
+  if (rv == 0) {
+    rv = dv_sim_media_speaker_start(m, SERVER, "555", 4242, 2, 0, NULL);
+  }
+  for (int i = 0; i < 4 && rv == 0; i++) {
+    rv = dv_sim_media_handle_expiry(m, (dvoice_tstamp)i * 20 * MS);
+  }
+  dv_buf_free(&pkt);
+  dv_sim_media_free(m);
+  dv_sim_vgw_free(vgw);
+  dvt_env_free(&e);
+  return rv;
+}
+
+static void test_media_nomem_each_allocation(void **state) {
+  (void)state;
+  assert_true(dvt_mem_fail_each(media_run, NULL) > 20);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ip_discovery_answer),
@@ -663,6 +747,7 @@ int main(void) {
       cmocka_unit_test(test_fake_speaker),
       cmocka_unit_test(test_knobs_deterministic),
       cmocka_unit_test(test_lib_rtp_interop),
+      cmocka_unit_test(test_media_nomem_each_allocation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
