@@ -706,6 +706,8 @@ int dv_sim_media_speaker_start(dv_sim_media *m, const char *server_id,
     speaker_free(m, sp);
     return DVOICE_ERR_INTERNAL;
   }
+  /* A test tone needs no quality; keep the simulator cheap. */
+  (void)opus_encoder_ctl(sp->enc, OPUS_SET_COMPLEXITY(0));
   arr = dv_realloc(mmem(m), m->speakers, (m->nspeakers + 1) * sizeof(*arr));
   if (arr == NULL) {
     speaker_free(m, sp);
