@@ -298,8 +298,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         dv_put_u32(hdr + 4, 960u * seq);
         dv_put_u32(hdr + 8, s->ssrc);
         dv_buf_init(&b, NULL);
-        if (dv_sim_crypt_seal(s->mode, s->key, hdr, 12, silence, 3, seq,
-                              &b) != 0 ||
+        if (dv_sim_crypt_seal(s->mode, s->key, hdr, 12, silence, 3, seq, &b) !=
+                0 ||
             dv_sim_media_recv(f.m, b.data, b.len, &from, f.now) != 0) {
           abort();
         }
