@@ -690,6 +690,16 @@ static int group_teardown(void **state) {
 }
 
 int main(void) {
+  const char *ci = getenv("CI");
+  const char *peers = getenv("DVOICE_NPM_PEERS");
+  if ((peers == NULL || *peers == 0) &&
+      (ci == NULL || *ci == 0 || strcmp(ci, "false") == 0)) {
+    /* cmocka 1.1.5 reports a skipped case as "not ok # SKIP", which meson
+     * 1.0 counts as a failure: skip the whole program as TAP allows. Under
+     * CI the group setup fails instead (dvt_getenv_required). */
+    printf("1..0 # SKIP DVOICE_NPM_PEERS is not set (run bash .ci/setup)\n");
+    return 0;
+  }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_client_echo),
       cmocka_unit_test(test_client_fragmented),
