@@ -684,6 +684,195 @@ static void test_backpressure(void **state) {
   world_end(&w);
 }
 
+
+/* ---- synchronous errors, states, ping, refusal ---------------------------- */
+
+static void test_connect_sync_errors(void **state) {
+  world w;
+  dv_uv_ws_settings s;
+  dv_uv_ws *ws = NULL;
+  (void)state;
+  world_init(&w);
+  world_settings(&w, &s);
+  assert_int_equal(dv_uv_ws_connect(NULL, &w.loop, "ws://h/", &s, &side_cb,
+                                    &w.client),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dv_uv_ws_connect(&ws, NULL, "ws://h/", &s, &side_cb, &w.client),
+      DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_uv_ws_connect(&ws, &w.loop, "http://h/", &s, &side_cb,
+                                    &w.client),
+                   DVOICE_ERR_UNSUPPORTED);
+  assert_int_equal(
+      dv_uv_ws_connect(&ws, &w.loop, "ws://", &s, &side_cb, &w.client),
+      DVOICE_ERR_MALFORMED);
+  s.tls.ca_file = "/nonexistent/ca.pem";
+  assert_int_equal(dv_uv_ws_connect(&ws, &w.loop, "wss://localhost/", &s,
+                                    &side_cb, &w.client),
+                   DVOICE_ERR_TLS_CA);
+  assert_null(ws);
+  assert_true(dvt_log_contains(&w.env.log, "/nonexistent/ca.pem") ||
+              dvt_log_contains(&w.env.log, "CA"));
+  /* Nothing was started: the loop has no handle and no callback ran. */
+  uv_run(&w.loop, UV_RUN_NOWAIT);
+  assert_string_equal(w.client.events, "");
+  world_end(&w);
+}
+
+/* With no CA file the system bundle is loaded; it does not trust our test
+ * CA, so the handshake fails on the certificate (not on loading CAs). */
+static void test_system_bundle_rejects_test_ca(void **state) {
+  world w;
+  dv_uv_ws_settings s;
+  (void)state;
+  world_init(&w);
+  world_listen(&w, 1);
+  world_settings(&w, &s);
+  s.tls.ca_file = NULL;
+  w.client.close_on_error = 1;
+  world_connect(&w, "/", &s);
+  dvt_run_flag(&w.loop, &w.client.released, 10000);
+  assert_int_equal(w.client.err, DVOICE_ERR_TLS_BAD_CERT);
+  /* The server side saw the handshake fail (our alert or the close). */
+  if (w.server.ws != NULL) {
+    dvt_run_until(&w.loop, message_or_error, &w.server, 5000);
+    assert_int_equal(w.server.opened, 0);
+    side_close(&w.server, 1000, NULL);
+    dvt_run_flag(&w.loop, &w.server.released, 5000);
+  }
+  world_end(&w);
+}
+
+static void on_pong_cb(dv_uv_ws *ws, const uint8_t *data, size_t len,
+                       void *ud) {
+  side *sd = ud;
+  (void)ws;
+  ev(sd, "pong:%.*s ", (int)len, (const char *)data);
+  sd->messages++;
+}
+
+static void test_states_ping_and_bad_close(void **state) {
+  world w;
+  dv_uv_ws_settings s;
+  dv_uv_ws_callbacks cb = side_cb;
+  uint8_t big[126] = {0};
+  (void)state;
+  world_init(&w);
+  world_listen(&w, 0);
+  world_settings(&w, &s);
+  cb.on_pong = on_pong_cb;
+  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop,
+                                    "ws://127.0.0.1:1/", &s, &cb, &w.client),
+                   0);
+  /* Before open: nothing may be sent. */
+  assert_int_equal(
+      dv_uv_ws_send(w.client.ws, DV_WS_TEXT, (const uint8_t *)"x", 1),
+      DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(dv_uv_ws_ping(w.client.ws, NULL, 0),
+                   DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(dv_uv_ws_send(w.client.ws, (dv_ws_opcode)9, NULL, 0),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_uv_ws_ping(w.client.ws, big, sizeof(big)),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  /* A close code that may not be sent is refused and changes nothing. */
+  assert_int_equal(dv_uv_ws_close(w.client.ws, 1005, NULL, on_released),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_uv_ws_close(w.client.ws, 1000, NULL, on_released), 0);
+  dvt_run_flag(&w.loop, &w.client.released, 5000);
+  assert_string_equal(w.client.events, "released ");
+
+  /* Now a real connection: ping and pong. */
+  memset(&w.client, 0, sizeof(w.client));
+  dv_buf_init(&w.client.got, NULL);
+  world_connect(&w, "/", &s);
+  dv_uv_ws_set_callbacks(w.client.ws, &cb, &w.client);
+  dvt_run_flag(&w.loop, &w.client.opened, 5000);
+  assert_int_equal(
+      dv_uv_ws_ping(w.client.ws, (const uint8_t *)"hello", 5), 0);
+  assert_int_equal(dvt_run_until(&w.loop, message_or_error, &w.client, 5000),
+                   0);
+  assert_string_equal(w.client.events, "open pong:hello ");
+  assert_true(dv_uv_ws_writable(w.client.ws));
+  side_close(&w.client, 1001, "going away");
+  dvt_run_flag(&w.loop, &w.server.closed, 5000);
+  assert_int_equal(w.server.code, 1001);
+  side_close(&w.server, 1000, NULL);
+  assert_int_equal(dvt_run_until(&w.loop, both_released, &w, 5000), 0);
+  world_end(&w);
+}
+
+static int refuse_request(dv_uv_ws *ws, const char *target, void *ud) {
+  side *sd = ud;
+  (void)ws;
+  ev(sd, "request:%s ", target);
+  return strcmp(target, "/forbidden") == 0 ? 403 : 0;
+}
+
+static void on_accept_refusing(dv_uv_ws_server *srv, dv_uv_ws *conn,
+                               void *ud) {
+  world *w = ud;
+  dv_uv_ws_callbacks cb = side_cb;
+  (void)srv;
+  cb.on_request = refuse_request;
+  w->server.ws = conn;
+  dv_uv_ws_set_callbacks(conn, &cb, &w->server);
+}
+
+static void test_server_refuses_upgrade(void **state) {
+  world w;
+  dv_uv_ws_settings s;
+  dv_uv_ws_server_settings ss;
+  char url[64];
+  (void)state;
+  world_init(&w);
+  dv_uv_ws_server_settings_default(&ss);
+  ss.conn.env = &w.env.env;
+  assert_int_equal(dv_uv_ws_server_new(&w.srv, &w.loop, &ss,
+                                       on_accept_refusing, NULL, &w),
+                   0);
+  world_settings(&w, &s);
+  snprintf(url, sizeof(url), "ws://127.0.0.1:%u/forbidden",
+           dv_uv_ws_server_port(w.srv));
+  w.client.close_on_error = 1;
+  w.server.close_on_error = 1;
+  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb,
+                                    &w.client),
+                   0);
+  assert_int_equal(dvt_run_until(&w.loop, both_released, &w, 5000), 0);
+  assert_string_equal(w.client.events,
+                      "error:DVOICE_ERR_WS_UPGRADE released ");
+  assert_string_equal(w.server.events, "request:/forbidden "
+                                       "error:DVOICE_ERR_WS_UPGRADE "
+                                       "released ");
+  assert_true(dvt_log_contains(&w.env.log, "403"));
+  world_end(&w);
+}
+
+/* Closing while the TLS handshake is stuck: only close_cb runs. */
+static void test_close_during_handshake(void **state) {
+  world w;
+  dv_uv_ws_settings s;
+  silent sl;
+  char url[64];
+  (void)state;
+  world_init(&w);
+  world_settings(&w, &s);
+  s.tls.insecure_skip_verify = 1;
+  silent_start(&sl, &w.loop);
+  snprintf(url, sizeof(url), "wss://127.0.0.1:%u/", sl.port);
+  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb,
+                                    &w.client),
+                   0);
+  dvt_run_flag(&w.loop, &sl.nconns, 5000);
+  side_close(&w.client, 1000, NULL);
+  dvt_run_flag(&w.loop, &w.client.released, 5000);
+  assert_string_equal(w.client.events, "released ");
+  assert_true(dvt_log_contains(&w.env.log, "insecure") ||
+              dvt_log_contains(&w.env.log, "verif"));
+  silent_stop(&sl, &w.loop);
+  world_end(&w);
+}
+
 /* ---- allocation failures -------------------------------------------------- */
 
 /* Connects, exchanges one message and closes with an allocator failing at
@@ -779,6 +968,11 @@ int main(void) {
       cmocka_unit_test(test_server_handshake_timeout),
       cmocka_unit_test(test_backpressure),
       cmocka_unit_test(test_nomem_each_allocation),
+      cmocka_unit_test(test_connect_sync_errors),
+      cmocka_unit_test(test_system_bundle_rejects_test_ca),
+      cmocka_unit_test(test_states_ping_and_bad_close),
+      cmocka_unit_test(test_server_refuses_upgrade),
+      cmocka_unit_test(test_close_during_handshake),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
