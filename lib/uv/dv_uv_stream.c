@@ -168,9 +168,10 @@ static void fail(dv_uv_ws *s, int err, int uv_err, const char *what) {
     return;
   }
   s->err_pending = 1;
-  DV_WARN(&s->env, "uv: %s:%u: %s failed in state %s: %s%s%s", peer_host(s),
-          peer_port(s), what, state_names[s->state], dvoice_strerror(err),
-          uv_err ? ": " : "", uv_err ? uv_strerror(uv_err) : "");
+  DV_WARN(&s->env, "uv: %s:%u: %s failed in state %s: %s%s%s%s",
+          peer_host(s), peer_port(s), what, state_names[s->state],
+          dvoice_strerror(err), uv_err ? " (" : "",
+          uv_err ? uv_err_name(uv_err) : "", uv_err ? ")" : "");
 }
 
 static int map_connect_err(int uv_err) {
@@ -1116,17 +1117,22 @@ int dv_uv_ws_close(dv_uv_ws *s, uint16_t code, const char *reason,
   s->close_cb = close_cb;
   s->err_pending = s->drain_pending = 0;
   switch (s->state) {
-    case ST_OPEN:
+    case ST_OPEN: {
+      int rv = DVOICE_ERR_INVALID_STATE;
       if (dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
-        int rv = dv_ws_close(&s->ws, code, reason, reason_len);
-        if (rv == DVOICE_ERR_NOMEM) {
-          to_dead(s);
-        } else if (rv == 0) {
-          s->state = ST_CLOSING;
-          set_close_deadline(s);
-        }
+        rv = dv_ws_close(&s->ws, code, reason, reason_len);
       }
+      if (rv == 0) {
+        s->state = ST_CLOSING;
+        set_close_deadline(s);
+      } else if (rv == DVOICE_ERR_NOMEM ||
+                 dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
+        /* No close frame can be sent: drop the connection. */
+        to_dead(s);
+      }
+      /* Otherwise the WebSocket is already finishing; advance() follows. */
       break;
+    }
     case ST_RESOLVING:
     case ST_CONNECTING:
     case ST_HANDSHAKE:
