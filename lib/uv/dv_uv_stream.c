@@ -19,13 +19,13 @@
  * input in a state is handled explicitly in each switch.
  */
 typedef enum conn_state {
-  ST_RESOLVING, /* client: getaddrinfo in flight */
+  ST_RESOLVING,  /* client: getaddrinfo in flight */
   ST_CONNECTING, /* client: TCP connect in flight (one address at a time) */
-  ST_HANDSHAKE, /* TCP up; TLS handshake and/or Upgrade in progress */
-  ST_OPEN,      /* WebSocket open */
-  ST_CLOSING,   /* a close frame went one way; waiting for the other */
-  ST_SHUTDOWN,  /* WebSocket done; close_notify and FIN sent, awaiting EOF */
-  ST_DEAD       /* transport gone (or going); only releasing remains */
+  ST_HANDSHAKE,  /* TCP up; TLS handshake and/or Upgrade in progress */
+  ST_OPEN,       /* WebSocket open */
+  ST_CLOSING,    /* a close frame went one way; waiting for the other */
+  ST_SHUTDOWN,   /* WebSocket done; close_notify and FIN sent, awaiting EOF */
+  ST_DEAD        /* transport gone (or going); only releasing remains */
 } conn_state;
 
 static const char *const state_names[] = {
@@ -168,10 +168,10 @@ static void fail(dv_uv_ws *s, int err, int uv_err, const char *what) {
     return;
   }
   s->err_pending = 1;
-  DV_WARN(&s->env, "uv: %s:%u: %s failed in state %s: %s%s%s%s",
-          peer_host(s), peer_port(s), what, state_names[s->state],
-          dvoice_strerror(err), uv_err ? " (" : "",
-          uv_err ? uv_err_name(uv_err) : "", uv_err ? ")" : "");
+  DV_WARN(&s->env, "uv: %s:%u: %s failed in state %s: %s%s%s%s", peer_host(s),
+          peer_port(s), what, state_names[s->state], dvoice_strerror(err),
+          uv_err ? " (" : "", uv_err ? uv_err_name(uv_err) : "",
+          uv_err ? ")" : "");
 }
 
 static int map_connect_err(int uv_err) {
@@ -400,7 +400,7 @@ static void on_timer(uv_timer_t *t) {
       case ST_HANDSHAKE:
         fail(s, DVOICE_ERR_TIMEOUT, 0,
              s->secure && !dv_tls_is_established(&s->tls) ? "TLS handshake"
-                                                           : "upgrade");
+                                                          : "upgrade");
         to_dead(s);
         break;
       case ST_CLOSING:
@@ -467,8 +467,8 @@ static void begin_shutdown(dv_uv_ws *s) {
     return;
   }
   if (s->tcp_state == 1 && !s->shutdown_sent) {
-    int rv = uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp,
-                         on_shutdown_done);
+    int rv =
+        uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown_done);
     s->shutdown_sent = 1;
     if (rv != 0) {
       to_dead(s);
@@ -738,8 +738,8 @@ static int ws_on_open(dv_ws *ws, void *ud) {
   }
   s->state = ST_OPEN;
   s->deadline = DVOICE_TSTAMP_NONE;
-  DV_INFO(&s->env, "uv: %s:%u: WebSocket open%s%s", peer_host(s),
-          peer_port(s), s->secure ? " over " : "",
+  DV_INFO(&s->env, "uv: %s:%u: WebSocket open%s%s", peer_host(s), peer_port(s),
+          s->secure ? " over " : "",
           s->secure ? dv_tls_ciphersuite(&s->tls) : "");
   if (!s->close_requested && s->cb.on_open != NULL) {
     s->cb.on_open(s, s->ud);
@@ -758,8 +758,7 @@ static int ws_on_message(dv_ws *ws, dv_ws_opcode op, const uint8_t *data,
   return 0;
 }
 
-static void ws_on_pong(dv_ws *ws, const uint8_t *data, size_t len,
-                       void *ud) {
+static void ws_on_pong(dv_ws *ws, const uint8_t *data, size_t len, void *ud) {
   dv_uv_ws *s = ud;
   (void)ws;
   if (!s->close_requested && !s->terminal && s->err == 0 &&
@@ -773,8 +772,8 @@ static void ws_on_close(dv_ws *ws, uint16_t code, const uint8_t *reason,
   dv_uv_ws *s = ud;
   char text[128];
   (void)ws;
-  DV_INFO(&s->env, "uv: %s:%u: peer closed with %u", peer_host(s),
-          peer_port(s), (unsigned)code);
+  DV_INFO(&s->env, "uv: %s:%u: peer closed with %u", peer_host(s), peer_port(s),
+          (unsigned)code);
   if (s->close_requested || s->terminal || s->err != 0) {
     return; /* the answer to our close, or after a failure */
   }
@@ -873,8 +872,7 @@ static void try_next_address(dv_uv_ws *s) {
     close_tcp(s); /* on_tcp_closed comes back here */
     return;
   }
-  fail(s, map_connect_err(s->last_connect_err), s->last_connect_err,
-       "connect");
+  fail(s, map_connect_err(s->last_connect_err), s->last_connect_err, "connect");
   to_dead(s);
 }
 
@@ -1050,8 +1048,7 @@ int dv_uv_ws_send(dv_uv_ws *s, dv_ws_opcode op, const uint8_t *data,
       (data == NULL && len > 0)) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  if (s->state != ST_OPEN || s->close_requested || s->terminal ||
-      s->err != 0) {
+  if (s->state != ST_OPEN || s->close_requested || s->terminal || s->err != 0) {
     return DVOICE_ERR_INVALID_STATE;
   }
   if (queue_size(s) > s->set.write_queue_max) {
@@ -1079,8 +1076,7 @@ int dv_uv_ws_ping(dv_uv_ws *s, const uint8_t *data, size_t len) {
   if (s == NULL || (data == NULL && len > 0) || len > 125) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  if (s->state != ST_OPEN || s->close_requested || s->terminal ||
-      s->err != 0) {
+  if (s->state != ST_OPEN || s->close_requested || s->terminal || s->err != 0) {
     return DVOICE_ERR_INVALID_STATE;
   }
   if (queue_size(s) > s->set.write_queue_max) {
@@ -1100,8 +1096,7 @@ size_t dv_uv_ws_write_queue_size(const dv_uv_ws *s) {
 }
 
 int dv_uv_ws_writable(const dv_uv_ws *s) {
-  return s != NULL &&
-         queue_size((dv_uv_ws *)s) <= s->set.write_high_water;
+  return s != NULL && queue_size((dv_uv_ws *)s) <= s->set.write_high_water;
 }
 
 int dv_uv_ws_close(dv_uv_ws *s, uint16_t code, const char *reason,
@@ -1196,8 +1191,8 @@ static void free_headers(const dvoice_mem *mem, dv_ws_header *h, size_t n) {
   dv_free(mem, h);
 }
 
-static int copy_headers(const dvoice_mem *mem, const dv_ws_header *in,
-                        size_t n, dv_ws_header **out) {
+static int copy_headers(const dvoice_mem *mem, const dv_ws_header *in, size_t n,
+                        dv_ws_header **out) {
   dv_ws_header *h;
   *out = NULL;
   if (n == 0) {
@@ -1292,8 +1287,7 @@ static void on_connection(uv_stream_t *listener, int status) {
   uv_tcp_nodelay(&s->tcp, 1);
   rv = init_cores(s, srv->headers, srv->nheaders);
   if (rv != 0) {
-    DV_WARN(&srv->env, "uv: server: connection setup: %s",
-            dvoice_strerror(rv));
+    DV_WARN(&srv->env, "uv: server: connection setup: %s", dvoice_strerror(rv));
     drop_conn(s);
     return;
   }
@@ -1393,9 +1387,9 @@ int dv_uv_ws_server_new(dv_uv_ws_server **out, uv_loop_t *loop,
     uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
     return DVOICE_ERR_TRANSPORT;
   }
-  srv->port = ntohs(got.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&got)->sin6_port
-                        : ((struct sockaddr_in *)&got)->sin_port);
+  srv->port =
+      ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                      : ((struct sockaddr_in *)&got)->sin_port);
   DV_INFO(&env, "uv: server: listening on %s:%u (%s)", host,
           (unsigned)srv->port, srv->tls_conf != NULL ? "wss" : "ws");
   *out = srv;

@@ -208,9 +208,9 @@ static void world_connect(world *w, const char *path,
   char url[256];
   snprintf(url, sizeof(url), "%s://localhost:%u%s",
            w->have_certs ? "wss" : "ws", dv_uv_ws_server_port(w->srv), path);
-  assert_int_equal(dv_uv_ws_connect(&w->client.ws, &w->loop, url, s,
-                                    &side_cb, &w->client),
-                   0);
+  assert_int_equal(
+      dv_uv_ws_connect(&w->client.ws, &w->loop, url, s, &side_cb, &w->client),
+      0);
 }
 
 static void world_end(world *w) {
@@ -295,8 +295,7 @@ static void run_echo(int tls) {
   /* The echoed bytes equal what the server received, which equals what we
    * sent (both sides saw the same stream). */
   assert_int_equal(w.server.got.len, w.client.got.len);
-  assert_memory_equal(w.server.got.data, w.client.got.data,
-                      w.client.got.len);
+  assert_memory_equal(w.server.got.data, w.client.got.data, w.client.got.len);
   {
     size_t off = 0;
     for (size_t i = 0; i < sizeof(echo_sizes) / sizeof(echo_sizes[0]); i++) {
@@ -483,9 +482,8 @@ static void expect_failure(const char *url, int tls_ca, int want_err,
     s.tls.ca_file = w.certs.ca;
   }
   w.client.close_on_error = 1;
-  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb,
-                                    &w.client),
-                   0);
+  assert_int_equal(
+      dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb, &w.client), 0);
   dvt_run_flag(&w.loop, &w.client.released, 10000);
   assert_int_equal(w.client.err, want_err);
   assert_int_equal(w.client.errored, 1);
@@ -541,8 +539,8 @@ static void silent_start(silent *sl, uv_loop_t *loop) {
   sl->listener.data = sl;
   assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &a), 0);
   assert_int_equal(uv_tcp_bind(&sl->listener, (struct sockaddr *)&a, 0), 0);
-  assert_int_equal(
-      uv_listen((uv_stream_t *)&sl->listener, 8, silent_accept), 0);
+  assert_int_equal(uv_listen((uv_stream_t *)&sl->listener, 8, silent_accept),
+                   0);
   assert_int_equal(
       uv_tcp_getsockname(&sl->listener, (struct sockaddr *)&got, &len), 0);
   sl->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
@@ -575,16 +573,14 @@ static void run_handshake_timeout(int tls) {
     s.tls.insecure_skip_verify = 1; /* never gets that far */
   }
   silent_start(&sl, &w.loop);
-  snprintf(url, sizeof(url), "%s://127.0.0.1:%u/", tls ? "wss" : "ws",
-           sl.port);
+  snprintf(url, sizeof(url), "%s://127.0.0.1:%u/", tls ? "wss" : "ws", sl.port);
   w.client.close_on_error = 1;
-  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb,
-                                    &w.client),
-                   0);
+  assert_int_equal(
+      dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb, &w.client), 0);
   dvt_run_flag(&w.loop, &w.client.released, 5000);
   assert_int_equal(w.client.err, DVOICE_ERR_TIMEOUT);
-  assert_true(dvt_log_contains(&w.env.log,
-                               tls ? "TLS handshake failed" : "upgrade"));
+  assert_true(
+      dvt_log_contains(&w.env.log, tls ? "TLS handshake failed" : "upgrade"));
   assert_true(dvt_log_contains(&w.env.log, "timed out"));
   assert_int_equal(sl.nconns, 1);
   silent_stop(&sl, &w.loop);
@@ -687,8 +683,8 @@ static void test_backpressure(void **state) {
   world_end(&w);
 }
 
-
-/* ---- synchronous errors, states, ping, refusal ---------------------------- */
+/* ---- synchronous errors, states, ping, refusal ----------------------------
+ */
 
 static void test_connect_sync_errors(void **state) {
   world w;
@@ -697,15 +693,15 @@ static void test_connect_sync_errors(void **state) {
   (void)state;
   world_init(&w);
   world_settings(&w, &s);
-  assert_int_equal(dv_uv_ws_connect(NULL, &w.loop, "ws://h/", &s, &side_cb,
-                                    &w.client),
-                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dv_uv_ws_connect(NULL, &w.loop, "ws://h/", &s, &side_cb, &w.client),
+      DVOICE_ERR_INVALID_ARGUMENT);
   assert_int_equal(
       dv_uv_ws_connect(&ws, NULL, "ws://h/", &s, &side_cb, &w.client),
       DVOICE_ERR_INVALID_ARGUMENT);
-  assert_int_equal(dv_uv_ws_connect(&ws, &w.loop, "http://h/", &s, &side_cb,
-                                    &w.client),
-                   DVOICE_ERR_UNSUPPORTED);
+  assert_int_equal(
+      dv_uv_ws_connect(&ws, &w.loop, "http://h/", &s, &side_cb, &w.client),
+      DVOICE_ERR_UNSUPPORTED);
   assert_int_equal(
       dv_uv_ws_connect(&ws, &w.loop, "ws://", &s, &side_cb, &w.client),
       DVOICE_ERR_MALFORMED);
@@ -764,8 +760,8 @@ static void test_states_ping_and_bad_close(void **state) {
   world_listen(&w, 0);
   world_settings(&w, &s);
   cb.on_pong = on_pong_cb;
-  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop,
-                                    "ws://127.0.0.1:1/", &s, &cb, &w.client),
+  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop, "ws://127.0.0.1:1/",
+                                    &s, &cb, &w.client),
                    0);
   /* Before open: nothing may be sent. */
   assert_int_equal(
@@ -790,8 +786,7 @@ static void test_states_ping_and_bad_close(void **state) {
   world_connect(&w, "/", &s);
   dv_uv_ws_set_callbacks(w.client.ws, &cb, &w.client);
   dvt_run_flag(&w.loop, &w.client.opened, 5000);
-  assert_int_equal(
-      dv_uv_ws_ping(w.client.ws, (const uint8_t *)"hello", 5), 0);
+  assert_int_equal(dv_uv_ws_ping(w.client.ws, (const uint8_t *)"hello", 5), 0);
   assert_int_equal(dvt_run_until(&w.loop, message_or_error, &w.client, 5000),
                    0);
   assert_string_equal(w.client.events, "open pong:hello ");
@@ -811,8 +806,7 @@ static int refuse_request(dv_uv_ws *ws, const char *target, void *ud) {
   return strcmp(target, "/forbidden") == 0 ? 403 : 0;
 }
 
-static void on_accept_refusing(dv_uv_ws_server *srv, dv_uv_ws *conn,
-                               void *ud) {
+static void on_accept_refusing(dv_uv_ws_server *srv, dv_uv_ws *conn, void *ud) {
   world *w = ud;
   dv_uv_ws_callbacks cb = side_cb;
   (void)srv;
@@ -830,20 +824,18 @@ static void test_server_refuses_upgrade(void **state) {
   world_init(&w);
   dv_uv_ws_server_settings_default(&ss);
   ss.conn.env = &w.env.env;
-  assert_int_equal(dv_uv_ws_server_new(&w.srv, &w.loop, &ss,
-                                       on_accept_refusing, NULL, &w),
-                   0);
+  assert_int_equal(
+      dv_uv_ws_server_new(&w.srv, &w.loop, &ss, on_accept_refusing, NULL, &w),
+      0);
   world_settings(&w, &s);
   snprintf(url, sizeof(url), "ws://127.0.0.1:%u/forbidden",
            dv_uv_ws_server_port(w.srv));
   w.client.close_on_error = 1;
   w.server.close_on_error = 1;
-  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb,
-                                    &w.client),
-                   0);
+  assert_int_equal(
+      dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb, &w.client), 0);
   assert_int_equal(dvt_run_until(&w.loop, both_released, &w, 5000), 0);
-  assert_string_equal(w.client.events,
-                      "error:DVOICE_ERR_WS_UPGRADE released ");
+  assert_string_equal(w.client.events, "error:DVOICE_ERR_WS_UPGRADE released ");
   assert_string_equal(w.server.events, "request:/forbidden "
                                        "error:DVOICE_ERR_WS_UPGRADE "
                                        "released ");
@@ -863,9 +855,8 @@ static void test_close_during_handshake(void **state) {
   s.tls.insecure_skip_verify = 1;
   silent_start(&sl, &w.loop);
   snprintf(url, sizeof(url), "wss://127.0.0.1:%u/", sl.port);
-  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb,
-                                    &w.client),
-                   0);
+  assert_int_equal(
+      dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb, &w.client), 0);
   dvt_run_flag(&w.loop, &sl.nconns, 5000);
   side_close(&w.client, 1000, NULL);
   dvt_run_flag(&w.loop, &w.client.released, 5000);
@@ -875,7 +866,6 @@ static void test_close_during_handshake(void **state) {
   silent_stop(&sl, &w.loop);
   world_end(&w);
 }
-
 
 /* A listener whose accept queue is full (a plain socket nobody accepts
  * from): the kernel drops further SYNs, so TCP connect itself hangs and the
@@ -917,9 +907,8 @@ static void test_tcp_connect_timeout(void **state) {
   dvt_run_until(&w.loop, flag_or_error, &w.client, 200);
   snprintf(url, sizeof(url), "ws://127.0.0.1:%u/", ntohs(a.sin_port));
   w.client.close_on_error = 1;
-  assert_int_equal(dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb,
-                                    &w.client),
-                   0);
+  assert_int_equal(
+      dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb, &w.client), 0);
   dvt_run_flag(&w.loop, &w.client.released, 5000);
   assert_int_equal(w.client.err, DVOICE_ERR_TIMEOUT);
   if (!dvt_log_contains(&w.env.log, "connect failed in state connecting")) {
@@ -927,7 +916,8 @@ static void test_tcp_connect_timeout(void **state) {
      * gets as far as the Upgrade, which times out instead. */
     assert_true(dvt_log_contains(&w.env.log, "upgrade failed"));
     print_message("# backlog trick ineffective here (%d of %d fillers "
-                  "connected)\n", connected, nfill);
+                  "connected)\n",
+                  connected, nfill);
   }
   for (int i = 0; i < nfill; i++) {
     uv_close((uv_handle_t *)&fillers[i], NULL);
@@ -936,7 +926,8 @@ static void test_tcp_connect_timeout(void **state) {
   world_end(&w);
 }
 
-/* ---- allocation failures -------------------------------------------------- */
+/* ---- allocation failures --------------------------------------------------
+ */
 
 /* Connects, exchanges one message and closes with an allocator failing at
  * |fail_at|: every outcome must be NOMEM (synchronous or as on_error) or
@@ -961,8 +952,7 @@ static int run_with_failing_alloc(long fail_at) {
     char url[64];
     snprintf(url, sizeof(url), "ws://127.0.0.1:%u/",
              dv_uv_ws_server_port(w.srv));
-    rv = dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb,
-                          &w.client);
+    rv = dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb, &w.client);
   }
   if (rv != 0) {
     assert_int_equal(rv, DVOICE_ERR_NOMEM);

@@ -152,8 +152,8 @@ static unsigned start_ws_server(fx *f, const char *which) {
   const char *args[] = {certs.server_cert, certs.server_key, certs.wrong_cert,
                         certs.wrong_key, NULL};
   char rest[64], prefix[32];
-  dvt_peer_start(&f->peer, &f->loop, npm_peers,
-                 dvt_peer_script("ws_server.js"), args);
+  dvt_peer_start(&f->peer, &f->loop, npm_peers, dvt_peer_script("ws_server.js"),
+                 args);
   f->have_peer = 1;
   snprintf(prefix, sizeof(prefix), "PORT %s ", which);
   dvt_peer_wait(&f->peer, prefix, rest, sizeof(rest), 10000);
@@ -175,16 +175,16 @@ static void client_connect(fx *f, const char *host, unsigned port,
                            const char *path, const dv_uv_ws_settings *s) {
   char url[256];
   snprintf(url, sizeof(url), "wss://%s:%u%s", host, port, path);
-  assert_int_equal(dv_uv_ws_connect(&f->client.ws, &f->loop, url, s,
-                                    &client_cb, &f->client),
-                   0);
+  assert_int_equal(
+      dv_uv_ws_connect(&f->client.ws, &f->loop, url, s, &client_cb, &f->client),
+      0);
 }
 
-#define NEED_PEERS()                                                          \
-  do {                                                                        \
-    if (npm_peers == NULL) {                                                  \
-      skip();                                                                 \
-    }                                                                         \
+#define NEED_PEERS()                                                           \
+  do {                                                                         \
+    if (npm_peers == NULL) {                                                   \
+      skip();                                                                  \
+    }                                                                          \
   } while (0)
 
 /* ---- our client against Node's ws server -------------------------------- */
@@ -201,8 +201,7 @@ static int got_messages(void *ud) {
 }
 
 static void test_client_echo(void **state) {
-  static const size_t sizes[] = {0,     1,     125,   126,  127,
-                                 65535, 65536, 70000, MIB};
+  static const size_t sizes[] = {0, 1, 125, 126, 127, 65535, 65536, 70000, MIB};
   fx f;
   dv_uv_ws_settings s;
   unsigned port;
@@ -228,10 +227,9 @@ static void test_client_echo(void **state) {
         fill_pattern(buf, n, (unsigned)n);
       }
       f.client.messages = 0;
-      assert_int_equal(dv_uv_ws_send(f.client.ws,
-                                     text ? DV_WS_TEXT : DV_WS_BINARY, buf,
-                                     n),
-                       0);
+      assert_int_equal(
+          dv_uv_ws_send(f.client.ws, text ? DV_WS_TEXT : DV_WS_BINARY, buf, n),
+          0);
       assert_int_equal(dvt_run_until(&f.loop, got_messages, &f.client, 10000),
                        0);
       assert_int_equal(f.client.messages, 1);
@@ -366,8 +364,7 @@ static void expect_client_error(fx *f, const char *host, unsigned port,
   if (f->client.errored != 1 || f->client.err != want) {
     fail_msg("want %s, got %s (errored %d closed %d); log:\n%s",
              dvoice_err_name(want), dvoice_err_name(f->client.err),
-             f->client.errored, f->client.closed,
-             (char *)f->env.log.text.data);
+             f->client.errored, f->client.closed, (char *)f->env.log.text.data);
   }
   /* Only the mid-frame failures get as far as the open WebSocket. */
   assert_int_equal(f->client.opened, want == DVOICE_ERR_TLS_CLOSED);
@@ -564,8 +561,8 @@ static void run_reverse(fx *f, const char *scenario, const char *extra,
   args[2] = scenario;
   args[3] = extra;
   args[4] = NULL;
-  dvt_peer_start(&f->peer, &f->loop, npm_peers,
-                 dvt_peer_script("ws_client.js"), args);
+  dvt_peer_start(&f->peer, &f->loop, npm_peers, dvt_peer_script("ws_client.js"),
+                 args);
   f->have_peer = 1;
   dvt_peer_wait(&f->peer, "OPEN", NULL, 0, 10000);
   dvt_peer_wait(&f->peer, "CLOSE ", close_line, n, 15000);
