@@ -926,6 +926,104 @@ static void test_tcp_connect_timeout(void **state) {
   world_end(&w);
 }
 
+/* ---- several connections; the server closing before them ---------------- */
+
+#define NCONN 5
+
+typedef struct multi {
+  world w;
+  side srv_sides[NCONN];
+  side cli_sides[NCONN];
+  int accepted;
+} multi;
+
+static void on_accept_multi(dv_uv_ws_server *srv, dv_uv_ws *conn, void *ud) {
+  multi *m = ud;
+  (void)srv;
+  assert_true(m->accepted < NCONN);
+  m->srv_sides[m->accepted].ws = conn;
+  m->srv_sides[m->accepted].echo = 1;
+  dv_uv_ws_set_callbacks(conn, &side_cb, &m->srv_sides[m->accepted]);
+  m->accepted++;
+}
+
+static int all_echoed(void *ud) {
+  multi *m = ud;
+  for (int i = 0; i < NCONN; i++) {
+    if (m->cli_sides[i].messages < 1) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static int all_released(void *ud) {
+  multi *m = ud;
+  for (int i = 0; i < NCONN; i++) {
+    if (!m->cli_sides[i].released || !m->srv_sides[i].released) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void test_many_connections_server_closed_first(void **state) {
+  multi *m = calloc(1, sizeof(*m));
+  dv_uv_ws_server_settings ss;
+  dv_uv_ws_settings s;
+  char url[64];
+  (void)state;
+  assert_non_null(m);
+  world_init(&m->w);
+  dvt_certs_make(&m->w.certs);
+  m->w.have_certs = 1;
+  dv_uv_ws_server_settings_default(&ss);
+  ss.conn.env = &m->w.env.env;
+  ss.cert_file = m->w.certs.server_cert;
+  ss.key_file = m->w.certs.server_key;
+  assert_int_equal(
+      dv_uv_ws_server_new(&m->w.srv, &m->w.loop, &ss, on_accept_multi, NULL, m),
+      0);
+  world_settings(&m->w, &s);
+  snprintf(url, sizeof(url), "wss://localhost:%u/",
+           dv_uv_ws_server_port(m->w.srv));
+  for (int i = 0; i < NCONN; i++) {
+    dv_buf_init(&m->cli_sides[i].got, NULL);
+    dv_buf_init(&m->srv_sides[i].got, NULL);
+    assert_int_equal(dv_uv_ws_connect(&m->cli_sides[i].ws, &m->w.loop, url, &s,
+                                      &side_cb, &m->cli_sides[i]),
+                     0);
+  }
+  for (int i = 0; i < NCONN; i++) {
+    dvt_run_flag(&m->w.loop, &m->cli_sides[i].opened, 5000);
+    assert_int_equal(dv_uv_ws_send(m->cli_sides[i].ws, DV_WS_BINARY,
+                                   (const uint8_t *)&i, sizeof(i)),
+                     0);
+  }
+  /* The listener goes away first; accepted connections keep working (they
+   * share its TLS configuration, which must outlive them). */
+  assert_int_equal(dv_uv_ws_server_close(m->w.srv, srv_closed), 0);
+  m->w.srv = NULL;
+  dvt_run_flag(&m->w.loop, &m->w.srv_closed, 5000);
+  assert_int_equal(dvt_run_until(&m->w.loop, all_echoed, m, 5000), 0);
+  for (int i = 0; i < NCONN; i++) {
+    assert_int_equal(m->cli_sides[i].got.len, sizeof(int));
+    assert_memory_equal(m->cli_sides[i].got.data, &i, sizeof(i));
+    side_close(&m->cli_sides[i], 1000, NULL);
+  }
+  for (int i = 0; i < NCONN; i++) {
+    dvt_run_flag(&m->w.loop, &m->srv_sides[i].closed, 5000);
+    side_close(&m->srv_sides[i], 1000, NULL);
+  }
+  assert_int_equal(dvt_run_until(&m->w.loop, all_released, m, 5000), 0);
+  for (int i = 0; i < NCONN; i++) {
+    dv_buf_free(&m->cli_sides[i].got);
+    dv_buf_free(&m->srv_sides[i].got);
+  }
+  world_end(&m->w);
+  free(m);
+}
+
 /* ---- allocation failures --------------------------------------------------
  */
 
@@ -1027,6 +1125,7 @@ int main(void) {
       cmocka_unit_test(test_server_refuses_upgrade),
       cmocka_unit_test(test_close_during_handshake),
       cmocka_unit_test(test_tcp_connect_timeout),
+      cmocka_unit_test(test_many_connections_server_closed_first),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
