@@ -170,7 +170,8 @@ void dv_tls_free(dv_tls *t);
  * Starts the handshake: a client writes its ClientHello to the outbuf. For
  * a server this does nothing (it waits for the ClientHello via feed).
  * Returns 0, or the errors of dv_tls_feed(); DVOICE_ERR_INVALID_STATE if
- * not in DV_TLS_HANDSHAKE.
+ * not in DV_TLS_HANDSHAKE; DVOICE_ERR_INVALID_ARGUMENT if |t| was never
+ * initialised successfully.
  */
 int dv_tls_start(dv_tls *t);
 
@@ -209,7 +210,8 @@ int dv_tls_write(dv_tls *t, const uint8_t *plaintext, size_t len);
 /*
  * Moves all decrypted plaintext into |dst| (appended; when |dst| is empty
  * the storage is handed over without copying, so |dst| must use the same
- * allocator as the env). Returns 0 or DVOICE_ERR_NOMEM (nothing moved).
+ * allocator as the env). Returns 0, DVOICE_ERR_NOMEM (nothing moved) or
+ * DVOICE_ERR_INVALID_ARGUMENT (NULL argument).
  */
 int dv_tls_read(dv_tls *t, dv_buf *dst);
 

@@ -232,8 +232,11 @@ int dv_ws_feed(dv_ws *ws, const uint8_t *data, size_t len);
  * writes its frame to the outbuf (unless called from a callback: then after
  * it returns). Returns 0, or one of:
  *   DVOICE_ERR_INVALID_ARGUMENT  bad opcode, NULL data with len > 0
- *   DVOICE_ERR_INVALID_STATE     not OPEN (handshake pending, closing, ...)
- *   DVOICE_ERR_NOMEM             an allocation failed
+ *   DVOICE_ERR_INVALID_STATE     not OPEN (handshake pending, closing,
+ *                                closed, or a callback already failed)
+ *   DVOICE_ERR_NOMEM             an allocation failed (writing the frame
+ *                                out of memory FAILS the connection)
+ *   the sticky error             once FAILED
  */
 int dv_ws_send(dv_ws *ws, dv_ws_opcode op, const uint8_t *data, size_t len);
 
