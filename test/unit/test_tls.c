@@ -335,6 +335,52 @@ static void test_garbage_ciphertext(void **state) {
   dvt_env_free(&e);
 }
 
+/* Plaintext alerts arriving instead of the ServerHello. */
+static void test_alert_during_handshake(void **state) {
+  static const uint8_t close_notify[] = {0x15, 0x03, 0x03, 0x00,
+                                         0x02, 0x01, 0x00};
+  static const uint8_t hs_failure[] = {0x15, 0x03, 0x03, 0x00,
+                                       0x02, 0x02, 0x28};
+  dvt_env e;
+  pair p;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  assert_int_equal(dv_tls_start(&p.c), 0);
+  assert_int_equal(dvt_feed_drip(close_notify, sizeof close_notify, sink_tls,
+                                 &p.c),
+                   DVOICE_ERR_TLS_CLOSED);
+  assert_int_equal(dv_tls_state_get(&p.c), DV_TLS_CLOSED);
+  assert_true(dvt_log_contains(&e.log, "peer closed during handshake"));
+  pair_free(&p);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  assert_int_equal(dv_tls_start(&p.c), 0);
+  assert_int_equal(dv_tls_feed(&p.c, hs_failure, sizeof hs_failure),
+                   DVOICE_ERR_TLS);
+  assert_int_equal(dv_tls_state_get(&p.c), DV_TLS_FAILED);
+  pair_free(&p);
+  dvt_env_free(&e);
+}
+
+/* dv_tls_read appends when the destination already holds bytes. */
+static void test_read_appends(void **state) {
+  dvt_env e;
+  pair p;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  handshake_ok(&p);
+  assert_int_equal(dv_tls_write(&p.c, (const uint8_t *)"abc", 3), 0);
+  assert_int_equal(pump(&p), 0);
+  assert_int_equal(dv_tls_write(&p.c, (const uint8_t *)"def", 3), 0);
+  assert_int_equal(pump(&p), 0);
+  dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"abcdef",
+                   6);
+  assert_int_equal(dv_tls_read(&p.s, NULL), DVOICE_ERR_INVALID_ARGUMENT);
+  pair_free(&p);
+  dvt_env_free(&e);
+}
+
 static void test_conf_errors(void **state) {
   dvt_env e;
   dv_tls_conf *c = (dv_tls_conf *)&e; /* must be reset to NULL on error */
@@ -672,6 +718,8 @@ int main(void) {
       cmocka_unit_test(test_close_notify),
       cmocka_unit_test(test_shutdown_states),
       cmocka_unit_test(test_garbage_ciphertext),
+      cmocka_unit_test(test_alert_during_handshake),
+      cmocka_unit_test(test_read_appends),
       cmocka_unit_test(test_conf_errors),
       cmocka_unit_test(test_files_and_system_bundle),
       cmocka_unit_test(test_randomness_from_hook_only),
