@@ -201,7 +201,9 @@ int dv_tls_feed(dv_tls *t, const uint8_t *ciphertext, size_t len);
  * encrypted into the outbuf immediately, in records of at most 16 KiB.
  * Returns 0, or:
  *   DVOICE_ERR_INVALID_STATE  after dv_tls_shutdown() or once CLOSED
- *   DVOICE_ERR_NOMEM          an allocation failed (the connection FAILS)
+ *   DVOICE_ERR_NOMEM          an allocation failed (before the handshake
+ *                             completes nothing was queued; afterwards the
+ *                             connection FAILS)
  *   DVOICE_ERR_TLS            mbedTLS refused to encrypt (FAILS)
  *   the sticky error          if the connection FAILED
  */
