@@ -167,6 +167,7 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
   }
   c = dv_calloc(env->mem, 1, sizeof *c);
   if (c == NULL) {
+    DV_WARN(env, "tls: out of memory creating the configuration");
     return DVOICE_ERR_NOMEM;
   }
   c->env = *env;
@@ -189,6 +190,7 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
       &c->ssl, c->is_server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (ret != 0) {
+    DV_WARN(env, "tls: mbedtls_ssl_config_defaults failed (%d)", ret);
     ret = ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? DVOICE_ERR_NOMEM
                                              : DVOICE_ERR_TLS;
     goto fail;
@@ -220,6 +222,9 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
   return 0;
 
 fail:
+  if (ret == DVOICE_ERR_NOMEM) {
+    DV_WARN(env, "tls: out of memory creating the configuration");
+  }
   dv_tls_conf_del(c);
   return ret;
 }
@@ -292,6 +297,7 @@ int dv_tls_init(dv_tls *t, dv_tls_conf *conf, const char *hostname) {
     ret = mbedtls_ssl_set_hostname(&t->ssl, hostname);
   }
   if (ret != 0) {
+    DV_WARN(t->env, "tls: connection setup failed (%d)", ret);
     return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? DVOICE_ERR_NOMEM
                                                : DVOICE_ERR_TLS;
   }

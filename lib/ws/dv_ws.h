@@ -232,8 +232,11 @@ int dv_ws_feed(dv_ws *ws, const uint8_t *data, size_t len);
  * writes its frame to the outbuf (unless called from a callback: then after
  * it returns). Returns 0, or one of:
  *   DVOICE_ERR_INVALID_ARGUMENT  bad opcode, NULL data with len > 0
- *   DVOICE_ERR_INVALID_STATE     not OPEN (handshake pending, closing, ...)
- *   DVOICE_ERR_NOMEM             an allocation failed
+ *   DVOICE_ERR_INVALID_STATE     not OPEN (handshake pending, closing,
+ *                                closed, or a callback already failed)
+ *   DVOICE_ERR_NOMEM             an allocation failed (writing the frame
+ *                                out of memory FAILS the connection)
+ *   the sticky error             once FAILED
  */
 int dv_ws_send(dv_ws *ws, dv_ws_opcode op, const uint8_t *data, size_t len);
 
@@ -243,9 +246,11 @@ int dv_ws_ping(dv_ws *ws, const uint8_t *data, size_t len);
 
 /*
  * Starts the close handshake: queues a close frame with |code| and
- * |reason| (|reason_len| <= 123 bytes, copied; may be NULL with 0). The
- * state becomes CLOSING, or CLOSED if the peer's close already arrived.
- * Returns 0, or one of:
+ * |reason| (UTF-8, |reason_len| <= 123 bytes, copied; may be NULL with 0;
+ * an invalid UTF-8 reason makes the peer fail the connection with 1007).
+ * The state becomes CLOSING until the peer's close frame arrives (CLOSED).
+ * Once the peer's close has arrived it was already answered, and this
+ * returns DVOICE_ERR_INVALID_STATE. Returns 0, or one of:
  *   DVOICE_ERR_INVALID_ARGUMENT  code not sendable (must be 1000..1003,
  *                                1007..1011 or 3000..4999), reason too long
  *   DVOICE_ERR_INVALID_STATE     not OPEN (already closing, failed, or the

@@ -525,6 +525,76 @@ static void test_server_bad_requests(void **state) {
                         "HTTP/1.1 400 ");
 }
 
+static int fail_open(dv_ws *ws, void *ud) {
+  (void)ws;
+  (void)ud;
+  return DVOICE_ERR_CALLBACK_FAILURE;
+}
+
+static int fail_request(dv_ws *ws, const dv_ws_request *req, void *ud) {
+  (void)ws;
+  (void)req;
+  (void)ud;
+  return DVOICE_ERR_CALLBACK_FAILURE;
+}
+
+static void test_server_extra_headers_and_callback_failures(void **state) {
+  static const dv_ws_header extra[] = {{"X-Served-By", "dvoice"}};
+  dvt_env e;
+  side c;
+  dv_ws srv;
+  dv_ws_opts o;
+  dv_ws_callbacks cb = side_cb;
+  dv_buf *ob;
+  (void)state;
+  dvt_env_init(&e);
+  /* Extra headers appear in the 101, before the blank line. */
+  assert_int_equal(side_init(&c, 0, &e.env, 0), 0);
+  memset(&o, 0, sizeof o);
+  o.is_server = 1;
+  o.headers = extra;
+  o.nheaders = 1;
+  assert_int_equal(dv_ws_init(&srv, &o, NULL, &e.env, NULL), 0);
+  ob = dv_ws_outbuf(&c.ws);
+  assert_int_equal(dv_ws_feed(&srv, ob->data, ob->len), 0);
+  ob = dv_ws_outbuf(&srv);
+  assert_non_null(strstr((const char *)ob->data,
+                         "\r\nX-Served-By: dvoice\r\n\r\n"));
+  assert_int_equal(dv_ws_close_code_sent(&srv), 0);
+  assert_int_equal(dv_ws_close_code_received(&srv), 0);
+  dv_ws_free(&srv);
+  /* on_request failing aborts the server. */
+  cb.on_request = fail_request;
+  assert_int_equal(dv_ws_init(&srv, &o, &cb, &e.env, NULL), 0);
+  ob = dv_ws_outbuf(&c.ws);
+  assert_int_equal(dv_ws_feed(&srv, ob->data, ob->len),
+                   DVOICE_ERR_CALLBACK_FAILURE);
+  dv_ws_free(&srv);
+  /* on_open failing closes with 1011; sends then get the sticky error. */
+  memset(&cb, 0, sizeof cb);
+  cb.on_open = fail_open;
+  assert_int_equal(dv_ws_init(&srv, &o, &cb, &e.env, NULL), 0);
+  assert_int_equal(dv_ws_feed(&srv, ob->data, ob->len),
+                   DVOICE_ERR_CALLBACK_FAILURE);
+  assert_int_equal(dv_ws_close_code_sent(&srv), 1011);
+  assert_int_equal(dv_ws_send(&srv, DV_WS_TEXT, (const uint8_t *)"x", 1),
+                   DVOICE_ERR_CALLBACK_FAILURE);
+  assert_int_equal(dv_ws_close(&srv, 1000, NULL, 0), DVOICE_ERR_INVALID_STATE);
+  dv_ws_free(&srv);
+  side_free(&c);
+  dvt_env_free(&e);
+}
+
+static void test_token_lists(void **state) {
+  (void)state;
+  assert_true(dv_ws_http_list_has("Upgrade", "upgrade"));
+  assert_true(dv_ws_http_list_has(" keep-alive ,  UPGRADE  ", "upgrade"));
+  assert_true(dv_ws_http_list_has("a,,upgrade\t", "upgrade"));
+  assert_false(dv_ws_http_list_has("upgraded", "upgrade"));
+  assert_false(dv_ws_http_list_has("up grade", "upgrade"));
+  assert_false(dv_ws_http_list_has("", "upgrade"));
+}
+
 /* ---- messages ------------------------------------------------------------ */
 
 static void exchange_sizes(dv_ws_opcode op) {
@@ -989,6 +1059,8 @@ int main(void) {
       cmocka_unit_test(test_server_drip_request),
       cmocka_unit_test(test_server_refuses),
       cmocka_unit_test(test_server_bad_requests),
+      cmocka_unit_test(test_server_extra_headers_and_callback_failures),
+      cmocka_unit_test(test_token_lists),
       cmocka_unit_test(test_text_sizes),
       cmocka_unit_test(test_binary_sizes),
       cmocka_unit_test(test_frame_length_encoding),
