@@ -1056,6 +1056,11 @@ int dv_uv_ws_send(dv_uv_ws *s, dv_ws_opcode op, const uint8_t *data,
     return DVOICE_ERR_NOBUF;
   }
   rv = dv_ws_send(&s->ws, op, data, len);
+  if (rv != 0 && rv != DVOICE_ERR_NOMEM) {
+    /* The WebSocket is failing inside the current callback; the owner
+     * hears why through on_error. */
+    rv = DVOICE_ERR_INVALID_STATE;
+  }
   if (rv == DVOICE_ERR_NOMEM) {
     fail(s, rv, 0, "send");
     to_dead(s);
@@ -1083,6 +1088,9 @@ int dv_uv_ws_ping(dv_uv_ws *s, const uint8_t *data, size_t len) {
     return DVOICE_ERR_NOBUF;
   }
   rv = dv_ws_ping(&s->ws, data, len);
+  if (rv != 0 && rv != DVOICE_ERR_NOMEM) {
+    rv = DVOICE_ERR_INVALID_STATE;
+  }
   if (rv == DVOICE_ERR_NOMEM) {
     fail(s, rv, 0, "ping");
     to_dead(s);
