@@ -204,7 +204,7 @@ static void free_stream(dv_uv_ws *s) {
   if (s->ai_list != NULL) {
     uv_freeaddrinfo(s->ai_list);
   }
-  dv_buf_free(&s->plain);
+  dv_buf_free_secret(&s->plain);
   dv_url_free(&s->url, mem);
   dv_free(mem, s->target);
   dv_free(mem, s);
@@ -342,6 +342,8 @@ static void pump(dv_uv_ws *s) {
       write_out(s, wo);
     } else if (wo->len > 0) {
       int rv = dv_tls_write(&s->tls, wo->data, wo->len);
+      /* Frames carry tokens (Identify) in a reversible mask: wipe them. */
+      dv_wipe(wo->data, wo->len);
       dv_buf_reset(wo);
       if (rv == DVOICE_ERR_INVALID_STATE) {
         /* TLS is already shut down: nothing more may be sent. */
@@ -638,6 +640,8 @@ static void feed_bytes(dv_uv_ws *s, const uint8_t *p, size_t n) {
   }
   if (s->plain.len > 0) {
     feed_ws(s, s->plain.data, s->plain.len);
+    /* Decrypted frames carry keys (Session Description): wipe them. */
+    dv_wipe(s->plain.data, s->plain.len);
     dv_buf_reset(&s->plain);
   }
   if (rv != 0) {
