@@ -347,6 +347,32 @@ static void test_client_message_too_big(void **state) {
   fx_end(&f);
 }
 
+/* Every byte of the Upgrade response and the frames in its own TLS record:
+ * the glue must reassemble across many tiny reads. */
+static void test_client_byte_by_byte(void **state) {
+  fx f;
+  dv_uv_ws_settings s;
+  unsigned port;
+  (void)state;
+  NEED_PEERS();
+  fx_init(&f);
+  port = start_raw_server(&f, "tls");
+  fx_settings(&f, &s);
+  client_connect(&f, "localhost", port, "/drip", &s);
+  dvt_run_until(&f.loop, ended, &f.client, 10000);
+  assert_int_equal(f.client.opened, 1);
+  assert_int_equal(f.client.messages, 1);
+  assert_int_equal(f.client.last_op, DV_WS_TEXT);
+  dvt_assert_bytes(f.client.last.data, f.client.last.len,
+                   (const uint8_t *)"hello", 5);
+  assert_int_equal(f.client.closed, 1);
+  assert_int_equal(f.client.code, 1000);
+  assert_string_equal(f.client.reason, "drip done");
+  side_close(&f.client, 1000, NULL);
+  dvt_run_flag(&f.loop, &f.client.released, 10000);
+  fx_end(&f);
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 /* Connects to |port| with the CA |ca|; expects on_error(|want|) and a log
@@ -673,6 +699,44 @@ static void test_server_client_closes_4001(void **state) {
   reverse_end(&f);
 }
 
+/* A Node client that does not trust our certificate: its TLS alert fails
+ * our side of the handshake. */
+static void test_server_client_rejects_cert(void **state) {
+  fx f;
+  dv_uv_ws_server_settings ss;
+  char url[128], line[256];
+  const char *args[4];
+  (void)state;
+  NEED_PEERS();
+  fx_init(&f);
+  dv_uv_ws_server_settings_default(&ss);
+  ss.conn.env = &f.env.env;
+  ss.cert_file = certs.server_cert;
+  ss.key_file = certs.server_key;
+  assert_int_equal(
+      dv_uv_ws_server_new(&f.srv, &f.loop, &ss, srv_accept, NULL, &f), 0);
+  snprintf(url, sizeof(url), "wss://127.0.0.1:%u/",
+           dv_uv_ws_server_port(f.srv));
+  args[0] = url;
+  args[1] = certs.otherca;
+  args[2] = "echo";
+  args[3] = NULL;
+  dvt_peer_start(&f.peer, &f.loop, npm_peers, dvt_peer_script("ws_client.js"),
+                 args);
+  f.have_peer = 1;
+  dvt_peer_wait(&f.peer, "ERROR ", line, sizeof(line), 10000);
+  dvt_peer_wait(&f.peer, "CLOSE 1006", NULL, 0, 10000);
+  dvt_run_until(&f.loop, ended, &f.server, 10000);
+  assert_int_equal(f.server.opened, 0);
+  assert_int_equal(f.server.errored, 1);
+  assert_true(f.server.err == DVOICE_ERR_TLS ||
+              f.server.err == DVOICE_ERR_TLS_CLOSED);
+  assert_true(dvt_log_contains(&f.env.log, "TLS"));
+  side_close(&f.server, 1000, NULL);
+  dvt_run_flag(&f.loop, &f.server.released, 10000);
+  fx_end(&f);
+}
+
 static int group_setup(void **state) {
   (void)state;
   npm_peers = dvt_getenv_required("DVOICE_NPM_PEERS");
@@ -704,6 +768,7 @@ int main(void) {
       cmocka_unit_test(test_client_server_closes_1000),
       cmocka_unit_test(test_client_server_closes_4015),
       cmocka_unit_test(test_client_message_too_big),
+      cmocka_unit_test(test_client_byte_by_byte),
       cmocka_unit_test(test_fail_wrong_ca),
       cmocka_unit_test(test_fail_hostname_mismatch),
       cmocka_unit_test(test_fail_conn_refused),
@@ -721,6 +786,7 @@ int main(void) {
       cmocka_unit_test(test_server_closes_4015),
       cmocka_unit_test(test_server_message_too_big),
       cmocka_unit_test(test_server_client_closes_4001),
+      cmocka_unit_test(test_server_client_rejects_cert),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

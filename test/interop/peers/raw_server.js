@@ -8,6 +8,8 @@
 //   /midframe-rst upgrades correctly, sends half a frame, then destroys the
 //                socket (FIN without close_notify)
 //   /hang        never answers the request
+//   /drip        upgrades correctly, then sends a text message "hello" and a
+//                close frame (1000 "drip done") one byte per TLS record
 // The silent port accepts TCP and never sends a byte (the TLS handshake
 // never completes).
 // Usage: node raw_server.js CERT KEY
@@ -57,6 +59,19 @@ const server = tls.createServer({
             if (path === '/midframe') sock.end(); else sock.destroy();
           }, 50);
         });
+        break;
+      }
+      case '/drip': {
+        const bytes = Buffer.concat([
+          Buffer.from(upgrade(accept), 'latin1'),
+          Buffer.from([0x81, 0x05]), Buffer.from('hello'),
+          Buffer.from([0x88, 0x0b, 0x03, 0xe8]), Buffer.from('drip done'),
+        ]);
+        let i = 0;
+        const next = () => {
+          if (i < bytes.length) sock.write(bytes.subarray(i, ++i), next);
+        };
+        next();
         break;
       }
       case '/hang':
