@@ -1143,11 +1143,14 @@ int dv_uv_ws_close(dv_uv_ws *s, uint16_t code, const char *reason,
   s->err_pending = s->drain_pending = 0;
   switch (s->state) {
     case ST_OPEN: {
+      /* Once the peer's close arrived (on_close may be running now) the
+       * core has answered it already: just let the handshake finish. */
+      int answered = dv_ws_close_code_received(&s->ws) != 0;
       int rv = DVOICE_ERR_INVALID_STATE;
-      if (dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
+      if (!answered && dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
         rv = dv_ws_close(&s->ws, code, reason, reason_len);
       }
-      if (rv == 0) {
+      if (rv == 0 || answered) {
         s->state = ST_CLOSING;
         set_close_deadline(s);
       } else if (rv == DVOICE_ERR_NOMEM ||

@@ -442,6 +442,14 @@ static void test_close_in_on_open_and_on_close(void **state) {
   assert_string_equal(w.client.events, "open released ");
   assert_string_equal(w.server.events, "open close:1000 released ");
   assert_string_equal(w.server.reason, "from open");
+  /* The server closing inside on_close still answered the close: the
+   * client saw the echo rather than a dropped connection. */
+  {
+    char needle[64];
+    snprintf(needle, sizeof(needle), "localhost:%u: peer closed with 1000",
+             dv_uv_ws_server_port(w.srv));
+    assert_true(dvt_log_contains(&w.env.log, needle));
+  }
   world_end(&w);
 }
 
