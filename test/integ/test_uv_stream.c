@@ -144,6 +144,7 @@ typedef struct world {
   dvt_env env;
   dvt_certs certs;
   int have_certs;
+  int certs_shared; /* |certs| belongs to the caller */
   dv_uv_ws_server *srv;
   int srv_closed;
   side server; /* the (single) accepted connection */
@@ -183,7 +184,9 @@ static void world_listen(world *w, int tls) {
   ss.conn.env = &w->env.env;
   ss.conn.max_message_size = 1 << 20;
   if (tls) {
-    dvt_certs_make(&w->certs);
+    if (!w->certs_shared) {
+      dvt_certs_make(&w->certs);
+    }
     w->have_certs = 1;
     ss.cert_file = w->certs.server_cert;
     ss.key_file = w->certs.server_key;
@@ -221,7 +224,7 @@ static void world_end(world *w) {
     dvt_run_flag(&w->loop, &w->srv_closed, 5000);
   }
   assert_int_equal(dvt_loop_teardown(&w->loop), 0);
-  if (w->have_certs) {
+  if (w->have_certs && !w->certs_shared) {
     dvt_certs_remove(&w->certs);
   }
   dv_buf_free(&w->server.got);
@@ -1039,14 +1042,18 @@ static void test_many_connections_server_closed_first(void **state) {
  * |fail_at|: every outcome must be NOMEM (synchronous or as on_error) or
  * success, and nothing may stay allocated. Returns 1 if an allocation was
  * refused. */
-static int run_with_failing_alloc(long fail_at) {
+static int run_with_failing_alloc(long fail_at, const dvt_certs *certs) {
   world w;
   dv_uv_ws_settings s;
   dvt_mem m;
   dvoice_env cenv;
   int rv, refused, send_rv = 0;
   world_init(&w);
-  world_listen(&w, 0);
+  if (certs != NULL) {
+    w.certs = *certs;
+    w.certs_shared = 1;
+  }
+  world_listen(&w, certs != NULL);
   w.server.echo = 1;
   world_settings(&w, &s);
   dvt_mem_init(&m, fail_at);
@@ -1056,8 +1063,8 @@ static int run_with_failing_alloc(long fail_at) {
   w.client.close_on_error = 1;
   {
     char url[64];
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%u/",
-             dv_uv_ws_server_port(w.srv));
+    snprintf(url, sizeof(url), "%s://localhost:%u/",
+             certs != NULL ? "wss" : "ws", dv_uv_ws_server_port(w.srv));
     rv = dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb, &w.client);
   }
   if (rv != 0) {
@@ -1101,10 +1108,27 @@ static void test_nomem_each_allocation(void **state) {
   /* The run with no refused allocation ends the loop; a bound keeps a
    * regression from looping forever. */
   for (i = 0; i < 500; i++) {
-    if (!run_with_failing_alloc(i)) {
+    if (!run_with_failing_alloc(i, NULL)) {
       break;
     }
   }
+  assert_true(i > 5);
+  assert_true(i < 500);
+}
+
+/* The same over TLS (our allocations only: mbedTLS allocates on its own). */
+static void test_nomem_each_allocation_tls(void **state) {
+  dvt_certs certs;
+  long i;
+  (void)state;
+  dvt_certs_make(&certs);
+  for (i = 0; i < 500; i++) {
+    if (!run_with_failing_alloc(i, &certs)) {
+      break;
+    }
+  }
+  dvt_certs_remove(&certs);
+  print_message("# TLS stream: %ld allocations each failed in turn\n", i);
   assert_true(i > 5);
   assert_true(i < 500);
 }
@@ -1127,6 +1151,7 @@ int main(void) {
       cmocka_unit_test(test_server_handshake_timeout),
       cmocka_unit_test(test_backpressure),
       cmocka_unit_test(test_nomem_each_allocation),
+      cmocka_unit_test(test_nomem_each_allocation_tls),
       cmocka_unit_test(test_connect_sync_errors),
       cmocka_unit_test(test_system_bundle_rejects_test_ca),
       cmocka_unit_test(test_states_ping_and_bad_close),
