@@ -920,6 +920,15 @@ static void test_tcp_connect_timeout(void **state) {
   w.client.close_on_error = 1;
   assert_int_equal(
       dv_uv_ws_connect(&w.client.ws, &w.loop, url, &s, &side_cb, &w.client), 0);
+  /* A second stream, closed by its owner while TCP connect hangs: only
+   * close_cb runs. (w.server serves as a second client here.) */
+  assert_int_equal(dv_uv_ws_connect(&w.server.ws, &w.loop, url, &s, &side_cb,
+                                    &w.server),
+                   0);
+  dvt_run_until(&w.loop, flag_or_error, &w.server, 100);
+  side_close(&w.server, 1000, NULL);
+  dvt_run_flag(&w.loop, &w.server.released, 5000);
+  assert_string_equal(w.server.events, "released ");
   dvt_run_flag(&w.loop, &w.client.released, 5000);
   assert_int_equal(w.client.err, DVOICE_ERR_TIMEOUT);
   if (!dvt_log_contains(&w.env.log, "connect failed in state connecting")) {
