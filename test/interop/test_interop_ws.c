@@ -788,5 +788,8 @@ int main(void) {
       cmocka_unit_test(test_server_client_closes_4001),
       cmocka_unit_test(test_server_client_rejects_cert),
   };
+  if (getenv("DVT_FILTER") != NULL) {
+    cmocka_set_test_filter(getenv("DVT_FILTER")); /* e.g. "*tls*" */
+  }
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
