@@ -22,12 +22,12 @@ typedef struct side {
   size_t reason_len;
   int pongs;
   dv_buf last_pong;
-  int echo;             /* on_message: send the message back */
-  int close_in_cb;      /* on_message: close with 4000 */
-  int fail_on_message;  /* on_message: return CALLBACK_FAILURE */
-  int refuse_status;    /* on_request: refuse with this status */
-  char target[128];     /* on_request: the request target seen */
-  char ua[64];          /* on_request: User-Agent seen */
+  int echo;            /* on_message: send the message back */
+  int close_in_cb;     /* on_message: close with 4000 */
+  int fail_on_message; /* on_message: return CALLBACK_FAILURE */
+  int refuse_status;   /* on_request: refuse with this status */
+  char target[128];    /* on_request: the request target seen */
+  char ua[64];         /* on_request: User-Agent seen */
 } side;
 
 static int on_request(dv_ws *ws, const dv_ws_request *req, void *ud) {
@@ -171,12 +171,11 @@ static const char want_request[] =
     "\r\n";
 /* base64(SHA-1(key + GUID)), computed independently. */
 #define GOOD_ACCEPT "Bz3qJYTGdOe8gUSpLosEdiLKDrk="
-static const char good_response[] =
-    "HTTP/1.1 101 Switching Protocols\r\n"
-    "Upgrade: websocket\r\n"
-    "Connection: Upgrade\r\n"
-    "Sec-WebSocket-Accept: " GOOD_ACCEPT "\r\n"
-    "\r\n";
+static const char good_response[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                    "Upgrade: websocket\r\n"
+                                    "Connection: Upgrade\r\n"
+                                    "Sec-WebSocket-Accept: " GOOD_ACCEPT "\r\n"
+                                    "\r\n";
 
 static void test_accept_rfc_example(void **state) {
   char out[DV_WS_ACCEPT_LEN + 1];
@@ -292,21 +291,19 @@ static void test_upgrade_any_chunking(void **state) {
 }
 
 static void test_upgrade_header_case(void **state) {
-  static const char resp[] =
-      "HTTP/1.1 101 OK\r\n"
-      "upgrade: WebSocket\r\n"
-      "CONNECTION: keep-alive, Upgrade\r\n"
-      "X-Other:    spaced value   \r\n"
-      "sec-websocket-accept:" GOOD_ACCEPT "\r\n"
-      "\r\n";
+  static const char resp[] = "HTTP/1.1 101 OK\r\n"
+                             "upgrade: WebSocket\r\n"
+                             "CONNECTION: keep-alive, Upgrade\r\n"
+                             "X-Other:    spaced value   \r\n"
+                             "sec-websocket-accept:" GOOD_ACCEPT "\r\n"
+                             "\r\n";
   dvt_env e;
   side c;
   (void)state;
   dvt_env_init(&e);
   assert_int_equal(side_init(&c, 0, &e.env, 0), 0);
-  assert_int_equal(dvt_feed_drip((const uint8_t *)resp, strlen(resp), sink_ws,
-                                 &c.ws),
-                   0);
+  assert_int_equal(
+      dvt_feed_drip((const uint8_t *)resp, strlen(resp), sink_ws, &c.ws), 0);
   assert_int_equal(c.opened, 1);
   side_free(&c);
   dvt_env_free(&e);
@@ -374,7 +371,8 @@ static void test_upgrade_bad_accept(void **state) {
          "Connection: Upgrade\r\n\r\n",
          DVOICE_ERR_WS_ACCEPT);
   EXPECT("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-         "Connection: Upgrade\r\nSec-WebSocket-Accept: " GOOD_ACCEPT "x\r\n\r\n",
+         "Connection: Upgrade\r\nSec-WebSocket-Accept: " GOOD_ACCEPT
+         "x\r\n\r\n",
          DVOICE_ERR_WS_ACCEPT);
   EXPECT("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
          "Connection: Upgrade\r\nSec-WebSocket-Accept: " GOOD_ACCEPT "\r\n"
@@ -387,8 +385,7 @@ static void test_upgrade_malformed(void **state) {
   EXPECT("FOO/1.1 101 x\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("HTTP/1.1 101 OK\nUpgrade: websocket\r\n\r\n", DVOICE_ERR_PROTO);
-  EXPECT("HTTP/1.1 101 OK\r\nUpgrade: websocket\rX\r\n\r\n",
-         DVOICE_ERR_PROTO);
+  EXPECT("HTTP/1.1 101 OK\r\nUpgrade: websocket\rX\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("HTTP/1.1 1x1 OK\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("HTTP/1.1 101OK\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("HTTP/1.1 099 OK\r\n\r\n", DVOICE_ERR_PROTO);
@@ -558,8 +555,8 @@ static void test_server_extra_headers_and_callback_failures(void **state) {
   ob = dv_ws_outbuf(&c.ws);
   assert_int_equal(dv_ws_feed(&srv, ob->data, ob->len), 0);
   ob = dv_ws_outbuf(&srv);
-  assert_non_null(strstr((const char *)ob->data,
-                         "\r\nX-Served-By: dvoice\r\n\r\n"));
+  assert_non_null(
+      strstr((const char *)ob->data, "\r\nX-Served-By: dvoice\r\n\r\n"));
   assert_int_equal(dv_ws_close_code_sent(&srv), 0);
   assert_int_equal(dv_ws_close_code_received(&srv), 0);
   dv_ws_free(&srv);
@@ -703,8 +700,7 @@ static void test_fragmented_with_ping(void **state) {
   (void)state;
   dvt_env_init(&e);
   connect_pair(&e, &c, &s, 0);
-  assert_int_equal(
-      dvt_feed(frames, sizeof frames, drip, 1, sink_ws, &c.ws), 0);
+  assert_int_equal(dvt_feed(frames, sizeof frames, drip, 1, sink_ws, &c.ws), 0);
   assert_int_equal(c.nmsg, 1);
   assert_int_equal(c.last_op, DV_WS_TEXT);
   dvt_assert_bytes(c.last.data, c.last.len, (const uint8_t *)"Hello", 5);
@@ -1031,8 +1027,8 @@ static int session_with_mem(const dvoice_mem *mem, void *ud) {
   if (rv == 0) {
     rv = pump(&c, &s);
   }
-  if (rv == 0 && (s.nmsg != 1 || c.nmsg != 1 ||
-                  dv_ws_state_get(&c.ws) != DV_WS_CLOSED)) {
+  if (rv == 0 &&
+      (s.nmsg != 1 || c.nmsg != 1 || dv_ws_state_get(&c.ws) != DV_WS_CLOSED)) {
     rv = DVOICE_ERR_INTERNAL;
   }
   side_free(&c);
