@@ -738,6 +738,73 @@ static void test_server_reassembles_masked_fragments(void **state) {
   dvt_env_free(&e);
 }
 
+/* A whole conversation from the server, fed to the client in random
+ * chunkings: the same messages, in order, whatever the boundaries. */
+static void test_frames_any_chunking(void **state) {
+  static const size_t drip[] = {1};
+  dvt_env e;
+  side c, s;
+  dv_buf wire;
+  uint8_t *p = malloc(70000);
+  uint32_t seed = 777;
+  (void)state;
+  for (size_t i = 0; i < 70000; i++) {
+    p[i] = (uint8_t)('A' + i % 23);
+  }
+  dvt_env_init(&e);
+  connect_pair(&e, &c, &s, 0);
+  assert_int_equal(dv_ws_send(&s.ws, DV_WS_TEXT, (const uint8_t *)"a", 1), 0);
+  assert_int_equal(dv_ws_send(&s.ws, DV_WS_BINARY, p, 300), 0);
+  assert_int_equal(dv_ws_ping(&s.ws, (const uint8_t *)"hb", 2), 0);
+  assert_int_equal(dv_ws_send(&s.ws, DV_WS_TEXT, p, 70000), 0);
+  assert_int_equal(dv_ws_close(&s.ws, 4006, "session", 7), 0);
+  wire = *dv_ws_outbuf(&s.ws);
+  dv_buf_init(dv_ws_outbuf(&s.ws), NULL);
+  side_free(&c);
+  for (int round = 0; round < 30; round++) {
+    size_t chunks[6];
+    const size_t *cp = chunks;
+    size_t nc = 6;
+    dvt_env ce;
+    dv_buf *ob;
+    for (int i = 0; i < 6; i++) {
+      seed = seed * 1103515245u + 12345u;
+      chunks[i] = 1 + (seed >> 16) % (round < 10 ? 7 : 5000);
+    }
+    if (round == 0) {
+      cp = drip;
+      nc = 1;
+    }
+    /* A fresh client with the same RNG start, upgraded by the same 101. */
+    dvt_env_init(&ce);
+    assert_int_equal(side_init(&c, 0, &ce.env, 0), 0);
+    dv_buf_reset(dv_ws_outbuf(&c.ws));
+    assert_int_equal(dv_ws_feed(&c.ws, (const uint8_t *)good_response,
+                                strlen(good_response)),
+                     0);
+    assert_int_equal(dvt_feed(wire.data, wire.len, cp, nc, sink_ws, &c.ws), 0);
+    assert_int_equal(c.nmsg, 3);
+    assert_int_equal(c.last_op, DV_WS_TEXT);
+    dvt_assert_bytes(c.last.data, c.last.len, p, 70000);
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.close_code, 4006);
+    assert_string_equal(c.reason, "session");
+    assert_int_equal(dv_ws_state_get(&c.ws), DV_WS_CLOSED);
+    /* The client answered: a masked pong "hb" then the close echo. */
+    ob = dv_ws_outbuf(&c.ws);
+    assert_true(ob->len >= 8);
+    assert_int_equal(ob->data[0], 0x8a);
+    assert_int_equal(ob->data[1], 0x82);
+    assert_int_equal(ob->data[8], 0x88);
+    side_free(&c);
+    dvt_env_free(&ce);
+  }
+  dv_buf_free(&wire);
+  side_free(&s);
+  dvt_env_free(&e);
+  free(p);
+}
+
 static void test_ping_pong(void **state) {
   dvt_env e;
   side c, s;
@@ -1063,6 +1130,7 @@ int main(void) {
       cmocka_unit_test(test_client_masking_vector),
       cmocka_unit_test(test_fragmented_with_ping),
       cmocka_unit_test(test_server_reassembles_masked_fragments),
+      cmocka_unit_test(test_frames_any_chunking),
       cmocka_unit_test(test_ping_pong),
       cmocka_unit_test(test_echo_from_callback),
       cmocka_unit_test(test_close_1000_from_client),
