@@ -137,12 +137,12 @@ typedef struct dv_tls {
   dv_buf pending;        /* plaintext written before the handshake ended */
   const uint8_t *in;     /* ciphertext being fed (during dv_tls_feed) */
   size_t in_len;
-  int out_err;           /* allocation failure inside the send callback */
+  int out_err; /* allocation failure inside the send callback */
   dv_tls_state state;
-  int err;               /* sticky error once FAILED (or TLS_CLOSED) */
+  int err; /* sticky error once FAILED (or TLS_CLOSED) */
   int is_server;
-  int established;       /* the handshake completed at some point */
-  int initialised;       /* ssl context needs mbedtls_ssl_free */
+  int established; /* the handshake completed at some point */
+  int initialised; /* ssl context needs mbedtls_ssl_free */
 } dv_tls;
 
 /*

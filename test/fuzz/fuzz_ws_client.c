@@ -24,14 +24,13 @@ static const char response[] =
     "Connection: Upgrade\r\n"
     "Sec-WebSocket-Accept: Bz3qJYTGdOe8gUSpLosEdiLKDrk=\r\n"
     "\r\n";
-static const char request[] =
-    "GET / HTTP/1.1\r\n"
-    "Host: h\r\n"
-    "Upgrade: websocket\r\n"
-    "Connection: Upgrade\r\n"
-    "Sec-WebSocket-Key: AAECAwQFBgcICQoLDA0ODw==\r\n"
-    "Sec-WebSocket-Version: 13\r\n"
-    "\r\n";
+static const char request[] = "GET / HTTP/1.1\r\n"
+                              "Host: h\r\n"
+                              "Upgrade: websocket\r\n"
+                              "Connection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: AAECAwQFBgcICQoLDA0ODw==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n"
+                              "\r\n";
 
 static void counter_rand(void *ud, uint8_t *dest, size_t len) {
   uint8_t *next = ud;

@@ -3,11 +3,12 @@
  *
  * Input byte 0 picks the side and the chunking: bit 7 set = server (parse a
  * request), else client (parse a response to the request made under the
- * counter RNG, so the accepting seeds carry Accept Bz3qJYTGdOe8gUSpLosEdiLKDrk=);
- * bits 0-5 = chunk size (0 = the whole input at once). The rest is fed to
- * dv_ws_feed(); once upgraded, leftover bytes run through the frame layer.
- * The same bytes also go straight to dv_ws_http_parse() as a request and as
- * a response, from exact-size heap copies so ASan sees any over-read.
+ * counter RNG, so the accepting seeds carry Accept
+ * Bz3qJYTGdOe8gUSpLosEdiLKDrk=); bits 0-5 = chunk size (0 = the whole input at
+ * once). The rest is fed to dv_ws_feed(); once upgraded, leftover bytes run
+ * through the frame layer. The same bytes also go straight to
+ * dv_ws_http_parse() as a request and as a response, from exact-size heap
+ * copies so ASan sees any over-read.
  */
 #include <stdint.h>
 #include <stdlib.h>

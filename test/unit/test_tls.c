@@ -198,8 +198,7 @@ static void test_handshake_any_chunking(void **state) {
     assert_int_equal(dv_tls_write(&p.c, (const uint8_t *)"ping", 4), 0);
     assert_int_equal(pump_chunked(&p, patterns[k], npat[k]), 0);
     assert_true(dv_tls_is_established(&p.c));
-    dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"ping",
-                     4);
+    dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"ping", 4);
     pair_free(&p);
     dvt_env_free(&e);
   }
@@ -236,8 +235,7 @@ static void test_wrong_hostname(void **state) {
   pair p;
   (void)state;
   dvt_env_init(&e);
-  assert_int_equal(
-      pair_init(&p, &e.env, pki.ca_pem, "gateway.discord.gg"), 0);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "gateway.discord.gg"), 0);
   assert_int_equal(dv_tls_start(&p.c), 0);
   assert_int_equal(pump(&p), DVOICE_ERR_TLS_HOSTNAME);
   assert_int_equal(p.c_err, DVOICE_ERR_TLS_HOSTNAME);
@@ -282,8 +280,8 @@ static void test_close_notify(void **state) {
                    DVOICE_ERR_INVALID_STATE);
   assert_int_equal(transfer(&p.c, &p.s, &p.s_plain, NULL, 0),
                    DVOICE_ERR_TLS_CLOSED);
-  dvt_assert_bytes(p.s_plain.data, p.s_plain.len,
-                   (const uint8_t *)"last words", 10);
+  dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"last words",
+                   10);
   assert_int_equal(dv_tls_state_get(&p.s), DV_TLS_CLOSED);
   assert_true(dv_tls_is_closed(&p.s));
   assert_true(dv_tls_is_established(&p.s));
@@ -347,9 +345,9 @@ static void test_alert_during_handshake(void **state) {
   dvt_env_init(&e);
   assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
   assert_int_equal(dv_tls_start(&p.c), 0);
-  assert_int_equal(dvt_feed_drip(close_notify, sizeof close_notify, sink_tls,
-                                 &p.c),
-                   DVOICE_ERR_TLS_CLOSED);
+  assert_int_equal(
+      dvt_feed_drip(close_notify, sizeof close_notify, sink_tls, &p.c),
+      DVOICE_ERR_TLS_CLOSED);
   assert_int_equal(dv_tls_state_get(&p.c), DV_TLS_CLOSED);
   assert_true(dvt_log_contains(&e.log, "peer closed during handshake"));
   pair_free(&p);
@@ -374,8 +372,7 @@ static void test_read_appends(void **state) {
   assert_int_equal(pump(&p), 0);
   assert_int_equal(dv_tls_write(&p.c, (const uint8_t *)"def", 3), 0);
   assert_int_equal(pump(&p), 0);
-  dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"abcdef",
-                   6);
+  dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"abcdef", 6);
   assert_int_equal(dv_tls_read(&p.s, NULL), DVOICE_ERR_INVALID_ARGUMENT);
   pair_free(&p);
   dvt_env_free(&e);
@@ -556,8 +553,8 @@ static int wsend_on_message(dv_ws *ws, dv_ws_opcode op, const uint8_t *data,
                                                  : DVOICE_ERR_CALLBACK_FAILURE;
 }
 
-static void wsend_on_close(dv_ws *ws, uint16_t code, const uint8_t *r,
-                           size_t n, void *ud) {
+static void wsend_on_close(dv_ws *ws, uint16_t code, const uint8_t *r, size_t n,
+                           void *ud) {
   wsend *w = ud;
   (void)ws;
   (void)r;
