@@ -373,6 +373,41 @@ static void test_client_byte_by_byte(void **state) {
   fx_end(&f);
 }
 
+/* A peer that never answers our close frame, and one that answers but
+ * never ends TCP: close_cb still runs, after close_timeout_ms. */
+static void run_close_timeout(const char *path, const char *state_name) {
+  fx f;
+  dv_uv_ws_settings s;
+  unsigned port;
+  char needle[96];
+  NEED_PEERS();
+  fx_init(&f);
+  port = start_raw_server(&f, "tls");
+  fx_settings(&f, &s);
+  s.close_timeout_ms = 300;
+  client_connect(&f, "localhost", port, path, &s);
+  dvt_run_until(&f.loop, opened_or_failed, &f.client, 10000);
+  assert_int_equal(f.client.opened, 1);
+  side_close(&f.client, 1000, NULL);
+  dvt_run_flag(&f.loop, &f.client.released, 10000);
+  snprintf(needle, sizeof(needle), "close timed out in state %s", state_name);
+  if (!dvt_log_contains(&f.env.log, needle)) {
+    fail_msg("no \"%s\" in:\n%s", needle, (char *)f.env.log.text.data);
+  }
+  assert_int_equal(f.client.closed + f.client.errored, 0);
+  fx_end(&f);
+}
+
+static void test_close_timeout_no_close_frame(void **state) {
+  (void)state;
+  run_close_timeout("/mute", "closing");
+}
+
+static void test_close_timeout_no_fin(void **state) {
+  (void)state;
+  run_close_timeout("/nofin", "shutdown");
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 /* Connects to |port| with the CA |ca|; expects on_error(|want|) and a log
@@ -771,6 +806,8 @@ int main(void) {
       cmocka_unit_test(test_client_server_closes_4015),
       cmocka_unit_test(test_client_message_too_big),
       cmocka_unit_test(test_client_byte_by_byte),
+      cmocka_unit_test(test_close_timeout_no_close_frame),
+      cmocka_unit_test(test_close_timeout_no_fin),
       cmocka_unit_test(test_fail_wrong_ca),
       cmocka_unit_test(test_fail_hostname_mismatch),
       cmocka_unit_test(test_fail_conn_refused),

@@ -8,6 +8,10 @@
 //   /midframe-rst upgrades correctly, sends half a frame, then destroys the
 //                socket (FIN without close_notify)
 //   /hang        never answers the request
+//   /mute        upgrades correctly, then ignores everything (never answers
+//                a close frame)
+//   /nofin       upgrades correctly, answers the first frame it gets with a
+//                close frame (1000), then never closes its side of TCP
 //   /drip        upgrades correctly, then sends a text message "hello" and a
 //                close frame (1000 "drip done") one byte per TLS record
 // The silent port accepts TCP and never sends a byte (the TLS handshake
@@ -26,11 +30,22 @@ const held = [];
 const server = tls.createServer({
   cert: fs.readFileSync(cert),
   key: fs.readFileSync(key),
+  allowHalfOpen: true, // so that /nofin can ignore the client's FIN
 }, (sock) => {
   let req = '';
   sock.on('error', () => {});
+  sock.on('end', () => {
+    if (!req.startsWith('GET /nofin')) sock.end();
+  });
   sock.on('data', (chunk) => {
-    if (req.includes('\r\n\r\n')) return;
+    if (req.includes('\r\n\r\n')) {
+      if (req.startsWith('GET /nofin') && !sock.answered) {
+        sock.answered = true;
+        sock.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+        held.push(sock);
+      }
+      return;
+    }
     req += chunk.toString('latin1');
     if (!req.includes('\r\n\r\n')) return;
     const path = req.split(' ')[1];
@@ -74,6 +89,11 @@ const server = tls.createServer({
         next();
         break;
       }
+      case '/mute':
+      case '/nofin':
+        sock.write(upgrade(accept));
+        held.push(sock);
+        break;
       case '/hang':
         held.push(sock);
         break;
