@@ -716,6 +716,16 @@ static void test_connect_sync_errors(void **state) {
   assert_int_equal(
       dv_uv_ws_connect(&ws, &w.loop, "ws://", &s, &side_cb, &w.client),
       DVOICE_ERR_MALFORMED);
+  {
+    static const dv_ws_header bad_header[] = {{"Bad Name", "v"}};
+    s.headers = bad_header;
+    s.nheaders = 1;
+    assert_int_equal(
+        dv_uv_ws_connect(&ws, &w.loop, "ws://h/", &s, &side_cb, &w.client),
+        DVOICE_ERR_INVALID_ARGUMENT);
+    s.headers = NULL;
+    s.nheaders = 0;
+  }
   s.tls.ca_file = "/nonexistent/ca.pem";
   assert_int_equal(dv_uv_ws_connect(&ws, &w.loop, "wss://localhost/", &s,
                                     &side_cb, &w.client),
