@@ -48,7 +48,7 @@ struct dv_uv_ws {
   dv_uv_ws_server *srv; /* server side: the server that accepted us */
   int is_server;
   int secure;
-  dv_url url;    /* client */
+  dv_uv_url url; /* client */
   char *target;  /* server: the request target, copied */
   char peer[80]; /* "host:port" for log lines */
   conn_state state;
@@ -224,7 +224,7 @@ static void free_stream(dv_uv_ws *s) {
     uv_freeaddrinfo(s->ai_list);
   }
   dv_buf_free_secret(&s->plain);
-  dv_url_free(&s->url, mem);
+  dv_uv_url_free(&s->url, mem);
   dv_free(mem, s->target);
   dv_free(mem, s);
   if (srv != NULL) {
@@ -1012,7 +1012,7 @@ int dv_uv_ws_connect(dv_uv_ws **out, uv_loop_t *loop, const char *url,
   if (rv != 0) {
     return rv;
   }
-  rv = dv_url_parse(&s->url, url, env.mem);
+  rv = dv_uv_url_parse(&s->url, url, env.mem);
   if (rv == 0) {
     set_peer_name(s);
     s->secure = s->url.secure;
