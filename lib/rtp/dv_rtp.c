@@ -120,6 +120,11 @@ int dv_rtp_ext_next(const uint8_t *body, size_t len, size_t *pos,
     *pos = len;
     return 0;
   }
+  if ((body[i] >> 4) == 0) {
+    /* ID 0 is reserved for the all-zero padding byte (RFC 8285 4.2). */
+    *pos = len;
+    return DVOICE_ERR_MALFORMED;
+  }
   {
     size_t n = (size_t)(body[i] & 0x0f) + 1;
     if (n > len - i - 1) {

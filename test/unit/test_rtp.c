@@ -203,6 +203,11 @@ static void test_ext_elements_edge_cases(void **state) {
   pos = 0;
   assert_int_equal(dv_rtp_ext_next(cut, sizeof(cut), &pos, &id, &data, &dlen),
                    DVOICE_ERR_TRUNCATED);
+  pos = 0;
+  cut[0] = 0x05; /* ID 0 with a length: reserved */
+  assert_int_equal(dv_rtp_ext_next(cut, sizeof(cut), &pos, &id, &data, &dlen),
+                   DVOICE_ERR_MALFORMED);
+  assert_int_equal(pos, sizeof(cut));
 }
 
 /* ---- classification ----------------------------------------------------- */
