@@ -280,3 +280,62 @@ int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
   }
   return dv_rtp_split(rx, out, ct_len);
 }
+
+int dv_rtcp_seal_nonce(dv_rtp_crypt *c, uint32_t ctr, const uint8_t *pkt,
+                       size_t len, uint8_t *out, size_t cap,
+                       size_t *out_len) {
+  uint8_t nonce[24];
+  int rv;
+  if (c->mode == DV_RTP_MODE_NONE) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  if (len < DV_RTCP_HDR_LEN) {
+    return DVOICE_ERR_TRUNCATED;
+  }
+  if ((pkt[0] >> 6) != DV_RTP_VERSION) {
+    return DVOICE_ERR_MALFORMED;
+  }
+  if (cap < len || cap - len < DV_RTP_CRYPT_OVERHEAD) {
+    return DVOICE_ERR_NOBUF;
+  }
+  memcpy(out, pkt, DV_RTCP_HDR_LEN);
+  make_nonce(nonce, ctr);
+  rv = aead_seal(c, nonce, out, DV_RTCP_HDR_LEN, pkt + DV_RTCP_HDR_LEN,
+                 len - DV_RTCP_HDR_LEN, out + DV_RTCP_HDR_LEN, out + len);
+  if (rv < 0) {
+    return rv;
+  }
+  dv_put_u32(out + len + DV_RTP_TAG_LEN, ctr);
+  *out_len = len + DV_RTP_CRYPT_OVERHEAD;
+  return 0;
+}
+
+int dv_rtcp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
+                 uint8_t *out, size_t cap, size_t *out_len) {
+  uint8_t nonce[24];
+  size_t ct_len;
+  int rv;
+  if (c->mode == DV_RTP_MODE_NONE) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  if (len < DV_RTCP_HDR_LEN + DV_RTP_CRYPT_OVERHEAD) {
+    return DVOICE_ERR_TRUNCATED;
+  }
+  if ((pkt[0] >> 6) != DV_RTP_VERSION) {
+    return DVOICE_ERR_MALFORMED;
+  }
+  ct_len = len - DV_RTCP_HDR_LEN - DV_RTP_CRYPT_OVERHEAD;
+  if (cap < DV_RTCP_HDR_LEN + ct_len) {
+    return DVOICE_ERR_NOBUF;
+  }
+  make_nonce(nonce, dv_get_u32(pkt + len - DV_RTP_NONCE_LEN));
+  rv = aead_open(c, nonce, pkt, DV_RTCP_HDR_LEN, pkt + DV_RTCP_HDR_LEN,
+                 ct_len, pkt + DV_RTCP_HDR_LEN + ct_len,
+                 out + DV_RTCP_HDR_LEN);
+  if (rv < 0) {
+    return rv;
+  }
+  memcpy(out, pkt, DV_RTCP_HDR_LEN);
+  *out_len = DV_RTCP_HDR_LEN + ct_len;
+  return 0;
+}

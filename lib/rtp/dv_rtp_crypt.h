@@ -134,4 +134,28 @@ int dv_rtp_seal_opus(dv_rtp_crypt *c, uint16_t seq, uint32_t timestamp,
 int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
                 uint8_t *out, size_t cap, dv_rtp_rx *rx);
 
+/*
+ * RTCP in the rtpsize modes: the 8-byte header (V/P/RC, PT, length, sender
+ * SSRC) is the associated data, the rest is encrypted, followed by the
+ * same tag and counter (songbird's decrypt_rtcp_in_place). Bots may ignore
+ * RTCP; these serve the receive path and the simulator.
+ */
+#define DV_RTCP_HDR_LEN 8
+
+/* Seals the plaintext RTCP packet |pkt| (>= 8 bytes, version 2) into |out|
+ * with counter |nonce|. Errors as dv_rtp_seal_nonce. */
+int dv_rtcp_seal_nonce(dv_rtp_crypt *c, uint32_t nonce, const uint8_t *pkt,
+                       size_t len, uint8_t *out, size_t cap,
+                       size_t *out_len);
+/*
+ * Opens a received RTCP packet: copies the 8-byte header to |out| and
+ * decrypts the rest after it, so |out| holds the plain RTCP packet
+ * (|*out_len| = len - 20). |out| must not overlap |pkt|. Returns 0,
+ * DVOICE_ERR_TRUNCATED (shorter than 8 + 20), DVOICE_ERR_MALFORMED (not
+ * version 2), DVOICE_ERR_NOBUF, DVOICE_ERR_INVALID_STATE or
+ * DVOICE_ERR_CRYPTO.
+ */
+int dv_rtcp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
+                 uint8_t *out, size_t cap, size_t *out_len);
+
 #endif

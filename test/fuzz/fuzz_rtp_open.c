@@ -81,6 +81,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     }
   }
+  for (int i = 0; i < nctx; i++) {
+    size_t ol;
+    if (dv_rtcp_open(&ctx[i], data, size, out, sizeof(out), &ol) == 0 &&
+        ol + DV_RTP_CRYPT_OVERHEAD != size) {
+      abort();
+    }
+  }
   if (dv_rtp_hdr_parse(&plain.hdr, data, size) != 0) {
     return 0;
   }

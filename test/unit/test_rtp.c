@@ -760,6 +760,49 @@ static void test_crypt_state_errors(void **state) {
   assert_int_equal(c.mode, DV_RTP_MODE_NONE);
 }
 
+static void test_rtcp_roundtrip_and_tamper(void **state) {
+  /* A sender report: header, sender SSRC, 20 bytes of sender info. */
+  uint8_t sr[28] = {0x80, 0xc8, 0x00, 0x06, 0x11, 0x22, 0x33, 0x44};
+  uint8_t key[32], sealed[64], out[64];
+  size_t sl, ol;
+  dv_rtp_crypt c;
+  dv_rtp_backend be[2];
+  int n = aes_backends(be);
+  (void)state;
+  test_key(key);
+  for (int i = 0; i < 20; i++) {
+    sr[8 + i] = (uint8_t)(i + 1);
+  }
+  for (int m = 0; m <= n; m++) {
+    int xc = m == n;
+    assert_int_equal(dv_rtp_crypt_init(&c,
+                                       xc ? DV_RTP_MODE_XCHACHA20
+                                          : DV_RTP_MODE_AES256GCM,
+                                       key, xc ? DV_RTP_BACKEND_AUTO : be[m]),
+                     0);
+    assert_int_equal(
+        dv_rtcp_seal_nonce(&c, 77, sr, sizeof(sr), sealed, sizeof(sealed), &sl),
+        0);
+    assert_int_equal(sl, sizeof(sr) + 20);
+    assert_memory_equal(sealed, sr, 8);
+    assert_memory_not_equal(sealed + 8, sr + 8, 20);
+    assert_int_equal(dv_udp_classify(sealed, sl), DV_UDP_RTCP);
+    assert_int_equal(dv_rtcp_open(&c, sealed, sl, out, sizeof(out), &ol), 0);
+    dvt_assert_bytes(out, ol, sr, sizeof(sr));
+    assert_int_equal(dv_rtcp_open(&c, sealed, sl, out, ol - 1, &ol),
+                     DVOICE_ERR_NOBUF);
+    for (size_t k = 1; k < sl; k++) {
+      sealed[k] ^= 0x10;
+      assert_int_equal(dv_rtcp_open(&c, sealed, sl, out, sizeof(out), &ol),
+                       DVOICE_ERR_CRYPTO);
+      sealed[k] ^= 0x10;
+    }
+    assert_int_equal(dv_rtcp_open(&c, sealed, 27, out, sizeof(out), &ol),
+                     DVOICE_ERR_TRUNCATED);
+    dv_rtp_crypt_clear(&c);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hdr_opus_bytes),
@@ -782,6 +825,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_csrc_ext_padding),
       cmocka_unit_test(test_tampered_rejected),
       cmocka_unit_test(test_crypt_state_errors),
+      cmocka_unit_test(test_rtcp_roundtrip_and_tamper),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
