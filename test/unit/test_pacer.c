@@ -58,7 +58,7 @@ typedef struct tglue {
   dvt_env e;
   dv_pacer *p;
   dvoice_tstamp now;
-  tconn *added[64];
+  tconn *added[256];
   int nadded;
 } tglue;
 
@@ -193,7 +193,7 @@ static tconn *add_conn_s(tglue *g, const dv_pacer_conn_settings *s) {
   tconn *t = calloc(1, sizeof(*t));
   assert_non_null(t);
   t->g = g;
-  assert_true(g->nadded < 64);
+  assert_true(g->nadded < 256);
   g->added[g->nadded++] = t;
   assert_int_equal(dv_pacer_conn_add(g->p, s, t, &t->c), 0);
   return t;
@@ -738,6 +738,102 @@ static void test_many_connections_and_callback_changes(void **state) {
   glue_free(&g);
 }
 
+static uint32_t lcg(uint64_t *st) {
+  *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint32_t)(*st >> 33);
+}
+
+/* Random operations (push, stop, play, remove/add, ticks early, on time,
+ * late and stalled) with invariants checked after every step. */
+static void test_randomized_invariants(void **state) {
+  tglue g;
+  tconn *ts[8];
+  uint64_t rs = 12345;
+  dvoice_tstamp origin = 0;
+  int adds = 8;
+  (void)state;
+  glue_init(&g, NULL);
+  g.now = T0;
+  for (int i = 0; i < 8; i++) {
+    ts[i] = add_conn(&g, i & 1 ? DV_PACER_PULL : DV_PACER_PUSH);
+  }
+  for (int step = 0; step < 20000; step++) {
+    uint32_t r = lcg(&rs) % 100;
+    tconn *t = ts[lcg(&rs) % 8];
+    if (r < 20 && t->c != NULL) {
+      if (dv_pacer_conn_push(t->c, (const uint8_t *)"\x01\x02\x03\x04\x05",
+                             5) == DVOICE_ERR_INVALID_STATE) {
+        t->pull_frames += (int)(lcg(&rs) % 40);
+        assert_int_equal(dv_pacer_conn_play(t->c), 0);
+      }
+    } else if (r < 23 && t->c != NULL) {
+      dv_pacer_conn_stop(t->c);
+    } else if (r < 24 && t->c != NULL && adds < 200) {
+      for (int i = 0; i < 8; i++) {
+        if (ts[i] == t) {
+          dv_pacer_conn_remove(t->c);
+          t->c = NULL;
+          ts[i] = add_conn(&g, lcg(&rs) & 1 ? DV_PACER_PULL : DV_PACER_PUSH);
+          adds++;
+          break;
+        }
+      }
+    } else {
+      dvoice_tstamp due = dv_pacer_get_expiry(g.p);
+      dvoice_tstamp at;
+      uint32_t q = lcg(&rs) % 1000;
+      if (due == DVOICE_TSTAMP_NONE) {
+        continue;
+      }
+      if (due == 0) {
+        at = g.now + (dvoice_tstamp)(lcg(&rs) % 50) * MS;
+        origin = at;
+      } else if (q < 50) {
+        at = due - 1 - (dvoice_tstamp)(lcg(&rs) % (19 * MS)); /* early */
+        if (at < g.now) {
+          at = g.now;
+        }
+      } else if (q < 900) {
+        at = due + (dvoice_tstamp)(lcg(&rs) % (3 * MS));
+      } else if (q < 990) {
+        at = due + (dvoice_tstamp)(lcg(&rs) % (30 * MS));
+      } else {
+        at = due + (dvoice_tstamp)(lcg(&rs) % (700 * MS));
+      }
+      tick_at(&g, ts, 8, at);
+      due = dv_pacer_get_expiry(g.p);
+      if (due != DVOICE_TSTAMP_NONE) {
+        assert_true(due > g.now || (due == 0));
+        if (due != 0) {
+          assert_true((due - origin) % (20 * MS) == 0);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < g.nadded; i++) {
+    tconn *t = g.added[i];
+    int run = 0;
+    assert_true(t->max_per_tick <= 1);
+    for (size_t k = 0; k < t->nsent; k++) {
+      if (k > 0) {
+        assert_int_equal(t->sent[k].seq, (uint16_t)(t->sent[k - 1].seq + 1));
+        assert_int_equal(t->sent[k].ts, t->sent[k - 1].ts + 960);
+        assert_true(t->sent[k].at > t->sent[k - 1].at);
+      }
+      run = t->sent[k].silence ? run + 1 : 0;
+      assert_true(run <= 5);
+    }
+    if (t->c != NULL) {
+      const dv_pacer_stats *st = dv_pacer_conn_stats(t->c);
+      assert_true(st->expected >= st->packets_sent);
+      assert_true(st->packets_sent == t->nsent);
+    }
+  }
+  assert_true(dv_pacer_get_tick_stats(g.p)->ticks > 1000);
+  assert_true(dv_pacer_get_tick_stats(g.p)->missed_slots > 0);
+  glue_free(&g);
+}
+
 static int make_pacer_and_conns(const dvoice_mem *mem, void *ud) {
   dvt_env e;
   dv_pacer *p;
@@ -804,6 +900,7 @@ int main(void) {
       cmocka_unit_test(test_push_queue_full_and_drain),
       cmocka_unit_test(test_errors_counted),
       cmocka_unit_test(test_many_connections_and_callback_changes),
+      cmocka_unit_test(test_randomized_invariants),
       cmocka_unit_test(test_nomem_and_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
