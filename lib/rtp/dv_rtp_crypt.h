@@ -100,14 +100,13 @@ void dv_rtp_crypt_clear(dv_rtp_crypt *c);
  * valid RTP header), DVOICE_ERR_NOBUF (|cap| < len + 20),
  * DVOICE_ERR_INVALID_STATE (|c| not initialised) or DVOICE_ERR_CRYPTO.
  */
-int dv_rtp_seal_nonce(dv_rtp_crypt *c, uint32_t nonce,
-                      const uint8_t *pkt, size_t len, uint8_t *out,
-                      size_t cap, size_t *out_len);
+int dv_rtp_seal_nonce(dv_rtp_crypt *c, uint32_t nonce, const uint8_t *pkt,
+                      size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
 /* dv_rtp_seal_nonce with c->next_nonce, which then advances by one.
  * Additionally DVOICE_ERR_TOO_LARGE once 2^32 packets used the key. */
-int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
-                uint8_t *out, size_t cap, size_t *out_len);
+int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                size_t cap, size_t *out_len);
 
 /*
  * The send fast path: writes a bot packet (12-byte header from |seq|,
@@ -116,9 +115,8 @@ int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
  * |*out_len| = payload_len + DV_RTP_SEND_OVERHEAD. Errors as dv_rtp_seal.
  */
 int dv_rtp_seal_opus(dv_rtp_crypt *c, uint16_t seq, uint32_t timestamp,
-                     uint32_t ssrc, const uint8_t *payload,
-                     size_t payload_len, uint8_t *out, size_t cap,
-                     size_t *out_len);
+                     uint32_t ssrc, const uint8_t *payload, size_t payload_len,
+                     uint8_t *out, size_t cap, size_t *out_len);
 
 /*
  * Opens a received rtpsize packet: parses the clear header, decrypts the
@@ -131,8 +129,8 @@ int dv_rtp_seal_opus(dv_rtp_crypt *c, uint16_t seq, uint32_t timestamp,
  * initialised) or DVOICE_ERR_CRYPTO (authentication failed: header,
  * ciphertext, tag or counter altered, or another key).
  */
-int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
-                uint8_t *out, size_t cap, dv_rtp_rx *rx);
+int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                size_t cap, dv_rtp_rx *rx);
 
 /*
  * RTCP in the rtpsize modes: the 8-byte header (V/P/RC, PT, length, sender
@@ -145,8 +143,7 @@ int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
 /* Seals the plaintext RTCP packet |pkt| (>= 8 bytes, version 2) into |out|
  * with counter |nonce|. Errors as dv_rtp_seal_nonce. */
 int dv_rtcp_seal_nonce(dv_rtp_crypt *c, uint32_t nonce, const uint8_t *pkt,
-                       size_t len, uint8_t *out, size_t cap,
-                       size_t *out_len);
+                       size_t len, uint8_t *out, size_t cap, size_t *out_len);
 /*
  * Opens a received RTCP packet: copies the 8-byte header to |out| and
  * decrypts the rest after it, so |out| holds the plain RTCP packet
@@ -155,7 +152,7 @@ int dv_rtcp_seal_nonce(dv_rtp_crypt *c, uint32_t nonce, const uint8_t *pkt,
  * version 2), DVOICE_ERR_NOBUF, DVOICE_ERR_INVALID_STATE or
  * DVOICE_ERR_CRYPTO.
  */
-int dv_rtcp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
-                 uint8_t *out, size_t cap, size_t *out_len);
+int dv_rtcp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                 size_t cap, size_t *out_len);
 
 #endif

@@ -21,7 +21,7 @@ typedef struct sent_pkt {
   uint32_t ts;
   int silence;
   size_t len;
-  uint8_t b0; /* first payload byte */
+  uint8_t b0;   /* first payload byte */
   uint32_t tag; /* first 4 payload bytes, big-endian (0 if shorter) */
 } sent_pkt;
 
@@ -706,8 +706,8 @@ static void test_many_connections_and_callback_changes(void **state) {
       }
     }
     if (k == 100) {
-      ts[5]->remove_in_send = ts[6];  /* a later neighbour */
-      ts[9]->remove_in_send = ts[8];  /* an earlier one */
+      ts[5]->remove_in_send = ts[6]; /* a later neighbour */
+      ts[9]->remove_in_send = ts[8]; /* an earlier one */
       ts[11]->remove_self_in_prepare = 1;
       ts[12]->add_in_send = 2;
     }
