@@ -58,6 +58,7 @@ static crypto_aead_aes256gcm_state *aes_state(const dv_rtp_crypt *c) {
 
 int dv_rtp_crypt_init(dv_rtp_crypt *c, dv_rtp_mode mode, const uint8_t *key,
                       dv_rtp_backend backend) {
+  int rv;
   memset(c, 0, sizeof(*c));
   if (key == NULL ||
       (mode != DV_RTP_MODE_AES256GCM && mode != DV_RTP_MODE_XCHACHA20)) {
@@ -91,9 +92,13 @@ int dv_rtp_crypt_init(dv_rtp_crypt *c, dv_rtp_mode mode, const uint8_t *key,
   }
   mbedtls_gcm_init(&c->gcm);
   c->gcm_ready = 1;
-  if (mbedtls_gcm_setkey(&c->gcm, MBEDTLS_CIPHER_ID_AES, c->key, 256) != 0) {
+  /* mbedTLS allocates its cipher context here (with its own allocator),
+   * never per packet. */
+  rv = mbedtls_gcm_setkey(&c->gcm, MBEDTLS_CIPHER_ID_AES, c->key, 256);
+  if (rv != 0) {
     dv_rtp_crypt_clear(c);
-    return DVOICE_ERR_CRYPTO;
+    return rv == MBEDTLS_ERR_CIPHER_ALLOC_FAILED ? DVOICE_ERR_NOMEM
+                                                 : DVOICE_ERR_CRYPTO;
   }
   return 0;
 }

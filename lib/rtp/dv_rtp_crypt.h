@@ -84,12 +84,16 @@ int dv_rtp_sodium_aes_available(void);
  * selects the AES-256-GCM implementation (ignored for XChaCha20).
  * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (unknown mode or backend),
  * DVOICE_ERR_UNSUPPORTED (libsodium AES requested but unavailable, or
- * sodium_init failed) or DVOICE_ERR_CRYPTO (mbedTLS refused the key).
- * On error |c| holds no key and needs no clear.
+ * sodium_init failed), DVOICE_ERR_NOMEM (mbedTLS could not allocate its
+ * cipher context, through its own allocator) or DVOICE_ERR_CRYPTO (mbedTLS
+ * refused the key). |c| must be fresh or cleared (dv_rtp_crypt_clear);
+ * on error it holds no key and needs no clear.
  */
 int dv_rtp_crypt_init(dv_rtp_crypt *c, dv_rtp_mode mode, const uint8_t *key,
                       dv_rtp_backend backend);
-/* Wipes the key material; |c| may be re-initialised. Idempotent. */
+/* Wipes the key material and frees mbedTLS's context; |c| may then be
+ * re-initialised. Idempotent after a dv_rtp_crypt_init (even a failed
+ * one); not for a never-initialised struct. */
 void dv_rtp_crypt_clear(dv_rtp_crypt *c);
 
 /*

@@ -834,6 +834,44 @@ static void test_randomized_invariants(void **state) {
   glue_free(&g);
 }
 
+/* Once connections exist, ticks, pushes and pulls allocate nothing. */
+static void test_no_allocation_per_packet(void **state) {
+  tglue g;
+  tconn *ts[2];
+  dvt_mem m;
+  dv_pacer_conn_settings s;
+  long before;
+  (void)state;
+  dvt_mem_init(&m, -1);
+  memset(&g, 0, sizeof(g));
+  dvt_env_init(&g.e);
+  g.e.env.mem = &m.mem;
+  assert_int_equal(dv_pacer_new(&g.e.env, NULL, &CBS, &g.p), 0);
+  ts[0] = add_conn(&g, DV_PACER_PUSH);
+  dv_pacer_conn_settings_default(&s, DV_PACER_PULL);
+  s.pcm = 1;
+  ts[1] = add_conn_s(&g, &s);
+  ts[1]->pull_pcm = 1;
+  ts[1]->pull_frames = 1000000;
+  assert_int_equal(dv_pacer_conn_play(ts[1]->c), 0);
+  before = m.count;
+  g.now = T0;
+  for (int k = 0; k < 2000; k++) {
+    dvoice_tstamp due = dv_pacer_get_expiry(g.p);
+    if (dv_pacer_conn_queued(ts[0]->c) < 2) {
+      push_tagged(ts[0], (uint32_t)k);
+    }
+    if (k == 1000) {
+      dv_pacer_conn_stop(ts[0]->c);
+    }
+    tick_at(&g, ts, 2, due == 0 ? T0 : due);
+  }
+  assert_int_equal(m.count, before);
+  assert_true(ts[1]->nsent == 1999);
+  glue_free(&g);
+  assert_int_equal(m.live, 0);
+}
+
 static int make_pacer_and_conns(const dvoice_mem *mem, void *ud) {
   dvt_env e;
   dv_pacer *p;
@@ -901,6 +939,7 @@ int main(void) {
       cmocka_unit_test(test_errors_counted),
       cmocka_unit_test(test_many_connections_and_callback_changes),
       cmocka_unit_test(test_randomized_invariants),
+      cmocka_unit_test(test_no_allocation_per_packet),
       cmocka_unit_test(test_nomem_and_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
