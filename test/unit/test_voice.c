@@ -1626,6 +1626,56 @@ static void test_nomem_each_allocation(void **state) {
   assert_true(dvt_mem_fail_each(run_session, NULL) >= 8);
 }
 
+static void test_ssrc_remap_and_unknown_user(void **state) {
+  fx f;
+  uint64_t uid;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  to_ready(&f);
+  assert_int_equal(text(&f, "{\"op\":5,\"d\":{\"user_id\":\"1\",\"ssrc\":99,"
+                            "\"speaking\":1}}"),
+                   0);
+  /* op 5 for a user not announced by op 11 adds the user. */
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_CONNECT)->u.user.user_id, 1);
+  expect_ev(&f, DV_VOICE_EV_SPEAKING);
+  /* The SSRC moves to another user: the newest mapping wins. */
+  assert_int_equal(text(&f, "{\"op\":5,\"d\":{\"user_id\":\"2\",\"ssrc\":99,"
+                            "\"speaking\":0}}"),
+                   0);
+  assert_int_equal(dv_voice_user_for_ssrc(&f.v, 99, &uid), 0);
+  assert_int_equal(uid, 2);
+  assert_false(dv_voice_user_at(&f.v, 0)->has_ssrc);
+  /* Clients Connect for a known user emits nothing new. */
+  skip_events(&f);
+  assert_int_equal(text(&f, "{\"op\":11,\"d\":{\"user_ids\":[\"1\",\"2\"]}}"),
+                   0);
+  expect_no_ev(&f);
+  /* A disconnect for an unknown user is ignored. */
+  assert_int_equal(text(&f, "{\"op\":13,\"d\":{\"user_id\":\"77\"}}"), 0);
+  expect_no_ev(&f);
+  assert_int_equal(dv_voice_user_count(&f.v), 2);
+  fx_free(&f);
+}
+
+static void test_heartbeat_after_stall(void **state) {
+  fx f;
+  const dvoice_tstamp iv = 13750 * MS;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  to_ready(&f);
+  /* The loop stalls for 3.5 intervals: one beat, never a burst, and the
+   * schedule restarts from now. */
+  f.now = 3 * iv + iv / 2;
+  assert_int_equal(dv_voice_handle_expiry(&f.v, f.now), 0);
+  expect_out(&f, "{\"op\":3,\"d\":{\"t\":48125,\"seq_ack\":-1}}");
+  expect_no_out(&f);
+  assert_int_equal(dv_voice_get_expiry(&f.v), f.now + iv);
+  /* Expiry handling before the deadline does nothing. */
+  assert_int_equal(dv_voice_handle_expiry(&f.v, f.now + iv - 1), 0);
+  expect_no_out(&f);
+  fx_free(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_happy_path),
@@ -1655,6 +1705,8 @@ int main(void) {
       cmocka_unit_test(test_state_errors_and_reentry),
       cmocka_unit_test(test_init_validation),
       cmocka_unit_test(test_nomem_each_allocation),
+      cmocka_unit_test(test_ssrc_remap_and_unknown_user),
+      cmocka_unit_test(test_heartbeat_after_stall),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
