@@ -1535,11 +1535,17 @@ static void test_state_errors_and_reentry(void **state) {
   fx_free(&f);
 }
 
+static void nop_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
+  (void)v;
+  (void)ev;
+  (void)ud;
+}
+
 static void test_init_validation(void **state) {
   dvt_env e;
   dv_voice v;
   dv_voice_config cfg;
-  dv_voice_callbacks cb = {on_event}, nocb = {NULL};
+  dv_voice_callbacks cb = {nop_event}, nocb = {NULL};
   (void)state;
   dvt_env_init(&e);
   dv_voice_config_default(&cfg);
@@ -1550,8 +1556,31 @@ static void test_init_validation(void **state) {
   cfg.token = NULL;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL),
                    DVOICE_ERR_INVALID_ARGUMENT);
-  cfg.token = "t\"";
+  /* Quotes and backslashes are escaped in Identify and parse back. */
+  cfg.token = "t\"\\k";
+  cfg.server_id = UINT64_MAX;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL), 0);
+  assert_int_equal(dv_voice_start(&v, 0), 0);
+  assert_int_equal(dv_voice_on_open(&v, 0), 0);
+  {
+    const uint8_t *p;
+    size_t n;
+    int bin;
+    dv_json_envelope env;
+    json_t *d;
+    const char *tok;
+    uint64_t sid;
+    assert_int_equal(dv_voice_next_out(&v, &p, &n, &bin), 1);
+    assert_int_equal(dv_json_envelope_parse(&env, (const char *)p, n, "seq"),
+                     0);
+    assert_int_equal(env.op, 0);
+    d = env.d;
+    assert_int_equal(dv_json_get_str(d, "token", &tok, NULL), 0);
+    assert_string_equal(tok, "t\"\\k");
+    assert_int_equal(dv_json_get_snowflake(d, "server_id", &sid), 0);
+    assert_true(sid == UINT64_MAX);
+    dv_json_envelope_free(&env);
+  }
   dv_voice_free(&v);
   cfg.max_dave_protocol_version = 256;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL),
@@ -1562,12 +1591,6 @@ static void test_init_validation(void **state) {
                    DVOICE_ERR_INVALID_ARGUMENT);
   dv_voice_free(&v);
   dvt_env_free(&e);
-}
-
-static void nop_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
-  (void)v;
-  (void)ev;
-  (void)ud;
 }
 
 /* The whole happy path plus a resume with every allocation failing in
