@@ -342,8 +342,9 @@ int dv_voice_start(dv_voice *v, dvoice_tstamp ts);
 int dv_voice_on_open(dv_voice *v, dvoice_tstamp ts);
 /* A text message (|len| bytes, no NUL needed, borrowed for the call).
  * Errors: DVOICE_ERR_PROTO, DVOICE_ERR_UNSUPPORTED (no common mode),
- * DVOICE_ERR_INVALID_STATE (no WS open), DVOICE_ERR_NOMEM, or a DAVE
- * hook's error. */
+ * DVOICE_ERR_INVALID_STATE (no WS open), DVOICE_ERR_INVALID_ARGUMENT
+ * (NULL data; nothing changes), DVOICE_ERR_NOMEM, or a DAVE hook's
+ * error. */
 int dv_voice_on_text(dv_voice *v, const char *json, size_t len,
                      dvoice_tstamp ts);
 /* A binary message [seq u16][op u8][payload]. Errors: as on_text. */

@@ -1699,6 +1699,26 @@ static void test_heartbeat_after_stall(void **state) {
   fx_free(&f);
 }
 
+static void test_deadlines_saturate(void **state) {
+  fx f;
+  const dvoice_tstamp t0 = DVOICE_TSTAMP_NONE - 5 * SEC;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  f.now = t0;
+  assert_int_equal(dv_voice_start(&f.v, f.now), 0);
+  /* t0 + 10 s does not wrap around into the past. */
+  assert_int_equal(dv_voice_get_expiry(&f.v), DVOICE_TSTAMP_NONE - 1);
+  assert_int_equal(dv_voice_on_open(&f.v, f.now), 0);
+  assert_int_equal(text(&f, HELLO), 0);
+  assert_int_equal(dv_voice_get_expiry(&f.v), DVOICE_TSTAMP_NONE - 1);
+  assert_int_equal(dv_voice_on_text(&f.v, NULL, 5, f.now),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_voice_on_binary(&f.v, NULL, 5, f.now),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_voice_get_state(&f.v), DV_VOICE_IDENTIFYING);
+  fx_free(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_happy_path),
@@ -1730,6 +1750,7 @@ int main(void) {
       cmocka_unit_test(test_nomem_each_allocation),
       cmocka_unit_test(test_ssrc_remap_and_unknown_user),
       cmocka_unit_test(test_heartbeat_after_stall),
+      cmocka_unit_test(test_deadlines_saturate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
