@@ -127,8 +127,7 @@ const char *dv_voice_reason_name(dv_voice_reason r) {
   return "?";
 }
 
-/* ---- close-code policy (reference 3 and 6.5) ------------------------------
- */
+/* ---- close-code policy (reference 3 and 6.5) ---------------------------- */
 
 typedef struct policy_row {
   int code;
@@ -476,8 +475,7 @@ static int send_speaking(dv_voice *v) {
   return rv;
 }
 
-/* ---- failure handling -----------------------------------------------------
- */
+/* ---- failure handling ---------------------------------------------------- */
 
 static void connect_now(dv_voice *v, dvoice_tstamp ts) {
   dv_voice_event ev;
@@ -526,7 +524,8 @@ static void handle_failure(dv_voice *v, int code, dv_voice_reason reason,
   drop_ws(v);
   /* A connection that stayed READY long enough proves the retries worked:
    * only then do the counters start over, so flapping never loops. */
-  if (was == DV_VOICE_READY && ts - v->ready_since >= v->cfg.stable_after) {
+  if (was == DV_VOICE_READY && ts >= v->ready_since &&
+      ts - v->ready_since >= v->cfg.stable_after) {
     v->resume_attempts = 0;
     v->session_attempts = 0;
   }
