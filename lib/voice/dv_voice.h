@@ -37,8 +37,9 @@
  * - On EV_CLOSE_WS close the current WebSocket with the given code and do
  *   NOT report that socket's close through dv_voice_on_close: the machine
  *   has already handled it. Messages queued for a dropped WS are discarded.
- * - When dv_voice_on_text/on_binary returns an error the machine has already
- *   emitted EV_CLOSE_WS and moved on; the return value is for logging.
+ * - When dv_voice_on_text/on_binary returns an error other than
+ *   INVALID_STATE/INVALID_ARGUMENT (which change nothing), the machine has
+ *   already emitted EV_CLOSE_WS and moved on; the value is for logging.
  * - Callbacks run synchronously inside dv_voice_* calls. From a callback only
  *   the getters and dv_voice_send_binary/dv_voice_send_json may be called;
  *   every other call returns DVOICE_ERR_INVALID_STATE there.
