@@ -1,0 +1,567 @@
+/*
+ * TLS 1.2 over memory buffers on mbedTLS 2.28. See dv_tls.h.
+ *
+ * mbedTLS pulls and pushes bytes through BIO callbacks; ours read from the
+ * slice being fed (returning WANT_READ when it is used up) and append to the
+ * output buffer (never blocking). Every call therefore runs the record layer
+ * as far as the input allows and returns; nothing waits on I/O.
+ */
+#include "tls/dv_tls.h"
+
+#include <string.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/error.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
+#include "util/dv_env.h"
+#include "util/dv_log.h"
+#include "util/dv_mem.h"
+
+struct dv_tls_conf {
+  dvoice_env env;
+  int is_server;
+  int insecure;
+  mbedtls_ssl_config ssl;
+  mbedtls_ctr_drbg_context drbg;
+  mbedtls_x509_crt ca;
+  mbedtls_x509_crt cert;
+  mbedtls_pk_context key;
+};
+
+/* ECDHE with AEAD only: forward secrecy and no CBC padding oracles. */
+static const int tls_suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
+/* The DRBG's entropy source: the application's random hook, nothing else. */
+static int entropy_from_hook(void *ctx, unsigned char *out, size_t len) {
+  const dv_tls_conf *c = ctx;
+  dv_rand(&c->env, out, len);
+  return 0;
+}
+
+static const char *mbed_err(int ret, char *buf, size_t size) {
+  mbedtls_strerror(ret, buf, size);
+  return buf;
+}
+
+/* PEM parsers need a NUL-terminated buffer whose length counts the NUL. */
+static uint8_t *pem_copy(const dvoice_mem *mem, const uint8_t *p, size_t len) {
+  uint8_t *z = dv_malloc(mem, len + 1);
+  if (z != NULL) {
+    if (len > 0) {
+      memcpy(z, p, len);
+    }
+    z[len] = 0;
+  }
+  return z;
+}
+
+static int load_ca(dv_tls_conf *c, const dv_tls_conf_opts *o) {
+  char eb[128];
+  int ret;
+  const char *what;
+  if (o->ca_pem != NULL) {
+    uint8_t *z = pem_copy(c->env.mem, o->ca_pem, o->ca_pem_len);
+    if (z == NULL) {
+      return DVOICE_ERR_NOMEM;
+    }
+    ret = mbedtls_x509_crt_parse(&c->ca, z, o->ca_pem_len + 1);
+    dv_free(c->env.mem, z);
+    what = "CA PEM buffer";
+  } else {
+    what = o->ca_file != NULL ? o->ca_file : DV_TLS_SYSTEM_CA_FILE;
+    ret = mbedtls_x509_crt_parse_file(&c->ca, what);
+  }
+  if (ret == MBEDTLS_ERR_X509_ALLOC_FAILED) {
+    return DVOICE_ERR_NOMEM;
+  }
+  /* A positive count means some entries were skipped; usable if any parsed. */
+  if (ret < 0 || c->ca.version == 0) {
+    DV_WARN(&c->env, "tls: cannot load CAs from %s: %s", what,
+            ret < 0 ? mbed_err(ret, eb, sizeof eb) : "no certificate");
+    return DVOICE_ERR_TLS_CA;
+  }
+  if (ret > 0) {
+    DV_INFO(&c->env, "tls: %s: skipped %d unparsable certificates", what, ret);
+  }
+  return 0;
+}
+
+static int load_server_identity(dv_tls_conf *c, const dv_tls_conf_opts *o) {
+  char eb[128];
+  int ret;
+  if (o->cert_pem != NULL) {
+    uint8_t *z = pem_copy(c->env.mem, o->cert_pem, o->cert_pem_len);
+    if (z == NULL) {
+      return DVOICE_ERR_NOMEM;
+    }
+    ret = mbedtls_x509_crt_parse(&c->cert, z, o->cert_pem_len + 1);
+    dv_free(c->env.mem, z);
+  } else {
+    ret = mbedtls_x509_crt_parse_file(&c->cert, o->cert_file);
+  }
+  if (ret == MBEDTLS_ERR_X509_ALLOC_FAILED) {
+    return DVOICE_ERR_NOMEM;
+  }
+  if (ret != 0) {
+    DV_WARN(&c->env, "tls: cannot load server certificate: %s",
+            ret < 0 ? mbed_err(ret, eb, sizeof eb) : "unparsable entries");
+    return DVOICE_ERR_TLS;
+  }
+  if (o->key_pem != NULL) {
+    uint8_t *z = pem_copy(c->env.mem, o->key_pem, o->key_pem_len);
+    if (z == NULL) {
+      return DVOICE_ERR_NOMEM;
+    }
+    ret = mbedtls_pk_parse_key(&c->key, z, o->key_pem_len + 1, NULL, 0);
+    dv_free_secret(c->env.mem, z, o->key_pem_len + 1);
+  } else {
+    ret = mbedtls_pk_parse_keyfile(&c->key, o->key_file, NULL);
+  }
+  if (ret == MBEDTLS_ERR_PK_ALLOC_FAILED) {
+    return DVOICE_ERR_NOMEM;
+  }
+  if (ret != 0) {
+    DV_WARN(&c->env, "tls: cannot load server key: %s",
+            mbed_err(ret, eb, sizeof eb));
+    return DVOICE_ERR_TLS;
+  }
+  if (mbedtls_pk_check_pair(&c->cert.pk, &c->key) != 0) {
+    DV_WARN(&c->env, "tls: server certificate and key do not match");
+    return DVOICE_ERR_TLS;
+  }
+  ret = mbedtls_ssl_conf_own_cert(&c->ssl, &c->cert, &c->key);
+  if (ret != 0) {
+    return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? DVOICE_ERR_NOMEM
+                                               : DVOICE_ERR_TLS;
+  }
+  return 0;
+}
+
+int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
+                    const dvoice_env *env) {
+  static const unsigned char pers[] = "dvoice tls drbg";
+  dv_tls_conf *c;
+  int ret;
+  if (out == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  *out = NULL;
+  if (o == NULL || dv_env_check(env) != 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (o->is_server && ((o->cert_pem == NULL && o->cert_file == NULL) ||
+                       (o->key_pem == NULL && o->key_file == NULL))) {
+    DV_WARN(env, "tls: server conf without certificate or key");
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  c = dv_calloc(env->mem, 1, sizeof *c);
+  if (c == NULL) {
+    DV_WARN(env, "tls: out of memory creating the configuration");
+    return DVOICE_ERR_NOMEM;
+  }
+  c->env = *env;
+  c->is_server = o->is_server != 0;
+  c->insecure = !c->is_server && o->insecure_skip_verify != 0;
+  mbedtls_ssl_config_init(&c->ssl);
+  mbedtls_ctr_drbg_init(&c->drbg);
+  mbedtls_x509_crt_init(&c->ca);
+  mbedtls_x509_crt_init(&c->cert);
+  mbedtls_pk_init(&c->key);
+
+  ret = mbedtls_ctr_drbg_seed(&c->drbg, entropy_from_hook, c, pers,
+                              sizeof pers - 1);
+  if (ret != 0) {
+    DV_WARN(env, "tls: DRBG seeding failed (%d)", ret);
+    ret = DVOICE_ERR_TLS;
+    goto fail;
+  }
+  ret = mbedtls_ssl_config_defaults(
+      &c->ssl, c->is_server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+  if (ret != 0) {
+    DV_WARN(env, "tls: mbedtls_ssl_config_defaults failed (%d)", ret);
+    ret =
+        ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? DVOICE_ERR_NOMEM : DVOICE_ERR_TLS;
+    goto fail;
+  }
+  mbedtls_ssl_conf_min_version(&c->ssl, MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_max_version(&c->ssl, MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_ciphersuites(&c->ssl, tls_suites);
+  mbedtls_ssl_conf_rng(&c->ssl, mbedtls_ctr_drbg_random, &c->drbg);
+
+  if (c->is_server) {
+    mbedtls_ssl_conf_authmode(&c->ssl, MBEDTLS_SSL_VERIFY_NONE);
+    ret = load_server_identity(c, o);
+  } else if (c->insecure) {
+    mbedtls_ssl_conf_authmode(&c->ssl, MBEDTLS_SSL_VERIFY_NONE);
+    ret = 0;
+  } else {
+    mbedtls_ssl_conf_authmode(&c->ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
+    ret = load_ca(c, o);
+    if (ret == 0) {
+      mbedtls_ssl_conf_ca_chain(&c->ssl, &c->ca, NULL);
+    }
+  }
+  if (ret != 0) {
+    goto fail;
+  }
+  *out = c;
+  return 0;
+
+fail:
+  if (ret == DVOICE_ERR_NOMEM) {
+    DV_WARN(env, "tls: out of memory creating the configuration");
+  }
+  dv_tls_conf_del(c);
+  return ret;
+}
+
+void dv_tls_conf_del(dv_tls_conf *c) {
+  if (c == NULL) {
+    return;
+  }
+  mbedtls_ssl_config_free(&c->ssl);
+  mbedtls_ctr_drbg_free(&c->drbg);
+  mbedtls_x509_crt_free(&c->ca);
+  mbedtls_x509_crt_free(&c->cert);
+  mbedtls_pk_free(&c->key);
+  dv_free_secret(c->env.mem, c, sizeof *c);
+}
+
+/* ---- BIO callbacks ------------------------------------------------------ */
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
+  dv_tls *t = ctx;
+  if (dv_buf_append(&t->out, buf, len) != 0) {
+    t->out_err = DVOICE_ERR_NOMEM;
+    return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+  }
+  return len > INT32_MAX ? INT32_MAX : (int)len;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
+  dv_tls *t = ctx;
+  size_t n = t->in_len < len ? t->in_len : len;
+  if (n == 0) {
+    return MBEDTLS_ERR_SSL_WANT_READ;
+  }
+  if (n > INT32_MAX) {
+    n = INT32_MAX;
+  }
+  memcpy(buf, t->in, n);
+  t->in += n;
+  t->in_len -= n;
+  return (int)n;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+int dv_tls_init(dv_tls *t, dv_tls_conf *conf, const char *hostname) {
+  int ret;
+  if (t == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  memset(t, 0, sizeof *t);
+  if (conf == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  t->conf = conf;
+  t->env = &conf->env;
+  t->is_server = conf->is_server;
+  t->state = DV_TLS_HANDSHAKE;
+  dv_buf_init(&t->out, conf->env.mem);
+  dv_buf_init(&t->plain, conf->env.mem);
+  dv_buf_init(&t->pending, conf->env.mem);
+  if (t->is_server
+          ? hostname != NULL
+          : (hostname == NULL || hostname[0] == 0) && !conf->insecure) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  mbedtls_ssl_init(&t->ssl);
+  t->initialised = 1;
+  ret = mbedtls_ssl_setup(&t->ssl, &conf->ssl);
+  if (ret == 0 && hostname != NULL) {
+    ret = mbedtls_ssl_set_hostname(&t->ssl, hostname);
+  }
+  if (ret != 0) {
+    DV_WARN(t->env, "tls: connection setup failed (%d)", ret);
+    return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? DVOICE_ERR_NOMEM
+                                               : DVOICE_ERR_TLS;
+  }
+  mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+  if (conf->insecure) {
+    DV_WARN(t->env,
+            "tls: certificate verification disabled (insecure_skip_verify)"
+            " for %s",
+            hostname != NULL ? hostname : "(no name)");
+  }
+  return 0;
+}
+
+void dv_tls_free(dv_tls *t) {
+  if (t == NULL) {
+    return;
+  }
+  if (t->initialised) {
+    mbedtls_ssl_free(&t->ssl);
+    t->initialised = 0;
+  }
+  dv_buf_free(&t->out);
+  dv_buf_free_secret(&t->plain);
+  dv_buf_free_secret(&t->pending);
+  t->in = NULL;
+  t->in_len = 0;
+}
+
+/* Turns an mbedTLS failure into our code, logs it and fails the connection. */
+static int fail(dv_tls *t, int ret, const char *during) {
+  char eb[160];
+  int code;
+  if (t->out_err != 0 || ret == MBEDTLS_ERR_SSL_ALLOC_FAILED) {
+    DV_WARN(t->env, "tls: out of memory during %s", during);
+    code = DVOICE_ERR_NOMEM;
+  } else if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+    uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
+    size_t i;
+    code = flags == MBEDTLS_X509_BADCERT_CN_MISMATCH ? DVOICE_ERR_TLS_HOSTNAME
+                                                     : DVOICE_ERR_TLS_BAD_CERT;
+    if (mbedtls_x509_crt_verify_info(eb, sizeof eb, "", flags) < 0) {
+      eb[0] = 0;
+    }
+    /* The info text is one line per flag; keep the log line single. */
+    for (i = 0; eb[i] != 0; i++) {
+      if (eb[i] == '\n') {
+        eb[i] = eb[i + 1] != 0 ? ';' : 0;
+      }
+    }
+    DV_WARN(t->env, "tls: %s for %s (flags 0x%x): %s",
+            code == DVOICE_ERR_TLS_HOSTNAME ? "host name mismatch"
+                                            : "certificate not trusted",
+            t->ssl.hostname != NULL ? t->ssl.hostname : "?", (unsigned)flags,
+            eb);
+  } else if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+    DV_WARN(t->env, "tls: peer closed during %s", during);
+    code = DVOICE_ERR_TLS_CLOSED;
+  } else {
+    DV_WARN(t->env, "tls: %s failed: %s", during, mbed_err(ret, eb, sizeof eb));
+    code = DVOICE_ERR_TLS;
+  }
+  t->err = code;
+  t->state = code == DVOICE_ERR_TLS_CLOSED ? DV_TLS_CLOSED : DV_TLS_FAILED;
+  return code;
+}
+
+static int write_all(dv_tls *t, const uint8_t *p, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    int ret = mbedtls_ssl_write(&t->ssl, p + off, len - off);
+    if (ret <= 0) {
+      /* Our send callback never blocks, so WANT_WRITE cannot happen. */
+      return fail(t, ret, "write");
+    }
+    off += (size_t)ret;
+  }
+  return 0;
+}
+
+/* Decrypts every complete record currently available. */
+static int read_records(dv_tls *t) {
+  for (;;) {
+    size_t before = t->in_len;
+    int ret;
+    if (dv_buf_reserve(&t->plain, MBEDTLS_SSL_MAX_CONTENT_LEN) != 0) {
+      t->err = DVOICE_ERR_NOMEM;
+      t->state = DV_TLS_FAILED;
+      return t->err;
+    }
+    ret = mbedtls_ssl_read(&t->ssl, t->plain.data + t->plain.len,
+                           MBEDTLS_SSL_MAX_CONTENT_LEN);
+    if (ret > 0) {
+      t->plain.len += (size_t)ret;
+      continue;
+    }
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+      return 0;
+    }
+    if (ret == 0) {
+      /* An empty record: keep going only while input is being consumed. */
+      if (t->in_len < before) {
+        continue;
+      }
+      return 0;
+    }
+    if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+      DV_DEBUG(t->env, "tls: peer sent close_notify");
+      t->err = DVOICE_ERR_TLS_CLOSED;
+      t->state = DV_TLS_CLOSED;
+      return t->err;
+    }
+    return fail(t, ret, "read");
+  }
+}
+
+static int drive(dv_tls *t) {
+  int ret;
+  switch (t->state) {
+    case DV_TLS_HANDSHAKE:
+      ret = mbedtls_ssl_handshake(&t->ssl);
+      if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
+          ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        return 0;
+      }
+      if (ret != 0) {
+        return fail(t, ret, "handshake");
+      }
+      t->state = DV_TLS_OPEN;
+      t->established = 1;
+      DV_DEBUG(t->env, "tls: handshake done, %s",
+               mbedtls_ssl_get_ciphersuite(&t->ssl));
+      if (t->pending.len > 0) {
+        ret = write_all(t, t->pending.data, t->pending.len);
+        dv_wipe(t->pending.data, t->pending.len);
+        dv_buf_reset(&t->pending);
+        if (ret != 0) {
+          return ret;
+        }
+      }
+      return read_records(t);
+    case DV_TLS_OPEN:
+    case DV_TLS_CLOSING:
+      return read_records(t);
+    case DV_TLS_CLOSED:
+    case DV_TLS_FAILED:
+      return t->err;
+  }
+  return DVOICE_ERR_INTERNAL;
+}
+
+int dv_tls_start(dv_tls *t) {
+  if (t == NULL || !t->initialised) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (t->state != DV_TLS_HANDSHAKE) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  if (t->is_server) {
+    return 0;
+  }
+  return drive(t);
+}
+
+int dv_tls_feed(dv_tls *t, const uint8_t *ciphertext, size_t len) {
+  int ret;
+  if (t == NULL || !t->initialised || (ciphertext == NULL && len > 0)) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (t->state == DV_TLS_CLOSED || t->state == DV_TLS_FAILED) {
+    return t->err;
+  }
+  t->in = ciphertext;
+  t->in_len = len;
+  ret = drive(t);
+  /* Bytes after a fatal error or close_notify are dropped on purpose. */
+  t->in = NULL;
+  t->in_len = 0;
+  return ret;
+}
+
+int dv_tls_write(dv_tls *t, const uint8_t *plaintext, size_t len) {
+  if (t == NULL || !t->initialised || (plaintext == NULL && len > 0)) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  switch (t->state) {
+    case DV_TLS_HANDSHAKE:
+      return dv_buf_append(&t->pending, plaintext, len) == 0 ? 0
+                                                             : DVOICE_ERR_NOMEM;
+    case DV_TLS_OPEN:
+      return write_all(t, plaintext, len);
+    case DV_TLS_CLOSING:
+    case DV_TLS_CLOSED:
+      return DVOICE_ERR_INVALID_STATE;
+    case DV_TLS_FAILED:
+      return t->err;
+  }
+  return DVOICE_ERR_INTERNAL;
+}
+
+int dv_tls_read(dv_tls *t, dv_buf *dst) {
+  if (t == NULL || dst == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (t->plain.len == 0) {
+    return 0;
+  }
+  if (dst->len == 0 && dst->mem == t->plain.mem) {
+    dv_buf tmp = *dst;
+    *dst = t->plain;
+    t->plain = tmp;
+    return 0;
+  }
+  if (dv_buf_append(dst, t->plain.data, t->plain.len) != 0) {
+    return DVOICE_ERR_NOMEM;
+  }
+  dv_wipe(t->plain.data, t->plain.len);
+  dv_buf_reset(&t->plain);
+  return 0;
+}
+
+dv_buf *dv_tls_outbuf(dv_tls *t) {
+  return &t->out;
+}
+
+int dv_tls_shutdown(dv_tls *t) {
+  int ret;
+  if (t == NULL || !t->initialised) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  switch (t->state) {
+    case DV_TLS_OPEN:
+    case DV_TLS_CLOSED:
+      ret = mbedtls_ssl_close_notify(&t->ssl);
+      if (ret != 0) {
+        return fail(t, ret, "close_notify");
+      }
+      if (t->state == DV_TLS_OPEN) {
+        t->state = DV_TLS_CLOSING;
+      }
+      return 0;
+    case DV_TLS_CLOSING:
+      return 0;
+    case DV_TLS_HANDSHAKE:
+    case DV_TLS_FAILED:
+      return DVOICE_ERR_INVALID_STATE;
+  }
+  return DVOICE_ERR_INTERNAL;
+}
+
+dv_tls_state dv_tls_state_get(const dv_tls *t) {
+  return t->state;
+}
+
+int dv_tls_is_established(const dv_tls *t) {
+  return t->established;
+}
+
+int dv_tls_is_closed(const dv_tls *t) {
+  return t->state == DV_TLS_CLOSED || t->state == DV_TLS_FAILED;
+}
+
+int dv_tls_error(const dv_tls *t) {
+  return t->err;
+}
+
+const char *dv_tls_ciphersuite(const dv_tls *t) {
+  return t->established ? mbedtls_ssl_get_ciphersuite(&t->ssl) : NULL;
+}
