@@ -371,6 +371,34 @@ static int sha256_suite(long long cs) {
   return cs == 1 || cs == 2 || cs == 3;
 }
 
+/* Corrupting any leaf signature or parent node must make validation fail. */
+static void tree_validation_negative(const dv_mls_tree *t,
+                                     const dv_mls_bytes *g) {
+  uint32_t x, wd = dv_mls_tm_width(t->n_leaves);
+  for (x = 0; x < wd; x++) {
+    dv_mls_tree copy;
+    dv_mls_tree_node *nd;
+    if (t->nodes[x].type == 0) {
+      continue;
+    }
+    dv_mls_tree_init(&copy, NULL);
+    assert_int_equal(dv_mls_tree_copy(&copy, t), 0);
+    nd = &copy.nodes[x];
+    if (nd->type == DV_MLS_NODE_LEAF) {
+      /* Flip a bit in the last signature byte (raw is ours to change). */
+      nd->raw[nd->raw_len - 1] ^= 1;
+      assert_int_equal(dv_mls_tree_validate(&copy, g, 0), DVOICE_ERR_CRYPTO);
+    } else {
+      /* Flip the last byte of the parent's encryption key: parent-hash (or
+       * key) check fails. */
+      uint8_t *k = (uint8_t *)nd->u.parent.encryption_key.p;
+      k[nd->u.parent.encryption_key.len - 1] ^= 1;
+      assert_int_not_equal(dv_mls_tree_validate(&copy, g, 0), 0);
+    }
+    dv_mls_tree_free(&copy);
+  }
+}
+
 static void test_tree_validation(void **state) {
   json_t *root = load_vectors("tree-validation.json");
   size_t i, x, k;
@@ -410,6 +438,14 @@ static void test_tree_validation(void **state) {
       }
     }
     assert_int_equal(dv_mls_tree_verify_parent_hashes(&t), 0);
+    if (cs == 2) {
+      /* Signatures (LeafNodeTBS with the group id), keys, capabilities. */
+      hexbuf gid = jhex(c, "group_id");
+      dv_mls_bytes g = dv_mls_b(gid.p, gid.len);
+      assert_int_equal(dv_mls_tree_validate(&t, &g, 0), 0);
+      tree_validation_negative(&t, &g);
+      free(gid.p);
+    }
     dv_mls_tree_free(&t);
     free(tree.p);
     passed++;
