@@ -425,6 +425,9 @@ static void test_tree_add_remove(void **state) {
   /* The same leaf twice: duplicate keys and identity. */
   assert_int_equal(dv_mls_tree_add_leaf(&t, dv_mls_tree_leaf(&t, 0), &li), 0);
   assert_int_equal(dv_mls_tree_validate(&t, NULL, 0), DVOICE_ERR_PROTO);
+  assert_int_equal(dv_mls_tree_check_unique(&t, 0), DVOICE_ERR_PROTO);
+  assert_int_equal(dv_mls_tree_remove_leaf(&t, 2), 0);
+  assert_int_equal(dv_mls_tree_check_unique(&t, DV_MLS_VALIDATE_DAVE), 0);
   dv_mls_tree_free(&t);
   for (i = 0; i < 5; i++) {
     free_member(&ms[i]);
