@@ -708,15 +708,42 @@ static dv_mls_bytes node_parent_hash(const dv_mls_tree *t, uint32_t x) {
   return none;
 }
 
-/* Nonzero if some node in the resolution of |child| carries |ph|. */
-static int chain_ok(const dv_mls_tree *t, uint32_t child,
+/* Nonzero if the resolution of |child| minus node |d| is exactly the set of
+ * parent |p|'s unmerged leaves that lie under |child| (RFC 9420 7.9.2). */
+static int rest_is_unmerged(const dv_mls_parent_node *p, uint32_t child,
+                            const uint32_t *res, int n, uint32_t d) {
+  uint32_t i, under = 0;
+  int k, found;
+  for (i = 0; i < p->unmerged_leaves.count; i++) {
+    uint32_t x = 2 * dv_mls_vec_u32(&p->unmerged_leaves, i);
+    if (!dv_mls_tm_is_ancestor(child, x)) {
+      continue;
+    }
+    under++;
+    found = 0;
+    for (k = 0; k < n && !found; k++) {
+      found = res[k] == x && x != d;
+    }
+    if (!found) {
+      return 0;
+    }
+  }
+  /* Every unmerged leaf under child is in res, distinct from d: the sizes
+   * must match for the sets to be equal. */
+  return (uint32_t)n == under + 1;
+}
+
+/* Nonzero if some node D in the resolution of |child| carries |ph| and the
+ * rest of that resolution is |x|'s unmerged leaves under |child|. */
+static int chain_ok(const dv_mls_tree *t, uint32_t x, uint32_t child,
                     const uint8_t ph[DV_MLS_HASH_LEN], uint32_t *res,
                     size_t cap) {
   int n = dv_mls_tree_resolution(t, child, NULL, 0, res, cap), i;
   dv_mls_bytes want = {ph, DV_MLS_HASH_LEN}, got;
   for (i = 0; i < n; i++) {
     got = node_parent_hash(t, res[i]);
-    if (dv_mls_bytes_eq(&got, &want)) {
+    if (dv_mls_bytes_eq(&got, &want) &&
+        rest_is_unmerged(&t->nodes[x].u.parent, child, res, n, res[i])) {
       return 1;
     }
   }
@@ -744,13 +771,13 @@ int dv_mls_tree_verify_parent_hashes(const dv_mls_tree *t) {
     if ((rc = dv_mls_tree_parent_hash(t, x, r, ph)) != 0) {
       break;
     }
-    if (chain_ok(t, l, ph, res, t->n_leaves + 1)) {
+    if (chain_ok(t, x, l, ph, res, t->n_leaves + 1)) {
       continue;
     }
     if ((rc = dv_mls_tree_parent_hash(t, x, l, ph)) != 0) {
       break;
     }
-    if (!chain_ok(t, r, ph, res, t->n_leaves + 1)) {
+    if (!chain_ok(t, x, r, ph, res, t->n_leaves + 1)) {
       rc = DVOICE_ERR_CRYPTO;
     }
   }

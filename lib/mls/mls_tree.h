@@ -121,10 +121,11 @@ int dv_mls_tree_root_hash(const dv_mls_tree *t, uint8_t out[DV_MLS_HASH_LEN]);
  * the parent's unmerged leaves removed from the sibling subtree. */
 int dv_mls_tree_parent_hash(const dv_mls_tree *t, uint32_t parent_node,
                             uint32_t sibling, uint8_t out[DV_MLS_HASH_LEN]);
-/* Checks that every non-blank parent node is parent-hash valid (RFC 9420
- * 7.9.2, as mlspp checks it: some node in the resolution of one child
- * carries the parent hash computed over the other child). 0 or
- * DVOICE_ERR_CRYPTO. */
+/* Checks that every non-blank parent node P is parent-hash valid (RFC 9420
+ * 7.9.2): for one child C (with sibling S), some node D in res(C) carries
+ * H(ParentHashInput(P, original tree hash of S)), and res(C) minus D is
+ * exactly the set of P's unmerged leaves under C. (mlspp only checks the
+ * first half; honest trees satisfy both.) 0 or DVOICE_ERR_CRYPTO. */
 int dv_mls_tree_verify_parent_hashes(const dv_mls_tree *t);
 
 /* ---- validation (RFC 9420 7.3, 7.9.2, 12.4.3.1; reference/dave.md 3.5) -- */

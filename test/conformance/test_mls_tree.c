@@ -614,6 +614,7 @@ static void encap_round_trip(dvt_env *e, const dv_mls_tree *t0,
     dv_mls_tree_init(&t2, NULL);
     assert_int_equal(dv_mls_tree_copy(&t2, t0), 0);
     assert_int_equal(dv_mls_treekem_merge(&t2, sp->index, &path, &g, 0), 0);
+    assert_int_equal(dv_mls_tree_validate(&t2, &g, 0), 0);
     assert_int_equal(dv_mls_tree_root_hash(&t2, th2), 0);
     assert_memory_equal(th, th2, 32);
     p2 = lp[i].priv;
@@ -659,6 +660,7 @@ static void test_treekem(void **state) {
     epoch = (uint64_t)jint(c, "epoch");
     dv_mls_tree_init(&t, NULL);
     assert_int_equal(dv_mls_tree_decode(&t, NULL, tree.p, tree.len), 0);
+    assert_int_equal(dv_mls_tree_verify_parent_hashes(&t), 0);
     n_lp = json_array_size(lps);
     assert_true(n_lp <= 64);
     /* Private leaves: the leaf key and the listed path secrets must match
@@ -703,6 +705,7 @@ static void test_treekem(void **state) {
       assert_int_equal(dv_mls_treekem_merge(&t2, sender, &path, &g, 0), 0);
       assert_int_equal(dv_mls_tree_root_hash(&t2, th), 0);
       dvt_assert_bytes(th, 32, tha.p, tha.len);
+      assert_int_equal(dv_mls_tree_verify_parent_hashes(&t2), 0);
       make_gc(&gc, &gid, epoch, th, &cth);
       for (k = 0; k < n_lp; k++) {
         dv_mls_tree_priv p2 = lp[k].priv;
