@@ -291,8 +291,8 @@ static int check_unmerged(const dv_mls_tree *t, uint32_t x) {
   return 0;
 }
 
-int dv_mls_tree_decode(dv_mls_tree *t, const dvoice_mem *mem,
-                       const uint8_t *p, size_t len) {
+int dv_mls_tree_decode(dv_mls_tree *t, const dvoice_mem *mem, const uint8_t *p,
+                       size_t len) {
   dv_rd r, sub;
   uint32_t count = 0, n_leaves = 1, x;
   int present, rc;
@@ -350,11 +350,11 @@ int dv_mls_tree_decode(dv_mls_tree *t, const dvoice_mem *mem,
     } else {
       dv_mls_leaf_node_read(&sub, &node.leaf);
     }
-    rc = sub.err ? sub.err
-                 : node_copy_raw(t, x,
-                                 (x & 1u) ? DV_MLS_NODE_PARENT
-                                          : DV_MLS_NODE_LEAF,
-                                 sub.p + start, sub.pos - start);
+    rc = sub.err
+             ? sub.err
+             : node_copy_raw(t, x,
+                             (x & 1u) ? DV_MLS_NODE_PARENT : DV_MLS_NODE_LEAF,
+                             sub.p + start, sub.pos - start);
     if (rc != 0) {
       dv_mls_tree_free(t);
       return rc;
@@ -561,9 +561,8 @@ static int has_resolution(const dv_mls_tree *t, uint32_t x) {
          has_resolution(t, dv_mls_tm_right(x));
 }
 
-int dv_mls_tree_filtered_direct_path(const dv_mls_tree *t,
-                                     uint32_t leaf_index, uint32_t out[32],
-                                     uint32_t copath[32]) {
+int dv_mls_tree_filtered_direct_path(const dv_mls_tree *t, uint32_t leaf_index,
+                                     uint32_t out[32], uint32_t copath[32]) {
   uint32_t dp[32], cp[32], n, i, k = 0;
   if (leaf_index >= t->n_leaves) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -830,8 +829,7 @@ int dv_mls_leaf_validate(const dv_mls_leaf_node *leaf,
     }
   }
   if (dv_mls_check_pub(leaf->signature_key.p, leaf->signature_key.len) != 0 ||
-      dv_mls_check_pub(leaf->encryption_key.p, leaf->encryption_key.len) !=
-          0) {
+      dv_mls_check_pub(leaf->encryption_key.p, leaf->encryption_key.len) != 0) {
     return DVOICE_ERR_CRYPTO;
   }
   iov[0].p = leaf->raw.p;
@@ -862,9 +860,8 @@ int dv_mls_leaf_validate(const dv_mls_leaf_node *leaf,
     iov[3].len = 4;
     n = 4;
   }
-  if (dv_mls_verify_with_label_v(leaf->signature_key.p,
-                                 leaf->signature_key.len, "LeafNodeTBS", iov,
-                                 n, leaf->signature.p,
+  if (dv_mls_verify_with_label_v(leaf->signature_key.p, leaf->signature_key.len,
+                                 "LeafNodeTBS", iov, n, leaf->signature.p,
                                  leaf->signature.len) != 0) {
     return DVOICE_ERR_CRYPTO;
   }
@@ -945,8 +942,8 @@ int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
   }
   for (x = 0; x < wd && rc == 0; x += 2) {
     if (t->nodes[x].type == DV_MLS_NODE_LEAF) {
-      rc = dv_mls_leaf_validate(&t->nodes[x].u.leaf, group_id,
-                                leaf_of_node(x), 0, flags);
+      rc = dv_mls_leaf_validate(&t->nodes[x].u.leaf, group_id, leaf_of_node(x),
+                                0, flags);
     }
   }
   if (rc == 0) {
