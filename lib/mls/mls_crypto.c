@@ -27,10 +27,7 @@
 /* ---- small helpers -------------------------------------------------------
  */
 
-/* Encodes |v| as a minimal MLS varint into |b|; returns its size (1, 2 or
- * 4), or 0 if v does not fit. Only used to stream length prefixes into a
- * hash without building the whole structure in a buffer. */
-static size_t put_varint(uint8_t b[4], size_t v) {
+size_t dv_mls_varint_put(uint8_t b[4], size_t v) {
   if (v < 0x40) {
     b[0] = (uint8_t)v;
     return 1;
@@ -279,8 +276,8 @@ int dv_mls_expand_with_label(const uint8_t *secret, size_t secret_len,
   /* KDFLabel { uint16 length; opaque label<V>; opaque context<V>; } */
   uint8_t len16[2] = {(uint8_t)(out_len >> 8), (uint8_t)out_len};
   uint8_t lv[4], cv[4];
-  size_t lvn = put_varint(lv, LABEL_PREFIX_LEN + label_len);
-  size_t cvn = put_varint(cv, context_len);
+  size_t lvn = dv_mls_varint_put(lv, LABEL_PREFIX_LEN + label_len);
+  size_t cvn = dv_mls_varint_put(cv, context_len);
   if (cvn == 0) return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_iov info[6] = {
       {len16, 2},
@@ -311,18 +308,25 @@ int dv_mls_derive_tree_secret(const uint8_t *secret, size_t secret_len,
 /* ---- references ----------------------------------------------------------
  */
 
-int dv_mls_ref_hash(const char *label, const uint8_t *value, size_t value_len,
-                    uint8_t out[DV_MLS_HASH_LEN]) {
-  if (label == NULL || (value == NULL && value_len != 0))
+int dv_mls_ref_hash_v(const char *label, const dv_mls_iov *value, size_t n,
+                      uint8_t out[DV_MLS_HASH_LEN]) {
+  if (label == NULL || n > 16 || !iov_valid(value, n))
     return DVOICE_ERR_INVALID_ARGUMENT;
   size_t label_len = strlen(label);
   uint8_t lv[4], vv[4];
-  size_t lvn = put_varint(lv, label_len);
-  size_t vvn = put_varint(vv, value_len);
+  size_t lvn = dv_mls_varint_put(lv, label_len);
+  size_t vvn = dv_mls_varint_put(vv, iov_total(value, n));
   if (lvn == 0 || vvn == 0) return DVOICE_ERR_INVALID_ARGUMENT;
-  dv_mls_iov iov[4] = {
-      {lv, lvn}, {(const uint8_t *)label, label_len}, {vv, vvn}, {value, value_len}};
-  return dv_mls_hash_v(iov, 4, out);
+  dv_mls_iov iov[3 + 16] = {
+      {lv, lvn}, {(const uint8_t *)label, label_len}, {vv, vvn}};
+  for (size_t i = 0; i < n; i++) iov[3 + i] = value[i];
+  return dv_mls_hash_v(iov, 3 + n, out);
+}
+
+int dv_mls_ref_hash(const char *label, const uint8_t *value, size_t value_len,
+                    uint8_t out[DV_MLS_HASH_LEN]) {
+  dv_mls_iov iov = {value, value_len};
+  return dv_mls_ref_hash_v(label, &iov, 1, out);
 }
 
 int dv_mls_make_key_package_ref(const uint8_t *kp, size_t kp_len,
@@ -498,8 +502,8 @@ static int sign_content_hash(const char *label, const dv_mls_iov *content,
   size_t label_len = strlen(label);
   if (label_len > LABEL_MAX) return DVOICE_ERR_INVALID_ARGUMENT;
   uint8_t lv[4], cv[4];
-  size_t lvn = put_varint(lv, LABEL_PREFIX_LEN + label_len);
-  size_t cvn = put_varint(cv, iov_total(content, n));
+  size_t lvn = dv_mls_varint_put(lv, LABEL_PREFIX_LEN + label_len);
+  size_t cvn = dv_mls_varint_put(cv, iov_total(content, n));
   if (cvn == 0) return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_iov iov[4 + 16] = {
       {lv, lvn},
@@ -932,8 +936,8 @@ static int encrypt_context_hash(const char *label, const uint8_t *context,
   size_t label_len = strlen(label);
   if (label_len > LABEL_MAX) return DVOICE_ERR_INVALID_ARGUMENT;
   uint8_t lv[4], cv[4];
-  size_t lvn = put_varint(lv, LABEL_PREFIX_LEN + label_len);
-  size_t cvn = put_varint(cv, context_len);
+  size_t lvn = dv_mls_varint_put(lv, LABEL_PREFIX_LEN + label_len);
+  size_t cvn = dv_mls_varint_put(cv, context_len);
   if (cvn == 0) return DVOICE_ERR_INVALID_ARGUMENT;
   static const char info_label[] = "info_hash";
   dv_mls_iov iov[9] = {

@@ -133,6 +133,15 @@ int dv_mls_derive_tree_secret(const uint8_t *secret, size_t secret_len,
 int dv_mls_ref_hash(const char *label, const uint8_t *value, size_t value_len,
                     uint8_t out[DV_MLS_HASH_LEN]);
 
+/* RefHash with value = iov[0] || ... || iov[n-1] (n <= 16). */
+int dv_mls_ref_hash_v(const char *label, const dv_mls_iov *value, size_t n,
+                      uint8_t out[DV_MLS_HASH_LEN]);
+
+/* Encodes |v| as a minimal MLS varint into |b| and returns its size (1, 2
+ * or 4), or 0 if v > 2^30 - 1. For streaming length prefixes into hashes
+ * (dv_wr is the writer for everything else). */
+size_t dv_mls_varint_put(uint8_t b[4], size_t v);
+
 /* KeyPackageRef = RefHash("MLS 1.0 KeyPackage Reference", KeyPackage bytes).
  */
 int dv_mls_make_key_package_ref(const uint8_t *kp, size_t kp_len,
