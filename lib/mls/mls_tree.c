@@ -1,5 +1,6 @@
 #include "mls/mls_tree.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <mbedtls/sha256.h>
@@ -754,5 +755,159 @@ int dv_mls_tree_verify_parent_hashes(const dv_mls_tree *t) {
     }
   }
   dv_free(t->mem, res);
+  return rc;
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+/* Nonzero for the extension types every implementation supports by
+ * default (RFC 9420 7.2); they need not be listed in capabilities. */
+static int default_extension(uint16_t type) {
+  return type >= DV_MLS_EXT_APPLICATION_ID &&
+         type <= DV_MLS_EXT_EXTERNAL_SENDERS;
+}
+
+int dv_mls_leaf_validate(const dv_mls_leaf_node *leaf,
+                         const dv_mls_bytes *group_id, uint32_t leaf_index,
+                         uint8_t expected_source, unsigned flags) {
+  dv_mls_iov iov[4];
+  uint8_t pre[4], idx[4];
+  size_t n = 1, pre_len;
+  dv_mls_iter it;
+  dv_mls_extension ext;
+  if (leaf == NULL || leaf->raw.p == NULL || leaf->tbs_len > leaf->raw.len) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (expected_source != 0 && leaf->source != expected_source) {
+    return DVOICE_ERR_PROTO;
+  }
+  if (leaf->credential.type != DV_MLS_CRED_BASIC) {
+    return DVOICE_ERR_PROTO;
+  }
+  if ((flags & DV_MLS_VALIDATE_DAVE) && leaf->credential.identity.len != 8) {
+    return DVOICE_ERR_PROTO;
+  }
+  if (!(flags & DV_MLS_VALIDATE_NO_CAPS) &&
+      (!dv_mls_vec_has_u16(&leaf->capabilities.versions, DV_MLS_VERSION_10) ||
+       !dv_mls_vec_has_u16(&leaf->capabilities.cipher_suites,
+                           DV_MLS_SUITE_P256) ||
+       !dv_mls_vec_has_u16(&leaf->capabilities.credentials,
+                           DV_MLS_CRED_BASIC))) {
+    return DVOICE_ERR_PROTO;
+  }
+  dv_mls_iter_init(&it, &leaf->extensions);
+  while (dv_mls_next_extension(&it, &ext) == 1) {
+    if (!default_extension(ext.type) &&
+        !dv_mls_vec_has_u16(&leaf->capabilities.extensions, ext.type)) {
+      return DVOICE_ERR_PROTO;
+    }
+  }
+  if (dv_mls_check_pub(leaf->signature_key.p, leaf->signature_key.len) != 0 ||
+      dv_mls_check_pub(leaf->encryption_key.p, leaf->encryption_key.len) !=
+          0) {
+    return DVOICE_ERR_CRYPTO;
+  }
+  iov[0].p = leaf->raw.p;
+  iov[0].len = leaf->tbs_len;
+  if (leaf->source == DV_MLS_LEAF_SRC_UPDATE ||
+      leaf->source == DV_MLS_LEAF_SRC_COMMIT) {
+    if (group_id == NULL) {
+      return DVOICE_ERR_INVALID_ARGUMENT;
+    }
+    pre_len = group_id->len > DV_VARINT_MAX
+                  ? 0
+                  : dv_varint_size((uint32_t)group_id->len);
+    if (pre_len == 1) {
+      pre[0] = (uint8_t)group_id->len;
+    } else if (pre_len == 2) {
+      dv_put_u16(pre, (uint16_t)(0x4000u | group_id->len));
+    } else if (pre_len == 4) {
+      dv_put_u32(pre, (uint32_t)(0x80000000u | group_id->len));
+    } else {
+      return DVOICE_ERR_INVALID_ARGUMENT;
+    }
+    dv_put_u32(idx, leaf_index);
+    iov[1].p = pre;
+    iov[1].len = pre_len;
+    iov[2].p = group_id->p;
+    iov[2].len = group_id->len;
+    iov[3].p = idx;
+    iov[3].len = 4;
+    n = 4;
+  }
+  if (dv_mls_verify_with_label_v(leaf->signature_key.p,
+                                 leaf->signature_key.len, "LeafNodeTBS", iov,
+                                 n, leaf->signature.p,
+                                 leaf->signature.len) != 0) {
+    return DVOICE_ERR_CRYPTO;
+  }
+  return 0;
+}
+
+static int cmp_bytes(const void *a, const void *b) {
+  const dv_mls_bytes *x = a, *y = b;
+  int c;
+  if (x->len != y->len) {
+    return x->len < y->len ? -1 : 1;
+  }
+  c = x->len ? memcmp(x->p, y->p, x->len) : 0;
+  return c;
+}
+
+/* DVOICE_ERR_PROTO if two of the |n| byte strings are equal (sorts them). */
+static int check_unique(dv_mls_bytes *v, size_t n) {
+  size_t i;
+  if (n < 2) {
+    return 0;
+  }
+  qsort(v, n, sizeof(*v), cmp_bytes);
+  for (i = 1; i < n; i++) {
+    if (cmp_bytes(&v[i - 1], &v[i]) == 0) {
+      return DVOICE_ERR_PROTO;
+    }
+  }
+  return 0;
+}
+
+int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
+                         unsigned flags) {
+  uint32_t x, wd = width(t);
+  size_t n_enc = 0, n_sig = 0, n_id = 0;
+  dv_mls_bytes *enc, *sig, *ids;
+  int rc = 0;
+  if (t->n_leaves == 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  enc = dv_malloc(t->mem, (size_t)wd * 3 * sizeof(*enc));
+  if (enc == NULL) {
+    return DVOICE_ERR_NOMEM;
+  }
+  sig = enc + wd;
+  ids = sig + wd;
+  for (x = 0; x < wd && rc == 0; x++) {
+    const dv_mls_tree_node *nd = &t->nodes[x];
+    if (nd->type == DV_MLS_NODE_LEAF) {
+      rc = dv_mls_leaf_validate(&nd->u.leaf, group_id, leaf_of_node(x), 0,
+                                flags);
+      enc[n_enc++] = nd->u.leaf.encryption_key;
+      sig[n_sig++] = nd->u.leaf.signature_key;
+      ids[n_id++] = nd->u.leaf.credential.identity;
+    } else if (nd->type == DV_MLS_NODE_PARENT) {
+      enc[n_enc++] = nd->u.parent.encryption_key;
+    }
+  }
+  if (rc == 0) {
+    rc = check_unique(enc, n_enc);
+  }
+  if (rc == 0) {
+    rc = check_unique(sig, n_sig);
+  }
+  if (rc == 0 && (flags & DV_MLS_VALIDATE_DAVE)) {
+    rc = check_unique(ids, n_id);
+  }
+  dv_free(t->mem, enc);
+  if (rc == 0) {
+    rc = dv_mls_tree_verify_parent_hashes(t);
+  }
   return rc;
 }

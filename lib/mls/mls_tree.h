@@ -30,9 +30,9 @@
 #include <dvoice/dvoice.h>
 
 #include "mls/mls_codec.h"
+#include "mls/mls_crypto.h"
 #include "mls/mls_treemath.h"
 
-#define DV_MLS_HASH_LEN 32
 #define DV_MLS_TREE_MAX_LEAVES (1u << 14)
 
 typedef struct dv_mls_tree_node {
@@ -126,5 +126,49 @@ int dv_mls_tree_parent_hash(const dv_mls_tree *t, uint32_t parent_node,
  * carries the parent hash computed over the other child). 0 or
  * DVOICE_ERR_CRYPTO. */
 int dv_mls_tree_verify_parent_hashes(const dv_mls_tree *t);
+
+/* ---- validation (RFC 9420 7.3, 7.9.2, 12.4.3.1; reference/dave.md 3.5) -- */
+
+/* Flags for dv_mls_leaf_validate / dv_mls_tree_validate. */
+enum {
+  /* DAVE profile: basic credential with an 8-byte identity (the big-endian
+   * user ID), and no two leaves with the same identity. */
+  DV_MLS_VALIDATE_DAVE = 1u << 0,
+  /* Skip the suite-2 capability checks (versions contains mls10,
+   * cipher_suites contains 2, credentials contains basic); only for test
+   * vectors whose leaves advertise other suites. */
+  DV_MLS_VALIDATE_NO_CAPS = 1u << 1
+};
+
+/*
+ * Validates one decoded leaf node (leaf->raw must be set, i.e. the leaf came
+ * from a decoder or from a dv_mls_tree):
+ * - |expected_source| (DV_MLS_LEAF_SRC_*) matches, unless it is 0;
+ * - signature_key and encryption_key are valid uncompressed P-256 points;
+ * - the credential is basic (DAVE: 8-byte identity) and capabilities list
+ *   mls10, cipher suite 2 and the basic credential (unless NO_CAPS), and
+ *   every leaf extension type is listed in capabilities.extensions;
+ * - the signature verifies: VerifyWithLabel(signature_key, "LeafNodeTBS",
+ *   LeafNodeTBS), where sources update and commit append |group_id| and
+ *   |leaf_index|.
+ * Lifetimes are not checked (DAVE uses 0..2^64-1 and members ignore it).
+ * Errors: DVOICE_ERR_INVALID_ARGUMENT (no raw bytes), DVOICE_ERR_PROTO
+ * (source, credential, capabilities), DVOICE_ERR_CRYPTO (key, signature).
+ */
+int dv_mls_leaf_validate(const dv_mls_leaf_node *leaf,
+                         const dv_mls_bytes *group_id, uint32_t leaf_index,
+                         uint8_t expected_source, unsigned flags);
+
+/*
+ * Validates a whole tree received in a Welcome: every non-blank leaf with
+ * dv_mls_leaf_validate (any source), encryption keys unique across all
+ * nodes, signature keys unique across leaves (DAVE: identities too), and
+ * every parent node parent-hash valid. The tree hash is checked by the
+ * caller against GroupContext.tree_hash (dv_mls_tree_root_hash).
+ * Errors: as dv_mls_leaf_validate, DVOICE_ERR_PROTO for a duplicate,
+ * DVOICE_ERR_CRYPTO for a parent-hash failure, DVOICE_ERR_NOMEM.
+ */
+int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
+                         unsigned flags);
 
 #endif

@@ -13,8 +13,10 @@
 #include "mls/mls_codec.h"
 #include "mls/mls_transcript.h"
 #include "mls/mls_tree.h"
+#include "mls/mls_treekem.h"
 #include "mls/mls_treemath.h"
 #include "util/dv_buf.h"
+#include "util/dv_env.h"
 #include "util/dv_rw.h"
 
 /* Loads <DVOICE_MLS_VECTORS>/<name>, or skips the test. */
@@ -371,6 +373,34 @@ static int sha256_suite(long long cs) {
   return cs == 1 || cs == 2 || cs == 3;
 }
 
+/* Corrupting any leaf signature or parent node must make validation fail. */
+static void tree_validation_negative(const dv_mls_tree *t,
+                                     const dv_mls_bytes *g) {
+  uint32_t x, wd = dv_mls_tm_width(t->n_leaves);
+  for (x = 0; x < wd; x++) {
+    dv_mls_tree copy;
+    dv_mls_tree_node *nd;
+    if (t->nodes[x].type == 0) {
+      continue;
+    }
+    dv_mls_tree_init(&copy, NULL);
+    assert_int_equal(dv_mls_tree_copy(&copy, t), 0);
+    nd = &copy.nodes[x];
+    if (nd->type == DV_MLS_NODE_LEAF) {
+      /* Flip a bit in the last signature byte (raw is ours to change). */
+      nd->raw[nd->raw_len - 1] ^= 1;
+      assert_int_equal(dv_mls_tree_validate(&copy, g, 0), DVOICE_ERR_CRYPTO);
+    } else {
+      /* Flip the last byte of the parent's encryption key: parent-hash (or
+       * key) check fails. */
+      uint8_t *k = (uint8_t *)nd->u.parent.encryption_key.p;
+      k[nd->u.parent.encryption_key.len - 1] ^= 1;
+      assert_int_not_equal(dv_mls_tree_validate(&copy, g, 0), 0);
+    }
+    dv_mls_tree_free(&copy);
+  }
+}
+
 static void test_tree_validation(void **state) {
   json_t *root = load_vectors("tree-validation.json");
   size_t i, x, k;
@@ -410,6 +440,14 @@ static void test_tree_validation(void **state) {
       }
     }
     assert_int_equal(dv_mls_tree_verify_parent_hashes(&t), 0);
+    if (cs == 2) {
+      /* Signatures (LeafNodeTBS with the group id), keys, capabilities. */
+      hexbuf gid = jhex(c, "group_id");
+      dv_mls_bytes g = dv_mls_b(gid.p, gid.len);
+      assert_int_equal(dv_mls_tree_validate(&t, &g, 0), 0);
+      tree_validation_negative(&t, &g);
+      free(gid.p);
+    }
     dv_mls_tree_free(&t);
     free(tree.p);
     passed++;
@@ -485,6 +523,260 @@ static void test_transcript_hashes(void **state) {
   json_decref(root);
 }
 
+
+/* ---- treekem.json ------------------------------------------------------- */
+
+/* Serialises the provisional GroupContext the vectors use: no extensions,
+ * and the vector's "epoch" as is (it is already the new epoch). */
+static void make_gc(dv_buf *b, const hexbuf *gid, uint64_t epoch,
+                    const uint8_t th[32], const hexbuf *cth) {
+  dv_mls_group_context gc;
+  dv_wr w;
+  memset(&gc, 0, sizeof(gc));
+  gc.version = DV_MLS_VERSION_10;
+  gc.cipher_suite = DV_MLS_SUITE_P256;
+  gc.group_id = dv_mls_b(gid->p, gid->len);
+  gc.epoch = epoch;
+  gc.tree_hash = dv_mls_b(th, 32);
+  gc.confirmed_transcript_hash = dv_mls_b(cth->p, cth->len);
+  dv_buf_reset(b);
+  dv_wr_init(&w, b);
+  dv_mls_group_context_write(&w, &gc);
+  assert_int_equal(w.err, 0);
+}
+
+typedef struct leaf_priv {
+  uint32_t index;
+  dv_mls_tree_priv priv;
+  hexbuf sig_priv;
+} leaf_priv;
+
+/* Builds, signs and applies a fresh UpdatePath from |sender| on a copy of
+ * |t0|, then checks every other private leaf can merge and decrypt it. */
+static void encap_round_trip(dvt_env *e, const dv_mls_tree *t0,
+                             const leaf_priv *lp, size_t n_lp, size_t s_idx,
+                             const hexbuf *gid, uint64_t epoch,
+                             const hexbuf *cth) {
+  const leaf_priv *sp = &lp[s_idx];
+  dv_mls_tree t;
+  dv_mls_treekem_encap st;
+  dv_mls_leaf_node leaf;
+  dv_mls_tree_priv mine;
+  uint8_t secret[32], cs[32], cs2[32], th[32], sig[DV_MLS_SIG_MAX];
+  size_t sig_len, i;
+  dv_buf tbs, gc, up;
+  dv_wr w;
+  dv_mls_bytes g = dv_mls_b(gid->p, gid->len);
+  dv_buf_init(&tbs, NULL);
+  dv_buf_init(&gc, NULL);
+  dv_buf_init(&up, NULL);
+  dv_mls_tree_init(&t, NULL);
+  assert_int_equal(dv_mls_tree_copy(&t, t0), 0);
+  dv_rand(&e->env, secret, sizeof(secret));
+  assert_int_equal(
+      dv_mls_treekem_encap_begin(&e->env, &t, sp->index, secret, &st), 0);
+  /* New leaf: the old one with the new key, source commit, parent hash. */
+  leaf = *dv_mls_tree_leaf(&t, sp->index);
+  leaf.encryption_key = dv_mls_b(st.leaf.pub, DV_MLS_PUB_LEN);
+  leaf.source = DV_MLS_LEAF_SRC_COMMIT;
+  leaf.parent_hash = dv_mls_b(st.leaf_parent_hash, st.leaf_parent_hash_len);
+  dv_wr_init(&w, &tbs);
+  dv_mls_leaf_node_tbs_write(&w, &leaf, &g, sp->index);
+  assert_int_equal(w.err, 0);
+  assert_int_equal(dv_mls_sign_with_label(&e->env, sp->sig_priv.p,
+                                          "LeafNodeTBS", tbs.data, tbs.len,
+                                          sig, &sig_len),
+                   0);
+  leaf.signature = dv_mls_b(sig, sig_len);
+  assert_int_equal(dv_mls_tree_set_leaf(&t, sp->index, &leaf), 0);
+  assert_int_equal(dv_mls_tree_root_hash(&t, th), 0);
+  make_gc(&gc, gid, epoch, th, cth);
+  mine = sp->priv;
+  dv_wr_init(&w, &up);
+  assert_int_equal(dv_mls_treekem_encap_finish(
+                       &e->env, &st, &t, dv_mls_tree_leaf(&t, sp->index),
+                       NULL, 0, gc.data, gc.len, &w, cs, &mine),
+                   0);
+  assert_int_equal(dv_mls_tree_priv_prune(&mine, &t), 0);
+  /* Every other member merges and decrypts the same commit secret. */
+  for (i = 0; i < n_lp; i++) {
+    dv_mls_tree t2;
+    dv_mls_update_path path;
+    dv_mls_tree_priv p2;
+    uint8_t th2[32];
+    dv_rd r;
+    if (i == s_idx) {
+      continue;
+    }
+    dv_rd_init(&r, up.data, up.len);
+    dv_mls_update_path_read(&r, &path);
+    assert_int_equal(dv_rd_finish(&r), 0);
+    dv_mls_tree_init(&t2, NULL);
+    assert_int_equal(dv_mls_tree_copy(&t2, t0), 0);
+    assert_int_equal(dv_mls_treekem_merge(&t2, sp->index, &path, &g, 0), 0);
+    assert_int_equal(dv_mls_tree_root_hash(&t2, th2), 0);
+    assert_memory_equal(th, th2, 32);
+    p2 = lp[i].priv;
+    assert_int_equal(dv_mls_treekem_decap(&e->env, &p2, &t2, sp->index,
+                                          &path, NULL, 0, gc.data, gc.len,
+                                          cs2, NULL, NULL),
+                     0);
+    assert_memory_equal(cs, cs2, 32);
+    dv_mls_tree_priv_wipe(&p2);
+    dv_mls_tree_free(&t2);
+  }
+  dv_mls_tree_priv_wipe(&mine);
+  dv_mls_tree_free(&t);
+  dv_buf_free(&tbs);
+  dv_buf_free(&gc);
+  dv_buf_free(&up);
+}
+
+static void test_treekem(void **state) {
+  json_t *root = load_vectors("treekem.json");
+  size_t i, k, u, m;
+  int passed = 0, decaps = 0, encaps = 0, skipped = 0;
+  dvt_env e;
+  (void)state;
+  dvt_env_init(&e);
+  for (i = 0; i < json_array_size(root); i++) {
+    const json_t *c = json_array_get(root, i);
+    const json_t *lps = json_object_get(c, "leaves_private");
+    const json_t *ups = json_object_get(c, "update_paths");
+    hexbuf tree, gid, cth;
+    uint64_t epoch;
+    dv_mls_tree t;
+    leaf_priv lp[64];
+    size_t n_lp;
+    dv_buf gc;
+    if (jint(c, "cipher_suite") != 2) {
+      skipped++;
+      continue;
+    }
+    tree = jhex(c, "ratchet_tree");
+    gid = jhex(c, "group_id");
+    cth = jhex(c, "confirmed_transcript_hash");
+    epoch = (uint64_t)jint(c, "epoch");
+    dv_mls_tree_init(&t, NULL);
+    assert_int_equal(dv_mls_tree_decode(&t, NULL, tree.p, tree.len), 0);
+    n_lp = json_array_size(lps);
+    assert_true(n_lp <= 64);
+    /* Private leaves: the leaf key and the listed path secrets must match
+     * the public tree. */
+    for (k = 0; k < n_lp; k++) {
+      const json_t *l = json_array_get(lps, k);
+      const json_t *pss = json_object_get(l, "path_secrets");
+      hexbuf ep = jhex(l, "encryption_priv");
+      lp[k].index = (uint32_t)jint(l, "index");
+      lp[k].sig_priv = jhex(l, "signature_priv");
+      assert_int_equal(
+          dv_mls_tree_priv_init(&e.env, &lp[k].priv, lp[k].index, ep.p), 0);
+      assert_int_equal(dv_mls_tree_priv_prune(&lp[k].priv, &t), 0);
+      for (m = 0; m < json_array_size(pss); m++) {
+        const json_t *pe = json_array_get(pss, m);
+        hexbuf ps = jhex(pe, "path_secret");
+        assert_int_equal(dv_mls_tree_priv_set_node_secret(
+                             &e.env, &lp[k].priv, &t,
+                             (uint32_t)jint(pe, "node"), ps.p, ps.len),
+                         0);
+        free(ps.p);
+      }
+      free(ep.p);
+    }
+    dv_buf_init(&gc, NULL);
+    for (u = 0; u < json_array_size(ups); u++) {
+      const json_t *up = json_array_get(ups, u);
+      const json_t *want_ps = json_object_get(up, "path_secrets");
+      uint32_t sender = (uint32_t)jint(up, "sender");
+      hexbuf upb = jhex(up, "update_path"), cs = jhex(up, "commit_secret");
+      hexbuf tha = jhex(up, "tree_hash_after");
+      dv_mls_update_path path;
+      dv_mls_bytes g = dv_mls_b(gid.p, gid.len);
+      dv_mls_tree t2;
+      uint8_t th[32];
+      dv_rd r;
+      dv_rd_init(&r, upb.p, upb.len);
+      dv_mls_update_path_read(&r, &path);
+      assert_int_equal(dv_rd_finish(&r), 0);
+      dv_mls_tree_init(&t2, NULL);
+      assert_int_equal(dv_mls_tree_copy(&t2, &t), 0);
+      assert_int_equal(dv_mls_treekem_merge(&t2, sender, &path, &g, 0), 0);
+      assert_int_equal(dv_mls_tree_root_hash(&t2, th), 0);
+      dvt_assert_bytes(th, 32, tha.p, tha.len);
+      make_gc(&gc, &gid, epoch, th, &cth);
+      for (k = 0; k < n_lp; k++) {
+        dv_mls_tree_priv p2 = lp[k].priv;
+        uint8_t got_cs[32], got_ps[32];
+        uint32_t node;
+        const json_t *wp = json_array_get(want_ps, lp[k].index);
+        if (lp[k].index == sender) {
+          assert_int_equal(dv_mls_treekem_decap(&e.env, &p2, &t2, sender,
+                                                &path, NULL, 0, gc.data,
+                                                gc.len, got_cs, NULL, NULL),
+                           DVOICE_ERR_PROTO);
+          continue;
+        }
+        assert_int_equal(dv_mls_treekem_decap(&e.env, &p2, &t2, sender,
+                                              &path, NULL, 0, gc.data, gc.len,
+                                              got_cs, got_ps, &node),
+                         0);
+        dvt_assert_bytes(got_cs, 32, cs.p, cs.len);
+        assert_true(json_is_string(wp));
+        {
+          /* The decrypted secret is the one at LCA(leaf, sender). */
+          hexbuf w;
+          w.len = dvt_unhex(json_string_value(wp), &w.p);
+          dvt_assert_bytes(got_ps, 32, w.p, w.len);
+          assert_int_equal(node, dv_mls_tm_common_ancestor(2 * lp[k].index,
+                                                           2 * sender));
+          free(w.p);
+        }
+        dv_mls_tree_priv_wipe(&p2);
+        decaps++;
+      }
+      /* A tampered leaf signature or parent hash must be refused. */
+      {
+        dv_mls_tree t3;
+        uint8_t *sigp = (uint8_t *)path.leaf_node.signature.p;
+        dv_mls_tree_init(&t3, NULL);
+        assert_int_equal(dv_mls_tree_copy(&t3, &t), 0);
+        sigp[path.leaf_node.signature.len - 1] ^= 1;
+        assert_int_equal(dv_mls_treekem_merge(&t3, sender, &path, &g, 0),
+                         DVOICE_ERR_CRYPTO);
+        sigp[path.leaf_node.signature.len - 1] ^= 1;
+        dv_mls_tree_free(&t3);
+      }
+      dv_mls_tree_free(&t2);
+      free(upb.p);
+      free(cs.p);
+      free(tha.p);
+      for (k = 0; k < n_lp; k++) {
+        if (lp[k].index == sender) {
+          encap_round_trip(&e, &t, lp, n_lp, k, &gid, epoch, &cth);
+          encaps++;
+        }
+      }
+    }
+    for (k = 0; k < n_lp; k++) {
+      dv_mls_tree_priv_wipe(&lp[k].priv);
+      free(lp[k].sig_priv.p);
+    }
+    dv_buf_free(&gc);
+    dv_mls_tree_free(&t);
+    free(tree.p);
+    free(gid.p);
+    free(cth.p);
+    passed++;
+  }
+  dvt_env_free(&e);
+  print_message("# treekem.json: %d/%d cipher suite 2 cases passed (%d "
+                "decryptions checked against commit_secret and path "
+                "secrets, %d fresh UpdatePaths encapsulated and decrypted by "
+                "every other member); skipped %d cases of other suites\n",
+                passed, passed, decaps, encaps, skipped);
+  json_decref(root);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tree_math),
@@ -494,6 +786,7 @@ int main(void) {
       cmocka_unit_test(test_tree_operations),
       cmocka_unit_test(test_tree_validation),
       cmocka_unit_test(test_transcript_hashes),
+      cmocka_unit_test(test_treekem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
