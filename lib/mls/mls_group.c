@@ -23,63 +23,27 @@ static int bytes_eq(const dv_mls_bytes *a, const uint8_t *p, size_t len) {
 /* ---- leaves and key packages ---------------------------------------------
  */
 
-int dv_mls_leaf_verify(const dvoice_mem *mem, const dv_mls_leaf_node *leaf,
-                       const uint8_t *group_id, size_t group_id_len,
-                       uint32_t leaf_index) {
-  if (leaf == NULL || (group_id == NULL && group_id_len != 0))
-    return DVOICE_ERR_INVALID_ARGUMENT;
-  int ret = dv_mls_check_pub(leaf->encryption_key.p, leaf->encryption_key.len);
-  if (ret != 0) return ret;
-  dv_buf b;
-  dv_wr w;
-  dv_mls_bytes gid = dv_mls_b(group_id, group_id_len);
-  dv_buf_init(&b, mem);
-  dv_wr_init(&w, &b);
-  dv_mls_leaf_node_tbs_write(&w, leaf, &gid, leaf_index);
-  ret = w.err;
-  if (ret == 0)
-    ret = dv_mls_verify_with_label(leaf->signature_key.p,
-                                   leaf->signature_key.len, "LeafNodeTBS",
-                                   b.data, b.len, leaf->signature.p,
-                                   leaf->signature.len);
-  dv_buf_free(&b);
-  return ret;
-}
-
 int dv_mls_key_package_verify(const dvoice_mem *mem,
-                              const dv_mls_key_package *kp) {
-  if (kp == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+                              const dv_mls_key_package *kp, unsigned flags) {
+  if (kp == NULL || kp->raw.p == NULL || kp->tbs_len == 0 ||
+      kp->tbs_len > kp->raw.len)
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  (void)mem;
   if (kp->version != DV_MLS_VERSION_10 ||
       kp->cipher_suite != DV_MLS_SUITE_P256)
     return DVOICE_ERR_UNSUPPORTED;
-  if (kp->leaf_node.source != DV_MLS_LEAF_SRC_KEY_PACKAGE)
-    return DVOICE_ERR_PROTO;
   int ret = dv_mls_check_pub(kp->init_key.p, kp->init_key.len);
   if (ret != 0) return ret;
   if (dv_mls_bytes_eq(&kp->init_key, &kp->leaf_node.encryption_key))
     return DVOICE_ERR_PROTO;
-  ret = dv_mls_leaf_verify(mem, &kp->leaf_node, NULL, 0, 0);
+  ret = dv_mls_leaf_validate(&kp->leaf_node, NULL, 0,
+                             DV_MLS_LEAF_SRC_KEY_PACKAGE, flags);
   if (ret != 0) return ret;
-  /* KeyPackageTBS: the decoded encoding up to the signature, else
-   * re-encoded. */
-  if (kp->raw.p != NULL && kp->tbs_len > 0 && kp->tbs_len <= kp->raw.len) {
-    return dv_mls_verify_with_label(
-        kp->leaf_node.signature_key.p, kp->leaf_node.signature_key.len,
-        "KeyPackageTBS", kp->raw.p, kp->tbs_len, kp->signature.p,
-        kp->signature.len);
-  }
-  dv_buf b;
-  dv_wr w;
-  dv_buf_init(&b, mem);
-  dv_wr_init(&w, &b);
-  dv_mls_key_package_tbs_write(&w, kp);
-  ret = w.err;
-  if (ret == 0)
-    ret = dv_mls_verify_with_label(
-        kp->leaf_node.signature_key.p, kp->leaf_node.signature_key.len,
-        "KeyPackageTBS", b.data, b.len, kp->signature.p, kp->signature.len);
-  dv_buf_free(&b);
-  return ret;
+  /* KeyPackageTBS is the decoded encoding up to the signature. */
+  return dv_mls_verify_with_label(kp->leaf_node.signature_key.p,
+                                  kp->leaf_node.signature_key.len,
+                                  "KeyPackageTBS", kp->raw.p, kp->tbs_len,
+                                  kp->signature.p, kp->signature.len);
 }
 
 /* Fills |ln| with DAVE's unsigned key_package-source leaf; |uid_be| is
@@ -357,28 +321,97 @@ int dv_mls_proposal_ref(const dv_mls_public_message *pm,
 /* ---- group state ---------------------------------------------------------
  */
 
+static const uint8_t ZERO32[DV_MLS_HASH_LEN];
+
 void dv_mls_group_init(dv_mls_group *g, const dvoice_env *env) {
   memset(g, 0, sizeof *g);
   if (env != NULL) g->env = *env;
+  g->validate_flags = DV_MLS_VALIDATE_DAVE;
   dv_buf_init(&g->group_id, g->env.mem);
   dv_buf_init(&g->extensions, g->env.mem);
   dv_buf_init(&g->group_context, g->env.mem);
   dv_mls_tree_init(&g->tree, g->env.mem);
 }
 
+void dv_mls_group_clear_proposals(dv_mls_group *g) {
+  for (size_t i = 0; i < g->n_props; i++) dv_free(g->env.mem, g->props[i].msg);
+  dv_free(g->env.mem, g->props);
+  g->props = NULL;
+  g->n_props = g->cap_props = 0;
+}
+
 void dv_mls_group_free(dv_mls_group *g) {
   if (g == NULL) return;
   dvoice_env env = g->env;
+  unsigned flags = g->validate_flags;
+  dv_mls_group_clear_proposals(g);
   dv_buf_free(&g->group_id);
   dv_buf_free(&g->extensions);
   dv_buf_free(&g->group_context);
   dv_mls_tree_free(&g->tree);
   sodium_memzero(g, sizeof *g);
   dv_mls_group_init(g, &env);
+  g->validate_flags = flags;
 }
 
 static int group_is_empty(const dv_mls_group *g) {
   return g->tree.n_leaves == 0 && g->group_id.len == 0;
+}
+
+/* Appends a copy of |msg| (an MLSMessage already validated) with |ref|. */
+static int queue_push(dv_mls_group *g, const uint8_t *msg, size_t len,
+                      const uint8_t ref[DV_MLS_HASH_LEN]) {
+  if (g->n_props == g->cap_props) {
+    size_t cap = g->cap_props ? 2 * g->cap_props : 4;
+    dv_mls_queued_proposal *p =
+        dv_realloc(g->env.mem, g->props, cap * sizeof *p);
+    if (p == NULL) return DVOICE_ERR_NOMEM;
+    g->props = p;
+    g->cap_props = cap;
+  }
+  dv_mls_queued_proposal *q = &g->props[g->n_props];
+  q->msg = dv_memdup(g->env.mem, msg, len);
+  if (q->msg == NULL) return DVOICE_ERR_NOMEM;
+  q->msg_len = len;
+  memcpy(q->ref, ref, DV_MLS_HASH_LEN);
+  if (dv_mls_message_decode(q->msg, len, &q->m) != 0) {
+    dv_free(g->env.mem, q->msg);
+    return DVOICE_ERR_INTERNAL;
+  }
+  g->n_props++;
+  return 0;
+}
+
+int dv_mls_group_copy(dv_mls_group *dst, const dv_mls_group *src) {
+  if (dst == NULL || src == NULL || !group_is_empty(dst))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_group_init(dst, &src->env);
+  dst->validate_flags = src->validate_flags;
+  int ret = dv_buf_append(&dst->group_id, src->group_id.data,
+                          src->group_id.len);
+  if (ret == 0)
+    ret = dv_buf_append(&dst->extensions, src->extensions.data,
+                        src->extensions.len);
+  if (ret == 0)
+    ret = dv_buf_append(&dst->group_context, src->group_context.data,
+                        src->group_context.len);
+  if (ret == 0) ret = dv_mls_tree_copy(&dst->tree, &src->tree);
+  for (size_t i = 0; ret == 0 && i < src->n_props; i++)
+    ret = queue_push(dst, src->props[i].msg, src->props[i].msg_len,
+                     src->props[i].ref);
+  if (ret != 0) {
+    dv_mls_group_free(dst);
+    return ret;
+  }
+  dst->epoch = src->epoch;
+  dst->priv = src->priv;
+  dst->sig = src->sig;
+  memcpy(dst->tree_hash, src->tree_hash, sizeof dst->tree_hash);
+  memcpy(dst->confirmed_th, src->confirmed_th, sizeof dst->confirmed_th);
+  dst->confirmed_th_len = src->confirmed_th_len;
+  memcpy(dst->interim_th, src->interim_th, sizeof dst->interim_th);
+  dst->secrets = src->secrets;
+  return 0;
 }
 
 /* Counts the extensions in an extensions<V> body; negative if malformed. */
@@ -398,9 +431,12 @@ static int count_extensions(const uint8_t *p, size_t len, uint32_t *count) {
   return dv_rd_finish(&r);
 }
 
-/* Re-serializes the GroupContext of the current epoch into g->group_context
- * (tree_hash and confirmed hash must be current). */
-static int group_write_context(dv_mls_group *g) {
+/* Serializes a GroupContext for |g|'s group id and extensions with the
+ * given epoch, tree hash and confirmed hash into |out| (reset first). */
+static int write_context(const dv_mls_group *g, uint64_t epoch,
+                         const uint8_t tree_hash[DV_MLS_HASH_LEN],
+                         const uint8_t *confirmed, size_t confirmed_len,
+                         dv_buf *out) {
   dv_mls_group_context gc;
   uint32_t count = 0;
   int ret = count_extensions(g->extensions.data, g->extensions.len, &count);
@@ -409,16 +445,15 @@ static int group_write_context(dv_mls_group *g) {
   gc.version = DV_MLS_VERSION_10;
   gc.cipher_suite = DV_MLS_SUITE_P256;
   gc.group_id = dv_mls_b(g->group_id.data, g->group_id.len);
-  gc.epoch = g->epoch;
-  gc.tree_hash = dv_mls_b(g->tree_hash, DV_MLS_HASH_LEN);
-  gc.confirmed_transcript_hash =
-      dv_mls_b(g->confirmed_th, g->confirmed_th_len);
+  gc.epoch = epoch;
+  gc.tree_hash = dv_mls_b(tree_hash, DV_MLS_HASH_LEN);
+  gc.confirmed_transcript_hash = dv_mls_b(confirmed, confirmed_len);
   gc.extensions.p = g->extensions.data;
   gc.extensions.len = g->extensions.len;
   gc.extensions.count = count;
-  dv_buf_reset(&g->group_context);
+  dv_buf_reset(out);
   dv_wr w;
-  dv_wr_init(&w, &g->group_context);
+  dv_wr_init(&w, out);
   dv_mls_group_context_write(&w, &gc);
   return w.err;
 }
@@ -440,8 +475,8 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
                         const dv_mls_bytes *extensions) {
   if (g == NULL || !group_is_empty(g) || dv_env_check(&g->env) != 0 ||
       group_id == NULL || group_id_len == 0 || leaf == NULL ||
-      sig == NULL || leaf_key == NULL || extensions == NULL ||
-      (extensions->p == NULL && extensions->len != 0))
+      leaf->p == NULL || sig == NULL || leaf_key == NULL ||
+      extensions == NULL || (extensions->p == NULL && extensions->len != 0))
     return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_leaf_node ln;
   dv_rd r;
@@ -454,22 +489,22 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
     return DVOICE_ERR_INVALID_ARGUMENT;
   uint32_t idx = 0;
   uint8_t init_secret[DV_MLS_HASH_LEN];
-  static const uint8_t zero[DV_MLS_HASH_LEN];
   uint8_t tag[DV_MLS_HASH_LEN];
   ret = dv_buf_append(&g->group_id, group_id, group_id_len);
-  if (ret == 0) ret = dv_buf_append(&g->extensions, extensions->p,
-                                    extensions->len);
+  if (ret == 0)
+    ret = dv_buf_append(&g->extensions, extensions->p, extensions->len);
   if (ret == 0) ret = dv_mls_tree_add_leaf(&g->tree, &ln, &idx);
   if (ret == 0) ret = dv_mls_tree_root_hash(&g->tree, g->tree_hash);
+  if (ret == 0)
+    ret = dv_mls_tree_priv_init(&g->env, &g->priv, idx, leaf_key->priv);
   g->epoch = 0;
-  g->own_leaf = idx;
   g->sig = *sig;
-  g->leaf_key = *leaf_key;
   g->confirmed_th_len = 0;
-  if (ret == 0) ret = group_write_context(g);
+  if (ret == 0)
+    ret = write_context(g, 0, g->tree_hash, NULL, 0, &g->group_context);
   if (ret == 0) {
     dv_rand(&g->env, init_secret, sizeof init_secret);
-    ret = dv_mls_keysched_from_init(init_secret, zero, NULL,
+    ret = dv_mls_keysched_from_init(init_secret, ZERO32, NULL,
                                     g->group_context.data,
                                     g->group_context.len, &g->secrets);
   }
@@ -477,8 +512,7 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
    * confirmed hash (as mlspp does), which only the creator ever needs. */
   if (ret == 0)
     ret = dv_mls_confirmation_tag(g->secrets.confirmation_key, NULL, 0, tag);
-  if (ret == 0)
-    ret = interim_hash(NULL, 0, tag, sizeof tag, g->interim_th);
+  if (ret == 0) ret = interim_hash(NULL, 0, tag, sizeof tag, g->interim_th);
   sodium_memzero(init_secret, sizeof init_secret);
   if (ret != 0) dv_mls_group_free(g);
   return ret;
@@ -525,11 +559,11 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
     ret = DVOICE_ERR_PROTO;
   uint8_t member[DV_MLS_HASH_LEN], ws[DV_MLS_HASH_LEN];
   uint8_t key[DV_MLS_AEAD_KEY_LEN], nonce[DV_MLS_AEAD_NONCE_LEN];
-  static const uint8_t zero[DV_MLS_HASH_LEN];
   if (ret == 0)
     ret = dv_mls_hkdf_extract(sec.joiner_secret.p, sec.joiner_secret.len,
-                              zero, sizeof zero, member);
-  if (ret == 0) ret = dv_mls_derive_secret(member, sizeof member, "welcome", ws);
+                              ZERO32, sizeof ZERO32, member);
+  if (ret == 0)
+    ret = dv_mls_derive_secret(member, sizeof member, "welcome", ws);
   if (ret == 0) ret = dv_mls_welcome_key_nonce(ws, key, nonce);
   const dv_mls_bytes *egi = &welcome->encrypted_group_info;
   if (ret == 0 && egi->len < DV_MLS_AEAD_TAG_LEN) ret = DVOICE_ERR_CRYPTO;
@@ -551,75 +585,6 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
     group_secrets->len = gs_start;
     group_info->len = gi_start;
   }
-  return ret;
-}
-
-/* Checks every non-blank leaf (signature, keys) and that no two leaves
- * share an encryption or signature key (RFC 9420 section 7.9 and 12.4.3.1).
- */
-static int verify_leaves(const dvoice_mem *mem, const dv_mls_tree *t,
-                         const uint8_t *group_id, size_t group_id_len) {
-  for (uint32_t i = 0; i < t->n_leaves; i++) {
-    const dv_mls_leaf_node *a = dv_mls_tree_leaf(t, i);
-    if (a == NULL) continue;
-    int ret = dv_mls_leaf_verify(mem, a, group_id, group_id_len, i);
-    if (ret != 0) return ret;
-    for (uint32_t j = i + 1; j < t->n_leaves; j++) {
-      const dv_mls_leaf_node *b = dv_mls_tree_leaf(t, j);
-      if (b == NULL) continue;
-      if (dv_mls_bytes_eq(&a->encryption_key, &b->encryption_key) ||
-          dv_mls_bytes_eq(&a->signature_key, &b->signature_key))
-        return DVOICE_ERR_PROTO;
-    }
-  }
-  return 0;
-}
-
-/* Adds (or replaces) the private key of parent node |node|. */
-static int group_set_node_key(dv_mls_group *g, uint32_t node,
-                              const dv_mls_hpke_key *key) {
-  for (size_t i = 0; i < g->n_node_keys; i++) {
-    if (g->node_keys[i].node == node) {
-      g->node_keys[i].key = *key;
-      return 0;
-    }
-  }
-  if (g->n_node_keys == DV_MLS_MAX_NODE_KEYS) return DVOICE_ERR_INTERNAL;
-  g->node_keys[g->n_node_keys].node = node;
-  g->node_keys[g->n_node_keys].key = *key;
-  g->n_node_keys++;
-  return 0;
-}
-
-/* Implants |path_secret| at |start| (a node of the filtered direct path
- * of |sender|) and derives the keys of it and the fdp nodes above it,
- * checking each derived public key against the tree. */
-static int group_implant_path_secret(dv_mls_group *g, uint32_t sender,
-                                     uint32_t start,
-                                     const uint8_t path_secret[32]) {
-  uint32_t fdp[32];
-  int n = dv_mls_tree_filtered_direct_path(&g->tree, sender, fdp, NULL);
-  if (n < 0) return n;
-  int i = 0;
-  while (i < n && fdp[i] != start) i++;
-  if (i == n) return DVOICE_ERR_PROTO;
-  uint8_t ps[DV_MLS_HASH_LEN], ns[DV_MLS_HASH_LEN];
-  dv_mls_hpke_key k;
-  int ret = 0;
-  memcpy(ps, path_secret, sizeof ps);
-  for (; ret == 0 && i < n; i++) {
-    const dv_mls_parent_node *p = dv_mls_tree_parent(&g->tree, fdp[i]);
-    ret = dv_mls_derive_secret(ps, sizeof ps, "node", ns);
-    if (ret == 0) ret = dv_mls_hpke_derive_keypair(&g->env, ns, sizeof ns, &k);
-    if (ret == 0 &&
-        (p == NULL || !bytes_eq(&p->encryption_key, k.pub, DV_MLS_PUB_LEN)))
-      ret = DVOICE_ERR_CRYPTO;
-    if (ret == 0) ret = group_set_node_key(g, fdp[i], &k);
-    if (ret == 0) ret = dv_mls_derive_secret(ps, sizeof ps, "path", ps);
-  }
-  sodium_memzero(ps, sizeof ps);
-  sodium_memzero(ns, sizeof ns);
-  dv_mls_hpke_key_wipe(&k);
   return ret;
 }
 
@@ -656,7 +621,8 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
                             &gi_buf);
   dv_mls_group_secrets sec;
   dv_mls_group_info gi;
-  if (ret == 0) ret = dv_mls_group_secrets_decode(gs_buf.data, gs_buf.len, &sec);
+  if (ret == 0)
+    ret = dv_mls_group_secrets_decode(gs_buf.data, gs_buf.len, &sec);
   if (ret == 0) ret = dv_mls_group_info_decode(gi_buf.data, gi_buf.len, &gi);
   const dv_mls_group_context *gc = &gi.group_context;
   if (ret == 0 && (gc->tree_hash.len != DV_MLS_HASH_LEN ||
@@ -681,8 +647,8 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   }
   if (ret == 0) ret = dv_mls_tree_decode(&g->tree, mem, tree_p, tree_len);
   if (ret == 0) ret = dv_mls_tree_root_hash(&g->tree, g->tree_hash);
-  if (ret == 0 && sodium_memcmp(g->tree_hash, gc->tree_hash.p,
-                                DV_MLS_HASH_LEN) != 0)
+  if (ret == 0 &&
+      sodium_memcmp(g->tree_hash, gc->tree_hash.p, DV_MLS_HASH_LEN) != 0)
     ret = DVOICE_ERR_CRYPTO;
   /* GroupInfo signature by the committer's leaf. */
   const dv_mls_leaf_node *signer = NULL;
@@ -695,9 +661,9 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
                                    signer->signature_key.len, "GroupInfoTBS",
                                    gi.raw.p, gi.tbs_len, gi.signature.p,
                                    gi.signature.len);
+  /* Every leaf, key uniqueness (and DAVE identities), parent hashes. */
   if (ret == 0)
-    ret = verify_leaves(mem, &g->tree, gc->group_id.p, gc->group_id.len);
-  if (ret == 0) ret = dv_mls_tree_verify_parent_hashes(&g->tree);
+    ret = dv_mls_tree_validate(&g->tree, &gc->group_id, g->validate_flags);
   /* Our leaf: the one carrying our KeyPackage's keys. */
   uint32_t own = 0;
   int found = 0;
@@ -712,10 +678,10 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
     }
   }
   if (ret == 0 && !found) ret = DVOICE_ERR_NOT_FOUND;
+  if (ret == 0)
+    ret = dv_mls_tree_priv_init(&g->env, &g->priv, own, keys->leaf_key->priv);
   if (ret == 0) {
-    g->own_leaf = own;
     g->sig = *keys->sig;
-    g->leaf_key = *keys->leaf_key;
     g->epoch = gc->epoch;
     ret = dv_buf_append(&g->group_id, gc->group_id.p, gc->group_id.len);
   }
@@ -724,7 +690,9 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
       ret = DVOICE_ERR_PROTO;
     } else {
       uint32_t lca = dv_mls_tm_common_ancestor(2 * own, 2 * gi.signer);
-      ret = group_implant_path_secret(g, gi.signer, lca, sec.path_secret.p);
+      ret = dv_mls_tree_priv_implant(&g->env, &g->priv, &g->tree, gi.signer,
+                                     lca, sec.path_secret.p,
+                                     sec.path_secret.len, NULL);
     }
   }
   /* Key schedule from the joiner secret with the GroupInfo's context, then
@@ -746,7 +714,8 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   }
   if (ret == 0)
     ret = dv_buf_append(&g->extensions, gc->extensions.p, gc->extensions.len);
-  if (ret == 0) ret = dv_buf_append(&g->group_context, gc->raw.p, gc->raw.len);
+  if (ret == 0)
+    ret = dv_buf_append(&g->group_context, gc->raw.p, gc->raw.len);
   dv_buf_free_secret(&gs_buf);
   dv_buf_free(&gi_buf);
   if (ret != 0) dv_mls_group_free(g);
@@ -808,10 +777,510 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
                                      es.signature_key.len, NULL, NULL);
   if (ret != 0) return ret;
   if (p->type == DV_MLS_PROP_ADD) {
-    ret = dv_mls_key_package_verify(g->env.mem, &p->add);
+    ret = dv_mls_key_package_verify(g->env.mem, &p->add, g->validate_flags);
   } else if (dv_mls_tree_leaf(&g->tree, p->removed) == NULL) {
     ret = DVOICE_ERR_PROTO;
   }
   if (ret == 0) ret = dv_mls_proposal_ref(pm, ref);
+  return ret;
+}
+
+/* ---- proposal queue ------------------------------------------------------
+ */
+
+static dv_mls_queued_proposal *queue_find(const dv_mls_group *g,
+                                          const uint8_t *ref, size_t len) {
+  if (len != DV_MLS_HASH_LEN) return NULL;
+  for (size_t i = 0; i < g->n_props; i++) {
+    if (memcmp(g->props[i].ref, ref, DV_MLS_HASH_LEN) == 0)
+      return &g->props[i];
+  }
+  return NULL;
+}
+
+int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg,
+                                size_t len, uint8_t ref[DV_MLS_HASH_LEN]) {
+  if (g == NULL || msg == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_message m;
+  uint8_t r[DV_MLS_HASH_LEN];
+  int ret = dv_mls_message_decode(msg, len, &m);
+  if (ret == 0) ret = dv_mls_group_check_external_proposal(g, &m, r);
+  if (ret == 0 && queue_find(g, r, sizeof r) != NULL) ret = DVOICE_ERR_PROTO;
+  if (ret == 0) ret = queue_push(g, msg, len, r);
+  if (ret == 0 && ref != NULL) memcpy(ref, r, sizeof r);
+  return ret;
+}
+
+int dv_mls_group_revoke_proposal(dv_mls_group *g,
+                                 const uint8_t ref[DV_MLS_HASH_LEN]) {
+  if (g == NULL || ref == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_queued_proposal *q = queue_find(g, ref, DV_MLS_HASH_LEN);
+  if (q == NULL) return DVOICE_ERR_NOT_FOUND;
+  size_t i = (size_t)(q - g->props);
+  dv_free(g->env.mem, q->msg);
+  memmove(&g->props[i], &g->props[i + 1],
+          (g->n_props - i - 1) * sizeof g->props[0]);
+  g->n_props--;
+  return 0;
+}
+
+/* ---- commits -------------------------------------------------------------
+ */
+
+/* Most members one commit may add (DAVE calls hold far fewer). */
+#define MAX_ADDS 256
+
+/* What applying a commit's proposals to a tree produced. */
+typedef struct applied {
+  uint32_t added[MAX_ADDS];
+  const dv_mls_key_package *added_kp[MAX_ADDS];
+  size_t n_added;
+  size_t n_removed;
+} applied;
+
+/* Checks that leaf |idx| shares no encryption key, signature key or (DAVE)
+ * identity with another node of |t|. */
+static int check_new_leaf_unique(const dv_mls_tree *t, uint32_t idx,
+                                 unsigned flags) {
+  const dv_mls_leaf_node *a = dv_mls_tree_leaf(t, idx);
+  if (a == NULL) return DVOICE_ERR_INTERNAL;
+  for (uint32_t i = 0; i < t->n_leaves; i++) {
+    const dv_mls_leaf_node *b = dv_mls_tree_leaf(t, i);
+    if (i == idx || b == NULL) continue;
+    if (dv_mls_bytes_eq(&a->encryption_key, &b->encryption_key) ||
+        dv_mls_bytes_eq(&a->signature_key, &b->signature_key))
+      return DVOICE_ERR_PROTO;
+    if ((flags & DV_MLS_VALIDATE_DAVE) &&
+        dv_mls_bytes_eq(&a->credential.identity, &b->credential.identity))
+      return DVOICE_ERR_PROTO;
+  }
+  for (uint32_t n = 1; n < dv_mls_tm_width(t->n_leaves); n += 2) {
+    const dv_mls_parent_node *p = dv_mls_tree_parent(t, n);
+    if (p != NULL && dv_mls_bytes_eq(&a->encryption_key, &p->encryption_key))
+      return DVOICE_ERR_PROTO;
+  }
+  return 0;
+}
+
+/* Applies |props| (queued proposals, commit order) to |t|: every Remove,
+ * then every Add, then truncation. |committer| must survive. */
+static int apply_proposals(dv_mls_tree *t, dv_mls_queued_proposal *const *props,
+                           size_t n, uint32_t committer, uint32_t own,
+                           unsigned flags, applied *out) {
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < n; i++) {
+    const dv_mls_proposal *p = &props[i]->m.pub.content.proposal;
+    if (p->type != DV_MLS_PROP_REMOVE) continue;
+    if (p->removed == committer || p->removed == own) return DVOICE_ERR_PROTO;
+    if (dv_mls_tree_remove_leaf(t, p->removed) != 0) return DVOICE_ERR_PROTO;
+    out->n_removed++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const dv_mls_proposal *p = &props[i]->m.pub.content.proposal;
+    if (p->type != DV_MLS_PROP_ADD) continue;
+    if (out->n_added == MAX_ADDS)
+      return DVOICE_ERR_TOO_LARGE;
+    uint32_t idx;
+    int ret = dv_mls_tree_add_leaf(t, &p->add.leaf_node, &idx);
+    if (ret != 0) return ret;
+    ret = check_new_leaf_unique(t, idx, flags);
+    if (ret != 0) return ret;
+    out->added[out->n_added] = idx;
+    out->added_kp[out->n_added] = &p->add;
+    out->n_added++;
+  }
+  dv_mls_tree_truncate(t);
+  return 0;
+}
+
+/* Builds and signs our new commit-source LeafNode (copy of the current one
+ * with a new encryption key and parent hash) into |buf|, decoded in |out|. */
+static int build_commit_leaf(const dv_mls_group *g, const dv_mls_tree *t,
+                             const dv_mls_treekem_encap *st, dv_buf *buf,
+                             dv_mls_leaf_node *out) {
+  const dv_mls_leaf_node *old = dv_mls_tree_leaf(t, g->priv.leaf_index);
+  if (old == NULL) return DVOICE_ERR_INTERNAL;
+  dv_mls_leaf_node ln = *old;
+  uint8_t sigbuf[DV_MLS_SIG_MAX];
+  ln.encryption_key = dv_mls_b(st->leaf.pub, DV_MLS_PUB_LEN);
+  ln.source = DV_MLS_LEAF_SRC_COMMIT;
+  ln.parent_hash = dv_mls_b(st->leaf_parent_hash, st->leaf_parent_hash_len);
+  dv_mls_bytes gid = dv_mls_b(g->group_id.data, g->group_id.len);
+  int ret = leaf_sign(&g->env, &ln, &g->sig, sigbuf, &gid,
+                      g->priv.leaf_index);
+  if (ret != 0) return ret;
+  dv_wr w;
+  dv_wr_init(&w, buf);
+  dv_mls_leaf_node_write(&w, &ln);
+  if (w.err != 0) return w.err;
+  dv_rd r;
+  dv_rd_init(&r, buf->data, buf->len);
+  dv_mls_leaf_node_read(&r, out);
+  return dv_rd_finish(&r) == 0 ? 0 : DVOICE_ERR_INTERNAL;
+}
+
+/* Writes the Welcome for the joiners in |ap| (dave.md section 3.10). */
+static int build_welcome(const dv_mls_group *next, const uint8_t *tag,
+                         const applied *ap,
+                         uint8_t (*joiner_ps)[DV_MLS_HASH_LEN],
+                         const int *has_ps, dv_buf *welcome) {
+  const dvoice_mem *mem = next->env.mem;
+  dv_buf gi, egi;
+  dv_buf_init(&gi, mem);
+  dv_buf_init(&egi, mem);
+  dv_wr w;
+  dv_wr_init(&w, &gi);
+  /* GroupInfoTBS: GroupContext, extensions [ratchet_tree], tag, signer. */
+  dv_wr_bytes(&w, next->group_context.data, next->group_context.len);
+  size_t exts = dv_wr_vec_begin(&w);
+  dv_wr_u16(&w, DV_MLS_EXT_RATCHET_TREE);
+  size_t rt = dv_wr_vec_begin(&w);
+  dv_mls_tree_write(&next->tree, &w);
+  dv_wr_vec_end(&w, rt);
+  dv_wr_vec_end(&w, exts);
+  dv_wr_opaque(&w, tag, DV_MLS_HASH_LEN);
+  dv_wr_u32(&w, next->priv.leaf_index);
+  int ret = w.err;
+  uint8_t sig[DV_MLS_SIG_MAX];
+  size_t sig_len = 0;
+  if (ret == 0)
+    ret = dv_mls_sign_with_label(&next->env, next->sig.priv, "GroupInfoTBS",
+                                 gi.data, gi.len, sig, &sig_len);
+  if (ret == 0) {
+    dv_wr_opaque(&w, sig, sig_len);
+    ret = w.err;
+  }
+  /* encrypted_group_info under the welcome key and nonce. */
+  uint8_t key[DV_MLS_AEAD_KEY_LEN], nonce[DV_MLS_AEAD_NONCE_LEN];
+  if (ret == 0) ret = dv_mls_welcome_key_nonce(next->secrets.welcome, key,
+                                               nonce);
+  uint8_t *ct = NULL;
+  if (ret == 0) {
+    ct = dv_buf_extend(&egi, gi.len + DV_MLS_AEAD_TAG_LEN);
+    if (ct == NULL) ret = DVOICE_ERR_NOMEM;
+  }
+  if (ret == 0)
+    ret = dv_mls_aead_seal(key, nonce, NULL, 0, gi.data, gi.len, ct);
+  sodium_memzero(key, sizeof key);
+  sodium_memzero(nonce, sizeof nonce);
+
+  size_t start = welcome->len;
+  dv_wr ww;
+  dv_wr_init(&ww, welcome);
+  dv_wr_u16(&ww, DV_MLS_SUITE_P256);
+  size_t secrets = dv_wr_vec_begin(&ww);
+  dv_buf gs;
+  dv_buf_init(&gs, mem);
+  for (size_t i = 0; ret == 0 && i < ap->n_added; i++) {
+    const dv_mls_key_package *kp = ap->added_kp[i];
+    uint8_t ref[DV_MLS_HASH_LEN];
+    ret = dv_mls_make_key_package_ref(kp->raw.p, kp->raw.len, ref);
+    /* GroupSecrets{joiner_secret, optional path_secret, psks = []}. */
+    dv_buf_reset(&gs);
+    dv_wr gw;
+    dv_wr_init(&gw, &gs);
+    dv_wr_opaque(&gw, next->secrets.joiner, DV_MLS_HASH_LEN);
+    dv_wr_u8(&gw, has_ps[i] ? 1 : 0);
+    if (has_ps[i]) dv_wr_opaque(&gw, joiner_ps[i], DV_MLS_HASH_LEN);
+    dv_wr_varint(&gw, 0);
+    if (ret == 0) ret = gw.err;
+    uint8_t kem[DV_MLS_KEM_ENC_LEN];
+    uint8_t *gct = NULL;
+    if (ret == 0) {
+      gct = dv_malloc(mem, gs.len + DV_MLS_AEAD_TAG_LEN);
+      if (gct == NULL) ret = DVOICE_ERR_NOMEM;
+    }
+    if (ret == 0)
+      ret = dv_mls_encrypt_with_label(&next->env, kp->init_key.p,
+                                      kp->init_key.len, "Welcome", egi.data,
+                                      egi.len, gs.data, gs.len, kem, gct);
+    if (ret == 0) {
+      dv_wr_opaque(&ww, ref, sizeof ref);
+      dv_wr_opaque(&ww, kem, sizeof kem);
+      dv_wr_opaque(&ww, gct, gs.len + DV_MLS_AEAD_TAG_LEN);
+      ret = ww.err;
+    }
+    dv_free(mem, gct);
+  }
+  dv_wr_vec_end(&ww, secrets);
+  dv_wr_opaque(&ww, egi.data, egi.len);
+  if (ret == 0) ret = ww.err;
+  if (ret != 0) welcome->len = start;
+  dv_buf_free_secret(&gs);
+  dv_buf_free(&gi);
+  dv_buf_free(&egi);
+  return ret;
+}
+
+/* Advances |next| (a copy of the old state whose tree already holds the
+ * new epoch's tree) to the new epoch: confirmed transcript hash from the
+ * commit, GroupContext, key schedule, then the confirmation tag: computed
+ * into |tag_out| if not NULL, else checked against |tag_in|. */
+static int advance_epoch(const dv_mls_group *g, dv_mls_group *next,
+                         const dv_mls_bytes *fc, const dv_mls_bytes *sig,
+                         const uint8_t commit_secret[DV_MLS_HASH_LEN],
+                         const dv_mls_bytes *tag_in, uint8_t *tag_out) {
+  dv_mls_bytes interim = dv_mls_b(g->interim_th, DV_MLS_HASH_LEN);
+  int ret = dv_mls_transcript_confirmed(&interim, DV_MLS_WF_PUBLIC, fc, sig,
+                                        next->confirmed_th);
+  if (ret != 0) return ret;
+  next->confirmed_th_len = DV_MLS_HASH_LEN;
+  next->epoch = g->epoch + 1;
+  ret = dv_mls_tree_root_hash(&next->tree, next->tree_hash);
+  if (ret == 0)
+    ret = write_context(next, next->epoch, next->tree_hash, next->confirmed_th,
+                        DV_MLS_HASH_LEN, &next->group_context);
+  if (ret == 0)
+    ret = dv_mls_keysched_from_init(g->secrets.init, commit_secret, NULL,
+                                    next->group_context.data,
+                                    next->group_context.len, &next->secrets);
+  uint8_t tag[DV_MLS_HASH_LEN];
+  if (ret == 0) {
+    if (tag_out != NULL) {
+      ret = dv_mls_confirmation_tag(next->secrets.confirmation_key,
+                                    next->confirmed_th, DV_MLS_HASH_LEN, tag);
+      memcpy(tag_out, tag, sizeof tag);
+    } else {
+      ret = dv_mls_confirmation_tag_verify(
+          next->secrets.confirmation_key, next->confirmed_th,
+          DV_MLS_HASH_LEN, tag_in->p, tag_in->len);
+      if (ret == 0) memcpy(tag, tag_in->p, sizeof tag);
+    }
+  }
+  if (ret == 0)
+    ret = interim_hash(next->confirmed_th, DV_MLS_HASH_LEN, tag, sizeof tag,
+                       next->interim_th);
+  if (ret == 0) ret = dv_mls_tree_priv_prune(&next->priv, &next->tree);
+  dv_mls_group_clear_proposals(next);
+  return ret;
+}
+
+int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
+                        dv_buf *welcome, dv_mls_group *next) {
+  if (g == NULL || commit == NULL || welcome == NULL || next == NULL ||
+      group_is_empty(g) || dv_env_check(&g->env) != 0)
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  const dvoice_mem *mem = g->env.mem;
+  uint32_t own = g->priv.leaf_index;
+  int ret = dv_mls_group_copy(next, g);
+  if (ret != 0) return ret;
+  dv_mls_queued_proposal **props = NULL;
+  applied *ap = dv_calloc(mem, 1, sizeof *ap);
+  uint8_t (*joiner_ps)[DV_MLS_HASH_LEN] = NULL;
+  int *has_ps = NULL;
+  dv_mls_treekem_encap *st = NULL;
+  dv_buf leaf_buf, path_buf, fc;
+  dv_buf_init(&leaf_buf, mem);
+  dv_buf_init(&path_buf, mem);
+  dv_buf_init(&fc, mem);
+  uint8_t commit_secret[DV_MLS_HASH_LEN];
+  memset(commit_secret, 0, sizeof commit_secret);
+  if (ap == NULL) ret = DVOICE_ERR_NOMEM;
+  if (ret == 0 && g->n_props > 0) {
+    props = dv_calloc(mem, g->n_props, sizeof *props);
+    if (props == NULL) ret = DVOICE_ERR_NOMEM;
+    for (size_t i = 0; ret == 0 && i < g->n_props; i++)
+      props[i] = &g->props[i];
+  }
+  if (ret == 0)
+    ret = apply_proposals(&next->tree, props, g->n_props, own, UINT32_MAX,
+                          g->validate_flags, ap);
+  int with_path = ap != NULL && (ap->n_removed > 0 || g->n_props == 0);
+  if (ret == 0 && ap->n_added > 0) {
+    joiner_ps = dv_calloc(mem, ap->n_added, DV_MLS_HASH_LEN);
+    has_ps = dv_calloc(mem, ap->n_added, sizeof *has_ps);
+    if (joiner_ps == NULL || has_ps == NULL) ret = DVOICE_ERR_NOMEM;
+  }
+  dv_mls_leaf_node new_leaf;
+  if (ret == 0 && with_path) {
+    uint8_t leaf_secret[DV_MLS_HASH_LEN];
+    st = dv_malloc(mem, sizeof *st);
+    if (st == NULL) ret = DVOICE_ERR_NOMEM;
+    if (ret == 0) {
+      dv_rand(&g->env, leaf_secret, sizeof leaf_secret);
+      ret = dv_mls_treekem_encap_begin(&g->env, &next->tree, own, leaf_secret,
+                                       st);
+      sodium_memzero(leaf_secret, sizeof leaf_secret);
+    }
+    if (ret == 0) ret = build_commit_leaf(g, &next->tree, st, &leaf_buf,
+                                          &new_leaf);
+    if (ret == 0) ret = dv_mls_tree_set_leaf(&next->tree, own, &new_leaf);
+    /* Each joiner gets the path secret of its common ancestor with us. */
+    for (size_t j = 0; ret == 0 && j < ap->n_added; j++) {
+      uint32_t lca = dv_mls_tm_common_ancestor(2 * own, 2 * ap->added[j]);
+      for (uint32_t i = 0; i < st->n; i++) {
+        if (st->fdp[i] == lca) {
+          memcpy(joiner_ps[j], st->ps[i], DV_MLS_HASH_LEN);
+          has_ps[j] = 1;
+        }
+      }
+      if (!has_ps[j]) ret = DVOICE_ERR_INTERNAL;
+    }
+    /* The provisional GroupContext: new epoch and tree, old confirmed. */
+    dv_buf pgc;
+    dv_buf_init(&pgc, mem);
+    uint8_t th[DV_MLS_HASH_LEN];
+    if (ret == 0) ret = dv_mls_tree_root_hash(&next->tree, th);
+    if (ret == 0)
+      ret = write_context(g, g->epoch + 1, th, g->confirmed_th,
+                          g->confirmed_th_len, &pgc);
+    if (ret == 0) {
+      dv_wr pw;
+      dv_wr_init(&pw, &path_buf);
+      ret = dv_mls_treekem_encap_finish(
+          &g->env, st, &next->tree, dv_mls_tree_leaf(&next->tree, own),
+          ap->added, ap->n_added, pgc.data, pgc.len, &pw, commit_secret,
+          &next->priv);
+      if (ret == 0) ret = pw.err;
+    }
+    dv_buf_free(&pgc);
+  }
+  /* FramedContent{group_id, epoch, member own, "", commit}. */
+  dv_wr w;
+  dv_wr_init(&w, &fc);
+  dv_wr_opaque(&w, g->group_id.data, g->group_id.len);
+  dv_wr_u64(&w, g->epoch);
+  dv_wr_u8(&w, DV_MLS_SENDER_MEMBER);
+  dv_wr_u32(&w, own);
+  dv_wr_varint(&w, 0);
+  dv_wr_u8(&w, DV_MLS_CONTENT_COMMIT);
+  size_t pv = dv_wr_vec_begin(&w);
+  for (size_t i = 0; i < g->n_props; i++) {
+    dv_wr_u8(&w, DV_MLS_POR_REFERENCE);
+    dv_wr_opaque(&w, g->props[i].ref, DV_MLS_HASH_LEN);
+  }
+  dv_wr_vec_end(&w, pv);
+  dv_wr_u8(&w, with_path ? 1 : 0);
+  if (with_path) dv_wr_bytes(&w, path_buf.data, path_buf.len);
+  if (ret == 0) ret = w.err;
+  uint8_t sig[DV_MLS_SIG_MAX];
+  size_t sig_len = 0;
+  dv_mls_bytes fcb = dv_mls_b(fc.data, fc.len);
+  dv_mls_bytes gcb = dv_mls_b(g->group_context.data, g->group_context.len);
+  if (ret == 0)
+    ret = dv_mls_framed_content_sign(&g->env, g->sig.priv, &fcb,
+                                     DV_MLS_SENDER_MEMBER, &gcb, sig,
+                                     &sig_len);
+  uint8_t tag[DV_MLS_HASH_LEN];
+  dv_mls_bytes sigb = dv_mls_b(sig, sig_len);
+  if (ret == 0)
+    ret = advance_epoch(g, next, &fcb, &sigb, commit_secret, NULL, tag);
+  size_t commit_start = commit->len;
+  if (ret == 0)
+    ret = dv_mls_public_message_seal(mem, &fcb, sig, sig_len, tag,
+                                     g->secrets.membership_key, &gcb, commit);
+  if (ret == 0 && ap->n_added > 0) {
+    ret = build_welcome(next, tag, ap, joiner_ps, has_ps, welcome);
+    if (ret != 0) commit->len = commit_start;
+  }
+  if (st != NULL) {
+    dv_mls_treekem_encap_wipe(st);
+    dv_free(mem, st);
+  }
+  if (joiner_ps != NULL) {
+    sodium_memzero(joiner_ps, ap->n_added * DV_MLS_HASH_LEN);
+    dv_free(mem, joiner_ps);
+  }
+  dv_free(mem, has_ps);
+  dv_free(mem, props);
+  dv_free(mem, ap);
+  sodium_memzero(commit_secret, sizeof commit_secret);
+  dv_buf_free(&leaf_buf);
+  dv_buf_free(&path_buf);
+  dv_buf_free(&fc);
+  if (ret != 0) dv_mls_group_free(next);
+  return ret;
+}
+
+int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
+                                size_t len, dv_mls_group *next) {
+  if (g == NULL || msg == NULL || next == NULL || group_is_empty(g) ||
+      dv_env_check(&g->env) != 0)
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  const dvoice_mem *mem = g->env.mem;
+  dv_mls_message m;
+  int ret = dv_mls_message_decode(msg, len, &m);
+  if (ret != 0) return ret;
+  const dv_mls_public_message *pm = &m.pub;
+  const dv_mls_framed_content *fc = &pm->content;
+  if (m.wire_format != DV_MLS_WF_PUBLIC ||
+      !bytes_eq(&fc->group_id, g->group_id.data, g->group_id.len) ||
+      fc->epoch != g->epoch || fc->sender.type != DV_MLS_SENDER_MEMBER ||
+      fc->content_type != DV_MLS_CONTENT_COMMIT ||
+      fc->sender.index == g->priv.leaf_index)
+    return DVOICE_ERR_PROTO;
+  uint32_t sender = fc->sender.index;
+  const dv_mls_leaf_node *sl = dv_mls_tree_leaf(&g->tree, sender);
+  if (sl == NULL) return DVOICE_ERR_PROTO;
+  dv_mls_bytes gcb = dv_mls_b(g->group_context.data, g->group_context.len);
+  ret = dv_mls_public_message_verify(mem, pm, sl->signature_key.p,
+                                     sl->signature_key.len, &gcb,
+                                     g->secrets.membership_key);
+  if (ret != 0) return ret;
+  if (pm->auth.confirmation_tag.len != DV_MLS_HASH_LEN)
+    return DVOICE_ERR_CRYPTO;
+
+  /* Resolve every proposal reference against the queue. */
+  const dv_mls_commit *c = &fc->commit;
+  dv_mls_queued_proposal **props = NULL;
+  applied *ap = NULL;
+  if (c->proposals.count > 0) {
+    props = dv_calloc(mem, c->proposals.count, sizeof *props);
+    if (props == NULL) return DVOICE_ERR_NOMEM;
+  }
+  dv_mls_iter it;
+  dv_mls_proposal_or_ref por;
+  size_t n = 0;
+  int rc;
+  dv_mls_iter_init(&it, &c->proposals);
+  while ((rc = dv_mls_next_proposal_or_ref(&it, &por)) == 1) {
+    dv_mls_queued_proposal *q = NULL;
+    if (por.type == DV_MLS_POR_REFERENCE)
+      q = queue_find(g, por.reference.p, por.reference.len);
+    /* DAVE: proposals by reference only, each at most once. */
+    for (size_t i = 0; q != NULL && i < n; i++)
+      if (props[i] == q) q = NULL;
+    if (q == NULL || n == c->proposals.count) {
+      ret = DVOICE_ERR_PROTO;
+      break;
+    }
+    props[n++] = q;
+  }
+  if (ret == 0 && rc < 0) ret = rc;
+  if (ret == 0) ret = dv_mls_group_copy(next, g);
+  if (ret == 0) {
+    ap = dv_calloc(mem, 1, sizeof *ap);
+    if (ap == NULL) ret = DVOICE_ERR_NOMEM;
+  }
+  if (ret == 0)
+    ret = apply_proposals(&next->tree, props, n, sender, g->priv.leaf_index,
+                          g->validate_flags, ap);
+  int need_path = ap != NULL && (ap->n_removed > 0 || n == 0);
+  if (ret == 0 && need_path != c->has_path) ret = DVOICE_ERR_PROTO;
+  uint8_t commit_secret[DV_MLS_HASH_LEN];
+  memset(commit_secret, 0, sizeof commit_secret);
+  if (ret == 0 && c->has_path) {
+    dv_buf pgc;
+    uint8_t th[DV_MLS_HASH_LEN];
+    dv_buf_init(&pgc, mem);
+    ret = dv_mls_treekem_merge(&next->tree, sender, &c->path, &fc->group_id,
+                               g->validate_flags);
+    if (ret == 0) ret = dv_mls_tree_root_hash(&next->tree, th);
+    if (ret == 0)
+      ret = write_context(g, g->epoch + 1, th, g->confirmed_th,
+                          g->confirmed_th_len, &pgc);
+    if (ret == 0)
+      ret = dv_mls_treekem_decap(&g->env, &next->priv, &next->tree, sender,
+                                 &c->path, ap->added, ap->n_added, pgc.data,
+                                 pgc.len, commit_secret, NULL, NULL);
+    dv_buf_free(&pgc);
+  }
+  if (ret == 0)
+    ret = advance_epoch(g, next, &fc->raw, &pm->auth.signature, commit_secret,
+                        &pm->auth.confirmation_tag, NULL);
+  sodium_memzero(commit_secret, sizeof commit_secret);
+  dv_free(mem, ap);
+  dv_free(mem, props);
+  if (ret != 0) dv_mls_group_free(next);
   return ret;
 }

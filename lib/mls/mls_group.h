@@ -27,31 +27,22 @@
 #include "mls/mls_crypto.h"
 #include "mls/mls_keysched.h"
 #include "mls/mls_tree.h"
+#include "mls/mls_treekem.h"
 #include "util/dv_buf.h"
 
 /* ---- leaves and key packages ---------------------------------------------
  */
 
 /*
- * Verifies a LeafNode's signature: SignWithLabel(signature_key,
- * "LeafNodeTBS", LeafNodeTBS), where the TBS carries group_id and
- * leaf_index for the update and commit sources (ignored for key_package).
- * Also checks that both keys are valid uncompressed P-256 points.
- * 0, DVOICE_ERR_CRYPTO, NOMEM.
- */
-int dv_mls_leaf_verify(const dvoice_mem *mem, const dv_mls_leaf_node *leaf,
-                       const uint8_t *group_id, size_t group_id_len,
-                       uint32_t leaf_index);
-
-/*
- * Verifies a decoded KeyPackage (dv_mls_key_package_decode): cipher suite
- * 2, init_key and leaf keys valid points, init_key != encryption_key, leaf
- * source key_package, the leaf signature and the KeyPackage signature
+ * Verifies a decoded KeyPackage (dv_mls_key_package_decode): version 1,
+ * cipher suite 2, init_key a valid point different from the leaf's
+ * encryption_key, the leaf (dv_mls_leaf_validate with source key_package
+ * and |flags|, e.g. DV_MLS_VALIDATE_DAVE) and the KeyPackage signature
  * ("KeyPackageTBS"). Lifetime is not checked (DAVE does not).
- * 0, DVOICE_ERR_CRYPTO, DVOICE_ERR_PROTO, NOMEM.
+ * 0, DVOICE_ERR_CRYPTO, DVOICE_ERR_PROTO, DVOICE_ERR_UNSUPPORTED, NOMEM.
  */
 int dv_mls_key_package_verify(const dvoice_mem *mem,
-                              const dv_mls_key_package *kp);
+                              const dv_mls_key_package *kp, unsigned flags);
 
 /*
  * Builds a KeyPackage in DAVE's profile (dave.md section 1.1): basic
@@ -147,26 +138,27 @@ int dv_mls_proposal_ref(const dv_mls_public_message *pm,
 /* ---- group state ---------------------------------------------------------
  */
 
-/* A private key we hold for a parent node of the tree. */
-typedef struct dv_mls_node_key {
-  uint32_t node;
-  dv_mls_hpke_key key;
-} dv_mls_node_key;
-
-#define DV_MLS_MAX_NODE_KEYS 32
+/* A proposal received from the external sender and queued for the next
+ * commit: an owned copy of its MLSMessage and its ProposalRef. */
+typedef struct dv_mls_queued_proposal {
+  uint8_t ref[DV_MLS_HASH_LEN];
+  uint8_t *msg; /* owned (env.mem) */
+  size_t msg_len;
+  dv_mls_message m; /* decoded view borrowing |msg| */
+} dv_mls_queued_proposal;
 
 /* One member's view of a group at one epoch. Owns everything it points to
  * (allocated with env.mem). Secrets are wiped by dv_mls_group_free. */
 typedef struct dv_mls_group {
   dvoice_env env; /* copied; hooks borrowed */
+  /* DV_MLS_VALIDATE_* flags for leaves (default DV_MLS_VALIDATE_DAVE; the
+   * generic MLS test vectors clear it). */
+  unsigned validate_flags;
   dv_buf group_id;
   uint64_t epoch;
   dv_mls_tree tree;
-  uint32_t own_leaf;
+  dv_mls_tree_priv priv;   /* own leaf index, leaf key, parent keys */
   dv_mls_sig_key sig;      /* own signature key */
-  dv_mls_hpke_key leaf_key; /* own leaf HPKE key */
-  dv_mls_node_key node_keys[DV_MLS_MAX_NODE_KEYS];
-  size_t n_node_keys;
   dv_buf extensions; /* GroupContext extensions<V>: the vector body */
   uint8_t tree_hash[DV_MLS_HASH_LEN];
   uint8_t confirmed_th[DV_MLS_HASH_LEN];
@@ -174,13 +166,26 @@ typedef struct dv_mls_group {
   uint8_t interim_th[DV_MLS_HASH_LEN];
   dv_mls_epoch_secrets secrets;
   dv_buf group_context; /* serialized GroupContext of this epoch */
+  dv_mls_queued_proposal *props; /* queue for the next commit */
+  size_t n_props, cap_props;
 } dv_mls_group;
 
-/* An empty group (no state); allocates nothing. env is copied. */
+/* An empty group (no state); allocates nothing. env is copied;
+ * validate_flags is DV_MLS_VALIDATE_DAVE. */
 void dv_mls_group_init(dv_mls_group *g, const dvoice_env *env);
 
-/* Frees the state and wipes every secret; the group is empty again. */
+/* Frees the state and wipes every secret; the group is empty again (env
+ * and validate_flags are kept). */
 void dv_mls_group_free(dv_mls_group *g);
+
+/* Deep copy of |src| (state and proposal queue) into |dst|, which must be
+ * empty (init or freed); it uses src's env. NOMEM leaves |dst| empty. */
+int dv_mls_group_copy(dv_mls_group *dst, const dv_mls_group *src);
+
+/* Our leaf index. */
+static inline uint32_t dv_mls_group_own_leaf(const dv_mls_group *g) {
+  return g->priv.leaf_index;
+}
 
 /*
  * Creates a new epoch-0 group with us alone at leaf 0 (RFC 9420 section
@@ -262,5 +267,55 @@ int dv_mls_group_external_sender(const dv_mls_group *g,
 int dv_mls_group_check_external_proposal(const dv_mls_group *g,
                                          const dv_mls_message *msg,
                                          uint8_t ref[DV_MLS_HASH_LEN]);
+
+/* ---- proposal queue and commits ------------------------------------------
+ */
+
+/*
+ * Validates an encoded MLSMessage proposal from the external sender
+ * (dv_mls_group_check_external_proposal) and appends a copy to the queue.
+ * |ref| (may be NULL) receives its ProposalRef. A proposal whose ref is
+ * already queued is refused with DVOICE_ERR_PROTO. Decode errors, PROTO,
+ * CRYPTO, NOMEM.
+ */
+int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg,
+                                size_t len, uint8_t ref[DV_MLS_HASH_LEN]);
+
+/* Removes the queued proposal with |ref| (op 27 revoke). NOT_FOUND if no
+ * queued proposal has that ref. */
+int dv_mls_group_revoke_proposal(dv_mls_group *g,
+                                 const uint8_t ref[DV_MLS_HASH_LEN]);
+
+/* Drops every queued proposal. */
+void dv_mls_group_clear_proposals(dv_mls_group *g);
+
+/*
+ * Commits every queued proposal, by reference and in queue order (dave.md
+ * section 1.4): Removes then Adds applied to a copy of the tree, then
+ * truncation; an UpdatePath iff a Remove is present (or the queue is
+ * empty); the commit is signed, confirmed and membership-tagged with this
+ * epoch's keys. Appends the MLSMessage(PublicMessage commit) to |commit|
+ * and, iff the commit adds members, the raw Welcome (ratchet_tree in the
+ * GroupInfo) to |welcome|. |next| (must be empty) receives the state of
+ * the next epoch, to adopt if this commit wins. |g| is not modified.
+ * Errors: PROTO (a proposal removes us), NOMEM, CRYPTO, INTERNAL.
+ */
+int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
+                        dv_buf *welcome, dv_mls_group *next);
+
+/*
+ * Processes another member's commit (dave.md section 3.9): an encoded
+ * MLSMessage; our group id and epoch; a member sender other than us whose
+ * leaf exists; membership tag and signature; every proposal a reference
+ * to a queued proposal (inline proposals are refused); Removes then Adds
+ * then truncation; an UpdatePath present iff required, merged and
+ * decrypted; the key schedule and the confirmation tag. |next| (must be
+ * empty) receives the next epoch's state; |g| is not modified.
+ * Errors: decode errors, PROTO (wrong group/epoch/sender/content, unknown
+ * or inline proposal, missing or unexpected path, we are removed), CRYPTO
+ * (tag, signature, path), NOMEM.
+ */
+int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
+                                size_t len, dv_mls_group *next);
 
 #endif

@@ -126,7 +126,7 @@ static void test_gateway_capture(void **state) {
     dvt_assert_bytes(ref, 32, want_ref.p, want_ref.len);
     /* The added KeyPackage: both signatures, its ref and user id. */
     const dv_mls_key_package *kp = &pm->content.proposal.add;
-    assert_int_equal(dv_mls_key_package_verify(NULL, kp), 0);
+    assert_int_equal(dv_mls_key_package_verify(NULL, kp, DV_MLS_VALIDATE_DAVE), 0);
     assert_int_equal(dv_mls_make_key_package_ref(kp->raw.p, kp->raw.len, ref),
                      0);
     dvt_assert_bytes(ref, 32, want_kp_ref.p, want_kp_ref.len);
@@ -362,7 +362,7 @@ static void test_welcome(void **state) {
     dv_mls_message kpm, wm;
     assert_int_equal(dv_mls_message_decode(kp_msg.p, kp_msg.len, &kpm), 0);
     assert_int_equal(kpm.wire_format, DV_MLS_WF_KEY_PACKAGE);
-    assert_int_equal(dv_mls_key_package_verify(NULL, &kpm.key_package), 0);
+    assert_int_equal(dv_mls_key_package_verify(NULL, &kpm.key_package, 0), 0);
     assert_int_equal(dv_mls_message_decode(wmsg.p, wmsg.len, &wm), 0);
     assert_int_equal(wm.wire_format, DV_MLS_WF_WELCOME);
     dv_mls_hpke_key ik;
@@ -482,6 +482,7 @@ static void test_passive_client_welcome(void **state) {
     dv_mls_bytes ext_tree = dv_mls_b(tree.p, tree.len);
     dv_mls_group g;
     dv_mls_group_init(&g, &e.env);
+    g.validate_flags = 0; /* generic MLS credentials, not DAVE's */
     int rc = dv_mls_group_join(&g, wmsg.p + 4, wmsg.len - 4, &keys,
                                tree.p != NULL ? &ext_tree : NULL);
     if (rc != 0) print_error("case %zu: join failed %d\n", idx, rc);
@@ -492,6 +493,7 @@ static void test_passive_client_welcome(void **state) {
     if (tree.p != NULL) {
       dv_mls_group g2;
       dv_mls_group_init(&g2, &e.env);
+      g2.validate_flags = 0;
       tree.p[tree.len - 3] ^= 1;
       assert_int_not_equal(dv_mls_group_join(&g2, wmsg.p + 4, wmsg.len - 4,
                                              &keys, &ext_tree),

@@ -14,6 +14,31 @@
 
 #define UID 158049329150427136ull
 
+/* The harness's counter RNG repeats every 256 bytes, so two keys drawn 256
+ * bytes apart would be equal. These tests draw many keys: they use a
+ * deterministic, non-repeating SHA-256 counter stream instead. */
+static void hash_rand(void *ud, uint8_t *dest, size_t len) {
+  uint64_t *ctr = ud;
+  while (len > 0) {
+    uint8_t blk[32];
+    assert_int_equal(dv_mls_hash((const uint8_t *)ctr, sizeof *ctr, blk), 0);
+    (*ctr)++;
+    size_t take = len < sizeof blk ? len : sizeof blk;
+    memcpy(dest, blk, take);
+    dest += take;
+    len -= take;
+  }
+}
+
+static uint64_t rand_ctr;
+
+static void env_init(dvt_env *e) {
+  dvt_env_init(e);
+  rand_ctr = 1;
+  e->env.rand = hash_rand;
+  e->env.rand_user_data = &rand_ctr;
+}
+
 static void expect_prefix(const uint8_t **p, const char *hex) {
   uint8_t *want = NULL;
   size_t n = dvt_unhex(hex, &want);
@@ -25,7 +50,7 @@ static void expect_prefix(const uint8_t **p, const char *hex) {
 static void test_key_package_layout(void **state) {
   (void)state;
   dvt_env e;
-  dvt_env_init(&e);
+  env_init(&e);
   dv_mls_sig_key sk;
   dv_mls_hpke_key lk, ik, ik2;
   assert_int_equal(dv_mls_sig_keygen(&e.env, &sk), 0);
@@ -67,8 +92,8 @@ static void test_key_package_layout(void **state) {
   dv_mls_key_package k1, k2;
   assert_int_equal(dv_mls_key_package_decode(kp.data, kp.len, &k1), 0);
   assert_int_equal(dv_mls_key_package_decode(kp2.data, kp2.len, &k2), 0);
-  assert_int_equal(dv_mls_key_package_verify(NULL, &k1), 0);
-  assert_int_equal(dv_mls_key_package_verify(NULL, &k2), 0);
+  assert_int_equal(dv_mls_key_package_verify(NULL, &k1, DV_MLS_VALIDATE_DAVE), 0);
+  assert_int_equal(dv_mls_key_package_verify(NULL, &k2, DV_MLS_VALIDATE_DAVE), 0);
   assert_false(dv_mls_bytes_eq(&k1.init_key, &k2.init_key));
   assert_true(dv_mls_bytes_eq(&k1.leaf_node.raw, &k2.leaf_node.raw));
   uint64_t uid = 0;
@@ -79,7 +104,7 @@ static void test_key_package_layout(void **state) {
     kp.data[i] ^= 0x01;
     dv_mls_key_package k3;
     int rc = dv_mls_key_package_decode(kp.data, kp.len, &k3);
-    if (rc == 0) rc = dv_mls_key_package_verify(NULL, &k3);
+    if (rc == 0) rc = dv_mls_key_package_verify(NULL, &k3, DV_MLS_VALIDATE_DAVE);
     if (rc == 0) fail_msg("flipped byte %zu still verifies", i);
     kp.data[i] ^= 0x01;
   }
@@ -176,14 +201,14 @@ static int check(dv_mls_group *g, const dv_buf *msg, uint8_t ref[32]) {
 static void test_external_proposals(void **state) {
   (void)state;
   dvt_env e;
-  dvt_env_init(&e);
+  env_init(&e);
   gateway gw;
   gateway_init(&gw, &e);
   const uint8_t gid[8] = {0x0c, 0xde, 0x77, 0xea, 0xdc, 0x82, 0x30, 0x33};
   dv_mls_group g;
   make_group(&e, &gw, &g, gid);
   assert_int_equal(g.epoch, 0);
-  assert_int_equal(g.own_leaf, 0);
+  assert_int_equal(dv_mls_group_own_leaf(&g), 0);
   uint64_t uid = 0;
   assert_int_equal(dv_mls_group_user_id(&g, 0, &uid), 0);
   assert_true(uid == UID);
@@ -248,6 +273,214 @@ static void test_external_proposals(void **state) {
   dvt_env_free(&e);
 }
 
+/* A member-to-be: keys, its KeyPackage and init key. */
+typedef struct member {
+  uint64_t uid;
+  dv_mls_sig_key sk;
+  dv_mls_hpke_key lk, ik;
+  dv_buf kp;
+  dv_mls_group g;
+} member;
+
+static void member_init(member *m, dvt_env *e, uint64_t uid) {
+  m->uid = uid;
+  assert_int_equal(dv_mls_sig_keygen(&e->env, &m->sk), 0);
+  assert_int_equal(dv_mls_hpke_keygen(&e->env, &m->lk), 0);
+  dv_buf_init(&m->kp, NULL);
+  assert_int_equal(
+      dv_mls_dave_key_package(&e->env, uid, &m->sk, &m->lk, &m->ik, &m->kp), 0);
+  dv_mls_group_init(&m->g, &e->env);
+}
+
+static void member_free(member *m) {
+  dv_buf_free(&m->kp);
+  dv_mls_group_free(&m->g);
+}
+
+static void member_join(member *m, const dv_buf *welcome) {
+  dv_mls_join_keys keys = {m->kp.data, m->kp.len, &m->ik, &m->lk, &m->sk};
+  assert_int_equal(
+      dv_mls_group_join(&m->g, welcome->data, welcome->len, &keys, NULL), 0);
+}
+
+/* Replaces |g| by |next| (which is left empty). */
+static void adopt(dv_mls_group *g, dv_mls_group *next) {
+  dv_mls_group_free(g);
+  *g = *next;
+  dv_mls_group_init(next, &g->env);
+}
+
+/* Queues the gateway's proposal |msg| in every group of |gs|. */
+static void queue_all(dv_mls_group **gs, size_t n, const dv_buf *msg) {
+  uint8_t ref[32], ref0[32];
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(dv_mls_group_queue_proposal(gs[i], msg->data, msg->len,
+                                                 i == 0 ? ref0 : ref),
+                     0);
+    if (i > 0) assert_memory_equal(ref, ref0, 32);
+  }
+}
+
+static int commit_has_path(const dv_buf *commit) {
+  dv_mls_message m;
+  assert_int_equal(dv_mls_message_decode(commit->data, commit->len, &m), 0);
+  assert_int_equal(m.pub.content.content_type, DV_MLS_CONTENT_COMMIT);
+  return m.pub.content.commit.has_path;
+}
+
+static void same_epoch(const dv_mls_group *a, const dv_mls_group *b) {
+  assert_true(a->epoch == b->epoch);
+  assert_memory_equal(a->secrets.epoch_authenticator,
+                      b->secrets.epoch_authenticator, 32);
+  assert_memory_equal(a->secrets.exporter, b->secrets.exporter, 32);
+  assert_memory_equal(a->tree_hash, b->tree_hash, 32);
+  assert_int_equal(a->group_context.len, b->group_context.len);
+  assert_memory_equal(a->group_context.data, b->group_context.data,
+                      a->group_context.len);
+  assert_memory_equal(a->interim_th, b->interim_th, 32);
+}
+
+static void test_commit_flow(void **state) {
+  (void)state;
+  dvt_env e;
+  env_init(&e);
+  gateway gw;
+  gateway_init(&gw, &e);
+  const uint8_t gid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  member a, b, c, d;
+  a.uid = UID;
+  dv_buf_init(&a.kp, NULL);
+  make_group(&e, &gw, &a.g, gid);
+  member_init(&b, &e, 1001);
+  member_init(&c, &e, 1002);
+  member_init(&d, &e, 1003);
+  dv_buf msg, commit, welcome;
+  dv_buf_init(&msg, NULL);
+  dv_buf_init(&commit, NULL);
+  dv_buf_init(&welcome, NULL);
+  dv_mls_group next;
+  dv_mls_group_init(&next, &e.env);
+
+  /* Epoch 0 -> 1: A adds B and C (add-only: no path). */
+  dv_mls_group *ga[1] = {&a.g};
+  gateway_proposal(&gw, &e, gid, 8, 0, DV_MLS_PROP_ADD, 0, &b.kp, 0, &msg);
+  queue_all(ga, 1, &msg);
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 0, DV_MLS_PROP_ADD, 0, &c.kp, 0, &msg);
+  queue_all(ga, 1, &msg);
+  assert_int_equal(dv_mls_group_commit(&a.g, &commit, &welcome, &next), 0);
+  assert_true(welcome.len > 0);
+  assert_int_equal(commit_has_path(&commit), 0);
+  adopt(&a.g, &next);
+  assert_int_equal(a.g.epoch, 1);
+  assert_int_equal(a.g.n_props, 0);
+  member_join(&b, &welcome);
+  member_join(&c, &welcome);
+  same_epoch(&a.g, &b.g);
+  same_epoch(&a.g, &c.g);
+  assert_int_equal(dv_mls_group_own_leaf(&b.g), 1);
+  assert_int_equal(dv_mls_group_own_leaf(&c.g), 2);
+  uint64_t uid;
+  assert_int_equal(dv_mls_group_user_id(&b.g, 2, &uid), 0);
+  assert_true(uid == 1002);
+  /* A joiner cannot process a commit of an epoch it never saw. */
+  assert_int_equal(
+      dv_mls_group_process_commit(&b.g, commit.data, commit.len, &next),
+      DVOICE_ERR_PROTO);
+
+  /* Epoch 1 -> 2: B removes C and adds D (path required). */
+  dv_mls_group *gab[3] = {&a.g, &b.g, &c.g};
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 1, DV_MLS_PROP_REMOVE, 2, NULL, 0, &msg);
+  queue_all(gab, 3, &msg);
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 1, DV_MLS_PROP_ADD, 0, &d.kp, 0, &msg);
+  queue_all(gab, 3, &msg);
+  dv_buf_reset(&commit);
+  dv_buf_reset(&welcome);
+  assert_int_equal(dv_mls_group_commit(&b.g, &commit, &welcome, &next), 0);
+  assert_true(welcome.len > 0);
+  assert_int_equal(commit_has_path(&commit), 1);
+  dv_mls_group bnext = next;
+  dv_mls_group_init(&next, &e.env);
+  /* Tampering anywhere in the commit is refused by A. */
+  for (size_t i = 0; i < commit.len; i += 13) {
+    commit.data[i] ^= 0x20;
+    assert_int_not_equal(
+        dv_mls_group_process_commit(&a.g, commit.data, commit.len, &next), 0);
+    assert_int_equal(next.tree.n_leaves, 0);
+    commit.data[i] ^= 0x20;
+  }
+  /* C is removed by it. */
+  assert_int_equal(
+      dv_mls_group_process_commit(&c.g, commit.data, commit.len, &next),
+      DVOICE_ERR_PROTO);
+  /* B cannot process its own commit. */
+  assert_int_equal(
+      dv_mls_group_process_commit(&b.g, commit.data, commit.len, &next),
+      DVOICE_ERR_PROTO);
+  assert_int_equal(
+      dv_mls_group_process_commit(&a.g, commit.data, commit.len, &next), 0);
+  adopt(&a.g, &next);
+  adopt(&b.g, &bnext);
+  member_join(&d, &welcome);
+  same_epoch(&a.g, &b.g);
+  same_epoch(&a.g, &d.g);
+  assert_int_equal(dv_mls_group_own_leaf(&d.g), 2);
+
+  /* Epoch 2 -> 3: the gateway removes B; D commits (with a path, no
+   * Welcome) and A processes it, but not without the proposal queued. */
+  dv_mls_group *gad[2] = {&a.g, &d.g};
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 2, DV_MLS_PROP_REMOVE, 1, NULL, 0, &msg);
+  queue_all(gad, 2, &msg);
+  dv_buf_reset(&commit);
+  dv_buf_reset(&welcome);
+  assert_int_equal(dv_mls_group_commit(&d.g, &commit, &welcome, &next), 0);
+  assert_int_equal(welcome.len, 0);
+  dv_mls_group dnext = next;
+  dv_mls_group_init(&next, &e.env);
+  /* Without the proposal queued, A refuses the commit. */
+  dv_mls_group a_copy;
+  dv_mls_group_init(&a_copy, &e.env);
+  assert_int_equal(dv_mls_group_copy(&a_copy, &a.g), 0);
+  dv_mls_group_clear_proposals(&a_copy);
+  assert_int_equal(
+      dv_mls_group_process_commit(&a_copy, commit.data, commit.len, &next),
+      DVOICE_ERR_PROTO);
+  dv_mls_group_free(&a_copy);
+  assert_int_equal(
+      dv_mls_group_process_commit(&a.g, commit.data, commit.len, &next), 0);
+  adopt(&a.g, &next);
+  adopt(&d.g, &dnext);
+  same_epoch(&a.g, &d.g);
+  assert_int_equal(a.g.epoch, 3);
+
+  /* Revoke: queue then revoke leaves nothing; an unknown ref is refused. */
+  uint8_t ref[32];
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 3, DV_MLS_PROP_REMOVE, 2, NULL, 0, &msg);
+  assert_int_equal(
+      dv_mls_group_queue_proposal(&a.g, msg.data, msg.len, ref), 0);
+  assert_int_equal(dv_mls_group_queue_proposal(&a.g, msg.data, msg.len, NULL),
+                   DVOICE_ERR_PROTO);
+  assert_int_equal(dv_mls_group_revoke_proposal(&a.g, ref), 0);
+  assert_int_equal(dv_mls_group_revoke_proposal(&a.g, ref),
+                   DVOICE_ERR_NOT_FOUND);
+  assert_int_equal(a.g.n_props, 0);
+
+  dv_buf_free(&msg);
+  dv_buf_free(&commit);
+  dv_buf_free(&welcome);
+  dv_buf_free(&gw.es);
+  member_free(&a);
+  member_free(&b);
+  member_free(&c);
+  member_free(&d);
+  dv_mls_group_free(&next);
+  dvt_env_free(&e);
+}
+
 typedef struct nomem_ctx {
   dvt_env *e;
   dv_mls_sig_key sk;
@@ -282,7 +515,7 @@ static int run_create(const dvoice_mem *mem, void *ud) {
 static void test_nomem(void **state) {
   (void)state;
   dvt_env e;
-  dvt_env_init(&e);
+  env_init(&e);
   nomem_ctx c;
   c.e = &e;
   assert_int_equal(dv_mls_sig_keygen(&e.env, &c.sk), 0);
@@ -297,6 +530,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_key_package_layout),
       cmocka_unit_test(test_external_proposals),
+      cmocka_unit_test(test_commit_flow),
       cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
