@@ -193,6 +193,65 @@ static void test_gateway_capture(void **state) {
   json_decref(root);
 }
 
+/* media-frames.json: the MLS-Exporter half of DAVE (dave.md 4.1, 4.2): the
+ * per-sender base secret from the exporter secret, and the hash ratchet's
+ * first keys from a 16-byte secret. The frame AEAD is the media layer's. */
+static void test_dave_exporter(void **state) {
+  (void)state;
+  json_t *root = cvec_load(DAVE_ENV, "media-frames.json");
+  if (root == NULL) {
+    print_message("# media-frames.json: skipped, " DAVE_ENV " unset\n");
+    skip();
+  }
+  cvec_bytes exporter = cvec_field(root, "exporter_secret");
+  cvec_bytes want_base = cvec_field(root, "base_secret");
+  const json_t *ex = json_object_get(root, "export");
+  uint64_t uid = parse_u64(cvec_str(root, "sender_user_id"));
+  uint8_t ctx[8];
+  for (int i = 0; i < 8; i++) ctx[i] = (uint8_t)(uid >> (8 * i));
+  assert_int_equal(exporter.len, 32);
+  uint8_t base[16];
+  assert_int_equal(cvec_u64(ex, "length"), 16);
+  assert_int_equal(dv_mls_export(exporter.p, cvec_str(ex, "label"), ctx, 8,
+                                 base, 16),
+                   0);
+  dvt_assert_bytes(base, 16, want_base.p, want_base.len);
+
+  const json_t *hr = json_object_get(root, "hash_ratchet");
+  cvec_bytes rb = cvec_field(hr, "base");
+  cvec_bytes k0 = cvec_field(hr, "key0"), n0 = cvec_field(hr, "nonce0");
+  cvec_bytes k1 = cvec_field(hr, "key1"), k2 = cvec_field(hr, "key2");
+  uint8_t secret[32], next[32], key[16], nonce[12];
+  size_t slen = rb.len;
+  memcpy(secret, rb.p, slen);
+  const cvec_bytes *keys[3] = {&k0, &k1, &k2};
+  for (uint32_t g = 0; g < 3; g++) {
+    assert_int_equal(
+        dv_mls_derive_tree_secret(secret, slen, "key", g, key, 16), 0);
+    dvt_assert_bytes(key, 16, keys[g]->p, keys[g]->len);
+    if (g == 0) {
+      assert_int_equal(
+          dv_mls_derive_tree_secret(secret, slen, "nonce", g, nonce, 12), 0);
+      dvt_assert_bytes(nonce, 12, n0.p, n0.len);
+    }
+    assert_int_equal(
+        dv_mls_derive_tree_secret(secret, slen, "secret", g, next, 32), 0);
+    memcpy(secret, next, 32);
+    slen = 32;
+  }
+  print_message("# media-frames.json: 1 passed (exporter base secret, hash "
+                "ratchet key0..2 and nonce0; frame AEAD left to the media "
+                "layer)\n");
+  cvec_bytes_free(&exporter);
+  cvec_bytes_free(&want_base);
+  cvec_bytes_free(&rb);
+  cvec_bytes_free(&k0);
+  cvec_bytes_free(&n0);
+  cvec_bytes_free(&k1);
+  cvec_bytes_free(&k2);
+  json_decref(root);
+}
+
 /* A GroupContext with no extensions. */
 static void write_gc(dv_buf *b, const cvec_bytes *gid, uint64_t epoch,
                      const cvec_bytes *th, const cvec_bytes *cth) {
@@ -525,6 +584,7 @@ int main(void) {
   if (sodium_init() < 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gateway_capture),
+      cmocka_unit_test(test_dave_exporter),
       cmocka_unit_test(test_message_protection),
       cmocka_unit_test(test_welcome),
       cmocka_unit_test(test_passive_client_welcome),
