@@ -481,6 +481,144 @@ static void test_commit_flow(void **state) {
   dvt_env_free(&e);
 }
 
+/* Injects an allocation failure at 0, 1, 2, ... allocations into |op|
+ * (which allocates from |m| and frees everything it made) until a run
+ * succeeds; each failing run must return NOMEM and leak nothing. */
+static long fail_each_op(dvt_mem *m, int (*op)(void *), void *ud) {
+  for (long i = 0; i < 100000; i++) {
+    long live = m->live;
+    m->failures = 0;
+    m->fail_at = m->count + i;
+    int rc = op(ud);
+    m->fail_at = -1;
+    assert_int_equal(m->live, live);
+    if (m->failures == 0) {
+      assert_int_equal(rc, 0);
+      return i;
+    }
+    if (rc != DVOICE_ERR_NOMEM)
+      fail_msg("allocation %ld refused: got %d, not NOMEM", i, rc);
+  }
+  fail_msg("no successful run");
+  return -1;
+}
+
+typedef struct op_ctx {
+  const dv_mls_group *g;
+  const dv_buf *in; /* welcome or commit */
+  member *m;
+} op_ctx;
+
+static int op_commit(void *ud) {
+  op_ctx *c = ud;
+  dv_buf commit, welcome;
+  dv_mls_group next;
+  dv_buf_init(&commit, c->g->env.mem);
+  dv_buf_init(&welcome, c->g->env.mem);
+  dv_mls_group_init(&next, &c->g->env);
+  int rc = dv_mls_group_commit(c->g, &commit, &welcome, &next);
+  dv_mls_group_free(&next);
+  dv_buf_free(&commit);
+  dv_buf_free(&welcome);
+  return rc;
+}
+
+static int op_join(void *ud) {
+  op_ctx *c = ud;
+  dv_mls_group g;
+  dv_mls_group_init(&g, &c->g->env);
+  dv_mls_join_keys keys = {c->m->kp.data, c->m->kp.len, &c->m->ik, &c->m->lk,
+                           &c->m->sk};
+  int rc = dv_mls_group_join(&g, c->in->data, c->in->len, &keys, NULL);
+  dv_mls_group_free(&g);
+  return rc;
+}
+
+static int op_process(void *ud) {
+  op_ctx *c = ud;
+  dv_mls_group next;
+  dv_mls_group_init(&next, &c->g->env);
+  int rc = dv_mls_group_process_commit(c->g, c->in->data, c->in->len, &next);
+  dv_mls_group_free(&next);
+  return rc;
+}
+
+/* Allocation failures in commit creation, Welcome joining and commit
+ * processing (with a path and a Welcome path secret). */
+static void test_nomem_ops(void **state) {
+  (void)state;
+  dvt_env e;
+  env_init(&e);
+  dvt_mem m;
+  dvt_mem_init(&m, -1);
+  e.env.mem = &m.mem;
+  gateway gw;
+  gateway_init(&gw, &e);
+  const uint8_t gid[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+  member a, b, c, d;
+  a.uid = UID;
+  dv_buf_init(&a.kp, NULL);
+  make_group(&e, &gw, &a.g, gid);
+  member_init(&b, &e, 2001);
+  member_init(&c, &e, 2002);
+  member_init(&d, &e, 2003);
+  dv_buf msg, commit, welcome;
+  dv_buf_init(&msg, NULL);
+  dv_buf_init(&commit, NULL);
+  dv_buf_init(&welcome, NULL);
+  dv_mls_group *ga[1] = {&a.g};
+  gateway_proposal(&gw, &e, gid, 8, 0, DV_MLS_PROP_ADD, 0, &b.kp, 0, &msg);
+  queue_all(ga, 1, &msg);
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 0, DV_MLS_PROP_ADD, 0, &c.kp, 0, &msg);
+  queue_all(ga, 1, &msg);
+  op_ctx oc = {&a.g, NULL, NULL};
+  assert_true(fail_each_op(&m, op_commit, &oc) > 0);
+
+  dv_mls_group next;
+  dv_mls_group_init(&next, &e.env);
+  assert_int_equal(dv_mls_group_commit(&a.g, &commit, &welcome, &next), 0);
+  adopt(&a.g, &next);
+  oc.g = &b.g;
+  oc.in = &welcome;
+  oc.m = &b;
+  assert_true(fail_each_op(&m, op_join, &oc) > 0);
+  member_join(&b, &welcome);
+
+  /* B removes C and adds D: a path commit for A, a path secret for D. */
+  dv_mls_group *gab[2] = {&a.g, &b.g};
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 1, DV_MLS_PROP_REMOVE, 2, NULL, 0, &msg);
+  queue_all(gab, 2, &msg);
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 1, DV_MLS_PROP_ADD, 0, &d.kp, 0, &msg);
+  queue_all(gab, 2, &msg);
+  dv_buf_reset(&commit);
+  dv_buf_reset(&welcome);
+  oc.g = &b.g;
+  assert_true(fail_each_op(&m, op_commit, &oc) > 0);
+  assert_int_equal(dv_mls_group_commit(&b.g, &commit, &welcome, &next), 0);
+  dv_mls_group_free(&next);
+  oc.g = &a.g;
+  oc.in = &commit;
+  assert_true(fail_each_op(&m, op_process, &oc) > 0);
+  oc.g = &d.g;
+  oc.in = &welcome;
+  oc.m = &d;
+  assert_true(fail_each_op(&m, op_join, &oc) > 0);
+
+  dv_buf_free(&msg);
+  dv_buf_free(&commit);
+  dv_buf_free(&welcome);
+  dv_buf_free(&gw.es);
+  member_free(&a);
+  member_free(&b);
+  member_free(&c);
+  member_free(&d);
+  assert_int_equal(m.live, 0);
+  dvt_env_free(&e);
+}
+
 typedef struct nomem_ctx {
   dvt_env *e;
   dv_mls_sig_key sk;
@@ -532,6 +670,7 @@ int main(void) {
       cmocka_unit_test(test_external_proposals),
       cmocka_unit_test(test_commit_flow),
       cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_nomem_ops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
