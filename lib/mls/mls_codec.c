@@ -721,6 +721,10 @@ void dv_mls_leaf_node_tbs_write(dv_wr *w, const dv_mls_leaf_node *x,
   leaf_node_body_write(w, x);
   if (x->source == DV_MLS_LEAF_SRC_UPDATE ||
       x->source == DV_MLS_LEAF_SRC_COMMIT) {
+    if (group_id == NULL) {
+      wr_fail(w, DVOICE_ERR_INVALID_ARGUMENT);
+      return;
+    }
     wr_bytes_v(w, group_id);
     dv_wr_u32(w, leaf_index);
   }

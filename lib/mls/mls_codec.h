@@ -380,7 +380,8 @@ void dv_mls_extension_write(dv_wr *w, const dv_mls_extension *x);
 void dv_mls_extensions_write(dv_wr *w, const dv_mls_vec *exts);
 void dv_mls_leaf_node_write(dv_wr *w, const dv_mls_leaf_node *x);
 /* LeafNodeTBS: the leaf without its signature, followed by group_id<V> and
- * u32 leaf_index when the source is update or commit (ignored otherwise). */
+ * u32 leaf_index when the source is update or commit (ignored otherwise;
+ * group_id NULL then sets DVOICE_ERR_INVALID_ARGUMENT). */
 void dv_mls_leaf_node_tbs_write(dv_wr *w, const dv_mls_leaf_node *x,
                                 const dv_mls_bytes *group_id,
                                 uint32_t leaf_index);

@@ -869,12 +869,12 @@ static int check_unique(dv_mls_bytes *v, size_t n) {
   return 0;
 }
 
-int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
-                         unsigned flags) {
+/* Uniqueness checks shared by dv_mls_tree_check_unique and _validate. */
+static int unique_keys(const dv_mls_tree *t, unsigned flags) {
   uint32_t x, wd = width(t);
   size_t n_enc = 0, n_sig = 0, n_id = 0;
   dv_mls_bytes *enc, *sig, *ids;
-  int rc = 0;
+  int rc;
   if (t->n_leaves == 0) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
@@ -884,11 +884,9 @@ int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
   }
   sig = enc + wd;
   ids = sig + wd;
-  for (x = 0; x < wd && rc == 0; x++) {
+  for (x = 0; x < wd; x++) {
     const dv_mls_tree_node *nd = &t->nodes[x];
     if (nd->type == DV_MLS_NODE_LEAF) {
-      rc = dv_mls_leaf_validate(&nd->u.leaf, group_id, leaf_of_node(x), 0,
-                                flags);
       enc[n_enc++] = nd->u.leaf.encryption_key;
       sig[n_sig++] = nd->u.leaf.signature_key;
       ids[n_id++] = nd->u.leaf.credential.identity;
@@ -896,9 +894,7 @@ int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
       enc[n_enc++] = nd->u.parent.encryption_key;
     }
   }
-  if (rc == 0) {
-    rc = check_unique(enc, n_enc);
-  }
+  rc = check_unique(enc, n_enc);
   if (rc == 0) {
     rc = check_unique(sig, n_sig);
   }
@@ -906,6 +902,29 @@ int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
     rc = check_unique(ids, n_id);
   }
   dv_free(t->mem, enc);
+  return rc;
+}
+
+int dv_mls_tree_check_unique(const dv_mls_tree *t, unsigned flags) {
+  return unique_keys(t, flags);
+}
+
+int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
+                         unsigned flags) {
+  uint32_t x, wd = width(t);
+  int rc = 0;
+  if (t->n_leaves == 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  for (x = 0; x < wd && rc == 0; x += 2) {
+    if (t->nodes[x].type == DV_MLS_NODE_LEAF) {
+      rc = dv_mls_leaf_validate(&t->nodes[x].u.leaf, group_id,
+                                leaf_of_node(x), 0, flags);
+    }
+  }
+  if (rc == 0) {
+    rc = unique_keys(t, flags);
+  }
   if (rc == 0) {
     rc = dv_mls_tree_verify_parent_hashes(t);
   }

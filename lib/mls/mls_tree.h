@@ -171,4 +171,10 @@ int dv_mls_leaf_validate(const dv_mls_leaf_node *leaf,
 int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
                          unsigned flags);
 
+/* Only the uniqueness part of dv_mls_tree_validate (cheap; no signatures):
+ * call it after applying Add proposals. 0, DVOICE_ERR_PROTO (duplicate
+ * encryption key, signature key, or with DV_MLS_VALIDATE_DAVE identity),
+ * DVOICE_ERR_NOMEM, DVOICE_ERR_INVALID_ARGUMENT (empty tree). */
+int dv_mls_tree_check_unique(const dv_mls_tree *t, unsigned flags);
+
 #endif
