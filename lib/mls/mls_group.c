@@ -29,16 +29,17 @@ int dv_mls_key_package_verify(const dvoice_mem *mem,
       kp->tbs_len > kp->raw.len)
     return DVOICE_ERR_INVALID_ARGUMENT;
   (void)mem;
-  if (kp->version != DV_MLS_VERSION_10 ||
-      kp->cipher_suite != DV_MLS_SUITE_P256)
+  if (kp->version != DV_MLS_VERSION_10 || kp->cipher_suite != DV_MLS_SUITE_P256)
     return DVOICE_ERR_UNSUPPORTED;
   int ret = dv_mls_check_pub(kp->init_key.p, kp->init_key.len);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   if (dv_mls_bytes_eq(&kp->init_key, &kp->leaf_node.encryption_key))
     return DVOICE_ERR_PROTO;
   ret = dv_mls_leaf_validate(&kp->leaf_node, NULL, 0,
                              DV_MLS_LEAF_SRC_KEY_PACKAGE, flags);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   /* KeyPackageTBS is the decoded encoding up to the signature. */
   return dv_mls_verify_with_label(kp->leaf_node.signature_key.p,
                                   kp->leaf_node.signature_key.len,
@@ -87,7 +88,8 @@ static int leaf_sign(const dvoice_env *env, dv_mls_leaf_node *ln,
     ret = dv_mls_sign_with_label(env, sig->priv, "LeafNodeTBS", b.data, b.len,
                                  sigbuf, &sig_len);
   dv_buf_free(&b);
-  if (ret == 0) ln->signature = dv_mls_b(sigbuf, sig_len);
+  if (ret == 0)
+    ln->signature = dv_mls_b(sigbuf, sig_len);
   return ret;
 }
 
@@ -102,12 +104,14 @@ int dv_mls_dave_leaf_node(const dvoice_env *env, uint64_t user_id,
                           const dv_mls_sig_key *sig,
                           const dv_mls_hpke_key *leaf_key, dv_buf *out) {
   int ret = check_keys(env, sig, leaf_key);
-  if (ret != 0 || out == NULL) return ret ? ret : DVOICE_ERR_INVALID_ARGUMENT;
+  if (ret != 0 || out == NULL)
+    return ret ? ret : DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_leaf_node ln;
   uint8_t uid[8], sigbuf[DV_MLS_SIG_MAX];
   dave_leaf_fill(&ln, user_id, uid, sig, leaf_key);
   ret = leaf_sign(env, &ln, sig, sigbuf, NULL, 0);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   dv_wr w;
   dv_wr_init(&w, out);
   dv_mls_leaf_node_write(&w, &ln);
@@ -119,14 +123,17 @@ int dv_mls_dave_key_package(const dvoice_env *env, uint64_t user_id,
                             const dv_mls_hpke_key *leaf_key,
                             dv_mls_hpke_key *init_key, dv_buf *out) {
   int ret = check_keys(env, sig, leaf_key);
-  if (ret != 0) return ret;
-  if (init_key == NULL || out == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (ret != 0)
+    return ret;
+  if (init_key == NULL || out == NULL)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_key_package kp;
   uint8_t uid[8], leaf_sig[DV_MLS_SIG_MAX], kp_sig[DV_MLS_SIG_MAX];
   size_t kp_sig_len = 0;
   memset(&kp, 0, sizeof kp);
   ret = dv_mls_hpke_keygen(env, init_key);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   dave_leaf_fill(&kp.leaf_node, user_id, uid, sig, leaf_key);
   ret = leaf_sign(env, &kp.leaf_node, sig, leaf_sig, NULL, 0);
   kp.version = DV_MLS_VERSION_10;
@@ -155,7 +162,8 @@ int dv_mls_dave_key_package(const dvoice_env *env, uint64_t user_id,
 }
 
 int dv_mls_leaf_user_id(const dv_mls_leaf_node *leaf, uint64_t *user_id) {
-  if (leaf == NULL || user_id == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (leaf == NULL || user_id == NULL)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   if (leaf->credential.type != DV_MLS_CRED_BASIC ||
       leaf->credential.identity.len != 8)
     return DVOICE_ERR_PROTO;
@@ -180,7 +188,8 @@ void dv_mls_framed_content_tbs_write(dv_wr *w, uint16_t wire_format,
   dv_wr_bytes(w, fc->p, fc->len);
   if (sender_has_context(sender_type)) {
     if (gc == NULL || gc->len == 0) {
-      if (w->err == 0) w->err = DVOICE_ERR_INVALID_ARGUMENT;
+      if (w->err == 0)
+        w->err = DVOICE_ERR_INVALID_ARGUMENT;
       return;
     }
     dv_wr_bytes(w, gc->p, gc->len);
@@ -249,10 +258,10 @@ int dv_mls_framed_content_sign(const dvoice_env *env,
 }
 
 int dv_mls_public_message_seal(const dvoice_mem *mem, const dv_mls_bytes *fc,
-                                const uint8_t *sig, size_t sig_len,
-                                const uint8_t *confirmation_tag,
-                                const uint8_t *membership_key,
-                                const dv_mls_bytes *gc, dv_buf *out) {
+                               const uint8_t *sig, size_t sig_len,
+                               const uint8_t *confirmation_tag,
+                               const uint8_t *membership_key,
+                               const dv_mls_bytes *gc, dv_buf *out) {
   if (fc == NULL || fc->p == NULL || sig == NULL || out == NULL)
     return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_framed_content c;
@@ -260,7 +269,8 @@ int dv_mls_public_message_seal(const dvoice_mem *mem, const dv_mls_bytes *fc,
   dv_rd_init(&r, fc->p, fc->len);
   dv_mls_framed_content_read(&r, &c);
   int ret = dv_rd_finish(&r);
-  if (ret != 0) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (ret != 0)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   int is_commit = c.content_type == DV_MLS_CONTENT_COMMIT;
   int is_member = c.sender.type == DV_MLS_SENDER_MEMBER;
   if (is_commit != (confirmation_tag != NULL) ||
@@ -285,7 +295,8 @@ int dv_mls_public_message_seal(const dvoice_mem *mem, const dv_mls_bytes *fc,
       ret = dv_mls_membership_tag(membership_key, &tbm, 1, tag);
     }
     dv_buf_free(&b);
-    if (ret != 0) return ret;
+    if (ret != 0)
+      return ret;
   }
   size_t start = out->len;
   dv_wr w;
@@ -294,8 +305,10 @@ int dv_mls_public_message_seal(const dvoice_mem *mem, const dv_mls_bytes *fc,
   dv_wr_u16(&w, DV_MLS_WF_PUBLIC);
   dv_wr_bytes(&w, fc->p, fc->len);
   dv_mls_auth_data_write(&w, c.content_type, &auth);
-  if (is_member) dv_wr_opaque(&w, tag, sizeof tag);
-  if (w.err != 0) out->len = start;
+  if (is_member)
+    dv_wr_opaque(&w, tag, sizeof tag);
+  if (w.err != 0)
+    out->len = start;
   return w.err;
 }
 
@@ -310,7 +323,8 @@ int dv_mls_proposal_ref(const dv_mls_public_message *pm,
   uint8_t wf[2] = {0x00, DV_MLS_WF_PUBLIC};
   uint8_t sv[4];
   size_t svn = dv_mls_varint_put(sv, pm->auth.signature.len);
-  if (svn == 0) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (svn == 0)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_iov iov[4] = {{wf, 2},
                        {pm->content.raw.p, pm->content.raw.len},
                        {sv, svn},
@@ -325,7 +339,8 @@ static const uint8_t ZERO32[DV_MLS_HASH_LEN];
 
 void dv_mls_group_init(dv_mls_group *g, const dvoice_env *env) {
   memset(g, 0, sizeof *g);
-  if (env != NULL) g->env = *env;
+  if (env != NULL)
+    g->env = *env;
   g->validate_flags = DV_MLS_VALIDATE_DAVE;
   dv_buf_init(&g->group_id, g->env.mem);
   dv_buf_init(&g->extensions, g->env.mem);
@@ -334,14 +349,16 @@ void dv_mls_group_init(dv_mls_group *g, const dvoice_env *env) {
 }
 
 void dv_mls_group_clear_proposals(dv_mls_group *g) {
-  for (size_t i = 0; i < g->n_props; i++) dv_free(g->env.mem, g->props[i].msg);
+  for (size_t i = 0; i < g->n_props; i++)
+    dv_free(g->env.mem, g->props[i].msg);
   dv_free(g->env.mem, g->props);
   g->props = NULL;
   g->n_props = g->cap_props = 0;
 }
 
 void dv_mls_group_free(dv_mls_group *g) {
-  if (g == NULL) return;
+  if (g == NULL)
+    return;
   dvoice_env env = g->env;
   unsigned flags = g->validate_flags;
   dv_mls_group_clear_proposals(g);
@@ -365,13 +382,15 @@ static int queue_push(dv_mls_group *g, const uint8_t *msg, size_t len,
     size_t cap = g->cap_props ? 2 * g->cap_props : 4;
     dv_mls_queued_proposal *p =
         dv_realloc(g->env.mem, g->props, cap * sizeof *p);
-    if (p == NULL) return DVOICE_ERR_NOMEM;
+    if (p == NULL)
+      return DVOICE_ERR_NOMEM;
     g->props = p;
     g->cap_props = cap;
   }
   dv_mls_queued_proposal *q = &g->props[g->n_props];
   q->msg = dv_memdup(g->env.mem, msg, len);
-  if (q->msg == NULL) return DVOICE_ERR_NOMEM;
+  if (q->msg == NULL)
+    return DVOICE_ERR_NOMEM;
   q->msg_len = len;
   memcpy(q->ref, ref, DV_MLS_HASH_LEN);
   if (dv_mls_message_decode(q->msg, len, &q->m) != 0) {
@@ -387,15 +406,16 @@ int dv_mls_group_copy(dv_mls_group *dst, const dv_mls_group *src) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_group_init(dst, &src->env);
   dst->validate_flags = src->validate_flags;
-  int ret = dv_buf_append(&dst->group_id, src->group_id.data,
-                          src->group_id.len);
+  int ret =
+      dv_buf_append(&dst->group_id, src->group_id.data, src->group_id.len);
   if (ret == 0)
     ret = dv_buf_append(&dst->extensions, src->extensions.data,
                         src->extensions.len);
   if (ret == 0)
     ret = dv_buf_append(&dst->group_context, src->group_context.data,
                         src->group_context.len);
-  if (ret == 0) ret = dv_mls_tree_copy(&dst->tree, &src->tree);
+  if (ret == 0)
+    ret = dv_mls_tree_copy(&dst->tree, &src->tree);
   for (size_t i = 0; ret == 0 && i < src->n_props; i++)
     ret = queue_push(dst, src->props[i].msg, src->props[i].msg_len,
                      src->props[i].ref);
@@ -424,7 +444,8 @@ static int count_extensions(const uint8_t *p, size_t len, uint32_t *count) {
     const uint8_t *d;
     size_t dl;
     dv_rd_u16(&r, &type);
-    if (dv_rd_opaque(&r, &d, &dl) != 0) break;
+    if (dv_rd_opaque(&r, &d, &dl) != 0)
+      break;
     n++;
   }
   *count = n;
@@ -440,7 +461,8 @@ static int write_context(const dv_mls_group *g, uint64_t epoch,
   dv_mls_group_context gc;
   uint32_t count = 0;
   int ret = count_extensions(g->extensions.data, g->extensions.len, &count);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   memset(&gc, 0, sizeof gc);
   gc.version = DV_MLS_VERSION_10;
   gc.cipher_suite = DV_MLS_SUITE_P256;
@@ -483,7 +505,8 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
   dv_rd_init(&r, leaf->p, leaf->len);
   dv_mls_leaf_node_read(&r, &ln);
   int ret = dv_rd_finish(&r);
-  if (ret != 0) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (ret != 0)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   if (!bytes_eq(&ln.encryption_key, leaf_key->pub, DV_MLS_PUB_LEN) ||
       !bytes_eq(&ln.signature_key, sig->pub, DV_MLS_PUB_LEN))
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -493,8 +516,10 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
   ret = dv_buf_append(&g->group_id, group_id, group_id_len);
   if (ret == 0)
     ret = dv_buf_append(&g->extensions, extensions->p, extensions->len);
-  if (ret == 0) ret = dv_mls_tree_add_leaf(&g->tree, &ln, &idx);
-  if (ret == 0) ret = dv_mls_tree_root_hash(&g->tree, g->tree_hash);
+  if (ret == 0)
+    ret = dv_mls_tree_add_leaf(&g->tree, &ln, &idx);
+  if (ret == 0)
+    ret = dv_mls_tree_root_hash(&g->tree, g->tree_hash);
   if (ret == 0)
     ret = dv_mls_tree_priv_init(&g->env, &g->priv, idx, leaf_key->priv);
   g->epoch = 0;
@@ -505,16 +530,18 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
   if (ret == 0) {
     dv_rand(&g->env, init_secret, sizeof init_secret);
     ret = dv_mls_keysched_from_init(init_secret, ZERO32, NULL,
-                                    g->group_context.data,
-                                    g->group_context.len, &g->secrets);
+                                    g->group_context.data, g->group_context.len,
+                                    &g->secrets);
   }
   /* Epoch 0 has no commit; the interim hash uses the tag over the empty
    * confirmed hash (as mlspp does), which only the creator ever needs. */
   if (ret == 0)
     ret = dv_mls_confirmation_tag(g->secrets.confirmation_key, NULL, 0, tag);
-  if (ret == 0) ret = interim_hash(NULL, 0, tag, sizeof tag, g->interim_th);
+  if (ret == 0)
+    ret = interim_hash(NULL, 0, tag, sizeof tag, g->interim_th);
   sodium_memzero(init_secret, sizeof init_secret);
-  if (ret != 0) dv_mls_group_free(g);
+  if (ret != 0)
+    dv_mls_group_free(g);
   return ret;
 }
 
@@ -537,25 +564,31 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
       break;
     }
   }
-  if (rc < 0) return rc;
-  if (!found) return DVOICE_ERR_NOT_FOUND;
+  if (rc < 0)
+    return rc;
+  if (!found)
+    return DVOICE_ERR_NOT_FOUND;
   const dv_mls_hpke_ciphertext *hc = &egs.encrypted_group_secrets;
-  if (hc->ciphertext.len < DV_MLS_AEAD_TAG_LEN) return DVOICE_ERR_CRYPTO;
+  if (hc->ciphertext.len < DV_MLS_AEAD_TAG_LEN)
+    return DVOICE_ERR_CRYPTO;
   size_t gs_len = hc->ciphertext.len - DV_MLS_AEAD_TAG_LEN;
   size_t gs_start = group_secrets->len, gi_start = group_info->len;
   uint8_t *gs = dv_buf_extend(group_secrets, gs_len);
-  if (gs == NULL) return DVOICE_ERR_NOMEM;
+  if (gs == NULL)
+    return DVOICE_ERR_NOMEM;
   int ret = dv_mls_decrypt_with_label(
       env, init_key, "Welcome", welcome->encrypted_group_info.p,
       welcome->encrypted_group_info.len, hc->kem_output.p, hc->kem_output.len,
       hc->ciphertext.p, hc->ciphertext.len, gs);
   dv_mls_group_secrets sec;
-  if (ret == 0) ret = dv_mls_group_secrets_decode(gs, gs_len, &sec);
+  if (ret == 0)
+    ret = dv_mls_group_secrets_decode(gs, gs_len, &sec);
   /* DAVE uses no PSKs; psk_secret is then 0^32. */
-  if (ret == 0 && sec.psks.count != 0) ret = DVOICE_ERR_UNSUPPORTED;
-  if (ret == 0 && (sec.joiner_secret.len != DV_MLS_HASH_LEN ||
-                   (sec.has_path_secret &&
-                    sec.path_secret.len != DV_MLS_HASH_LEN)))
+  if (ret == 0 && sec.psks.count != 0)
+    ret = DVOICE_ERR_UNSUPPORTED;
+  if (ret == 0 &&
+      (sec.joiner_secret.len != DV_MLS_HASH_LEN ||
+       (sec.has_path_secret && sec.path_secret.len != DV_MLS_HASH_LEN)))
     ret = DVOICE_ERR_PROTO;
   uint8_t member[DV_MLS_HASH_LEN], ws[DV_MLS_HASH_LEN];
   uint8_t key[DV_MLS_AEAD_KEY_LEN], nonce[DV_MLS_AEAD_NONCE_LEN];
@@ -564,9 +597,11 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
                               ZERO32, sizeof ZERO32, member);
   if (ret == 0)
     ret = dv_mls_derive_secret(member, sizeof member, "welcome", ws);
-  if (ret == 0) ret = dv_mls_welcome_key_nonce(ws, key, nonce);
+  if (ret == 0)
+    ret = dv_mls_welcome_key_nonce(ws, key, nonce);
   const dv_mls_bytes *egi = &welcome->encrypted_group_info;
-  if (ret == 0 && egi->len < DV_MLS_AEAD_TAG_LEN) ret = DVOICE_ERR_CRYPTO;
+  if (ret == 0 && egi->len < DV_MLS_AEAD_TAG_LEN)
+    ret = DVOICE_ERR_CRYPTO;
   if (ret == 0) {
     uint8_t *gi = dv_buf_extend(group_info, egi->len - DV_MLS_AEAD_TAG_LEN);
     if (gi == NULL) {
@@ -600,19 +635,21 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   dv_mls_key_package kp;
   uint8_t kp_ref[DV_MLS_HASH_LEN];
   int ret = dv_mls_welcome_decode(welcome, welcome_len, &w);
-  if (ret != 0) return ret;
-  ret = dv_mls_key_package_decode(keys->key_package, keys->key_package_len,
-                                  &kp);
-  if (ret != 0) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (ret != 0)
+    return ret;
+  ret =
+      dv_mls_key_package_decode(keys->key_package, keys->key_package_len, &kp);
+  if (ret != 0)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   if (!bytes_eq(&kp.leaf_node.encryption_key, keys->leaf_key->pub,
                 DV_MLS_PUB_LEN) ||
-      !bytes_eq(&kp.leaf_node.signature_key, keys->sig->pub,
-                DV_MLS_PUB_LEN) ||
+      !bytes_eq(&kp.leaf_node.signature_key, keys->sig->pub, DV_MLS_PUB_LEN) ||
       !bytes_eq(&kp.init_key, keys->init_key->pub, DV_MLS_PUB_LEN))
     return DVOICE_ERR_INVALID_ARGUMENT;
   ret = dv_mls_make_key_package_ref(keys->key_package, keys->key_package_len,
                                     kp_ref);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
 
   dv_buf gs_buf, gi_buf;
   dv_buf_init(&gs_buf, mem);
@@ -623,7 +660,8 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   dv_mls_group_info gi;
   if (ret == 0)
     ret = dv_mls_group_secrets_decode(gs_buf.data, gs_buf.len, &sec);
-  if (ret == 0) ret = dv_mls_group_info_decode(gi_buf.data, gi_buf.len, &gi);
+  if (ret == 0)
+    ret = dv_mls_group_info_decode(gi_buf.data, gi_buf.len, &gi);
   const dv_mls_group_context *gc = &gi.group_context;
   if (ret == 0 && (gc->tree_hash.len != DV_MLS_HASH_LEN ||
                    gc->confirmed_transcript_hash.len != DV_MLS_HASH_LEN ||
@@ -645,8 +683,10 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
       ret = DVOICE_ERR_PROTO;
     }
   }
-  if (ret == 0) ret = dv_mls_tree_decode(&g->tree, mem, tree_p, tree_len);
-  if (ret == 0) ret = dv_mls_tree_root_hash(&g->tree, g->tree_hash);
+  if (ret == 0)
+    ret = dv_mls_tree_decode(&g->tree, mem, tree_p, tree_len);
+  if (ret == 0)
+    ret = dv_mls_tree_root_hash(&g->tree, g->tree_hash);
   if (ret == 0 &&
       sodium_memcmp(g->tree_hash, gc->tree_hash.p, DV_MLS_HASH_LEN) != 0)
     ret = DVOICE_ERR_CRYPTO;
@@ -654,13 +694,13 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   const dv_mls_leaf_node *signer = NULL;
   if (ret == 0) {
     signer = dv_mls_tree_leaf(&g->tree, gi.signer);
-    if (signer == NULL) ret = DVOICE_ERR_PROTO;
+    if (signer == NULL)
+      ret = DVOICE_ERR_PROTO;
   }
   if (ret == 0)
-    ret = dv_mls_verify_with_label(signer->signature_key.p,
-                                   signer->signature_key.len, "GroupInfoTBS",
-                                   gi.raw.p, gi.tbs_len, gi.signature.p,
-                                   gi.signature.len);
+    ret = dv_mls_verify_with_label(
+        signer->signature_key.p, signer->signature_key.len, "GroupInfoTBS",
+        gi.raw.p, gi.tbs_len, gi.signature.p, gi.signature.len);
   /* Every leaf, key uniqueness (and DAVE identities), parent hashes. */
   if (ret == 0)
     ret = dv_mls_tree_validate(&g->tree, &gc->group_id, g->validate_flags);
@@ -677,7 +717,8 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
       break;
     }
   }
-  if (ret == 0 && !found) ret = DVOICE_ERR_NOT_FOUND;
+  if (ret == 0 && !found)
+    ret = DVOICE_ERR_NOT_FOUND;
   if (ret == 0)
     ret = dv_mls_tree_priv_init(&g->env, &g->priv, own, keys->leaf_key->priv);
   if (ret == 0) {
@@ -708,9 +749,8 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   if (ret == 0) {
     memcpy(g->confirmed_th, gc->confirmed_transcript_hash.p, DV_MLS_HASH_LEN);
     g->confirmed_th_len = DV_MLS_HASH_LEN;
-    ret = interim_hash(g->confirmed_th, DV_MLS_HASH_LEN,
-                       gi.confirmation_tag.p, gi.confirmation_tag.len,
-                       g->interim_th);
+    ret = interim_hash(g->confirmed_th, DV_MLS_HASH_LEN, gi.confirmation_tag.p,
+                       gi.confirmation_tag.len, g->interim_th);
   }
   if (ret == 0)
     ret = dv_buf_append(&g->extensions, gc->extensions.p, gc->extensions.len);
@@ -718,25 +758,30 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
     ret = dv_buf_append(&g->group_context, gc->raw.p, gc->raw.len);
   dv_buf_free_secret(&gs_buf);
   dv_buf_free(&gi_buf);
-  if (ret != 0) dv_mls_group_free(g);
+  if (ret != 0)
+    dv_mls_group_free(g);
   return ret;
 }
 
 int dv_mls_group_user_id(const dv_mls_group *g, uint32_t leaf_index,
                          uint64_t *user_id) {
-  if (g == NULL || user_id == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (g == NULL || user_id == NULL)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   const dv_mls_leaf_node *l = dv_mls_tree_leaf(&g->tree, leaf_index);
-  if (l == NULL) return DVOICE_ERR_NOT_FOUND;
+  if (l == NULL)
+    return DVOICE_ERR_NOT_FOUND;
   return dv_mls_leaf_user_id(l, user_id);
 }
 
 int dv_mls_group_external_sender(const dv_mls_group *g,
                                  dv_mls_external_sender *out) {
-  if (g == NULL || out == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (g == NULL || out == NULL)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_vec exts;
   uint32_t count = 0;
   int ret = count_extensions(g->extensions.data, g->extensions.len, &count);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   exts.p = g->extensions.data;
   exts.len = g->extensions.len;
   exts.count = count;
@@ -760,7 +805,8 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
                                          uint8_t ref[DV_MLS_HASH_LEN]) {
   if (g == NULL || msg == NULL || ref == NULL || group_is_empty(g))
     return DVOICE_ERR_INVALID_ARGUMENT;
-  if (msg->wire_format != DV_MLS_WF_PUBLIC) return DVOICE_ERR_PROTO;
+  if (msg->wire_format != DV_MLS_WF_PUBLIC)
+    return DVOICE_ERR_PROTO;
   const dv_mls_public_message *pm = &msg->pub;
   const dv_mls_framed_content *fc = &pm->content;
   if (!bytes_eq(&fc->group_id, g->group_id.data, g->group_id.len) ||
@@ -772,16 +818,19 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
     return DVOICE_ERR_PROTO;
   dv_mls_external_sender es;
   int ret = dv_mls_group_external_sender(g, &es);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   ret = dv_mls_public_message_verify(g->env.mem, pm, es.signature_key.p,
                                      es.signature_key.len, NULL, NULL);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   if (p->type == DV_MLS_PROP_ADD) {
     ret = dv_mls_key_package_verify(g->env.mem, &p->add, g->validate_flags);
   } else if (dv_mls_tree_leaf(&g->tree, p->removed) == NULL) {
     ret = DVOICE_ERR_PROTO;
   }
-  if (ret == 0) ret = dv_mls_proposal_ref(pm, ref);
+  if (ret == 0)
+    ret = dv_mls_proposal_ref(pm, ref);
   return ret;
 }
 
@@ -790,7 +839,8 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
 
 static dv_mls_queued_proposal *queue_find(const dv_mls_group *g,
                                           const uint8_t *ref, size_t len) {
-  if (len != DV_MLS_HASH_LEN) return NULL;
+  if (len != DV_MLS_HASH_LEN)
+    return NULL;
   for (size_t i = 0; i < g->n_props; i++) {
     if (memcmp(g->props[i].ref, ref, DV_MLS_HASH_LEN) == 0)
       return &g->props[i];
@@ -798,24 +848,31 @@ static dv_mls_queued_proposal *queue_find(const dv_mls_group *g,
   return NULL;
 }
 
-int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg,
-                                size_t len, uint8_t ref[DV_MLS_HASH_LEN]) {
-  if (g == NULL || msg == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg, size_t len,
+                                uint8_t ref[DV_MLS_HASH_LEN]) {
+  if (g == NULL || msg == NULL)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_message m;
   uint8_t r[DV_MLS_HASH_LEN];
   int ret = dv_mls_message_decode(msg, len, &m);
-  if (ret == 0) ret = dv_mls_group_check_external_proposal(g, &m, r);
-  if (ret == 0 && queue_find(g, r, sizeof r) != NULL) ret = DVOICE_ERR_PROTO;
-  if (ret == 0) ret = queue_push(g, msg, len, r);
-  if (ret == 0 && ref != NULL) memcpy(ref, r, sizeof r);
+  if (ret == 0)
+    ret = dv_mls_group_check_external_proposal(g, &m, r);
+  if (ret == 0 && queue_find(g, r, sizeof r) != NULL)
+    ret = DVOICE_ERR_PROTO;
+  if (ret == 0)
+    ret = queue_push(g, msg, len, r);
+  if (ret == 0 && ref != NULL)
+    memcpy(ref, r, sizeof r);
   return ret;
 }
 
 int dv_mls_group_revoke_proposal(dv_mls_group *g,
                                  const uint8_t ref[DV_MLS_HASH_LEN]) {
-  if (g == NULL || ref == NULL) return DVOICE_ERR_INVALID_ARGUMENT;
+  if (g == NULL || ref == NULL)
+    return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_queued_proposal *q = queue_find(g, ref, DV_MLS_HASH_LEN);
-  if (q == NULL) return DVOICE_ERR_NOT_FOUND;
+  if (q == NULL)
+    return DVOICE_ERR_NOT_FOUND;
   size_t i = (size_t)(q - g->props);
   dv_free(g->env.mem, q->msg);
   memmove(&g->props[i], &g->props[i + 1],
@@ -843,10 +900,12 @@ typedef struct applied {
 static int check_new_leaf_unique(const dv_mls_tree *t, uint32_t idx,
                                  unsigned flags) {
   const dv_mls_leaf_node *a = dv_mls_tree_leaf(t, idx);
-  if (a == NULL) return DVOICE_ERR_INTERNAL;
+  if (a == NULL)
+    return DVOICE_ERR_INTERNAL;
   for (uint32_t i = 0; i < t->n_leaves; i++) {
     const dv_mls_leaf_node *b = dv_mls_tree_leaf(t, i);
-    if (i == idx || b == NULL) continue;
+    if (i == idx || b == NULL)
+      continue;
     if (dv_mls_bytes_eq(&a->encryption_key, &b->encryption_key) ||
         dv_mls_bytes_eq(&a->signature_key, &b->signature_key))
       return DVOICE_ERR_PROTO;
@@ -870,21 +929,27 @@ static int apply_proposals(dv_mls_tree *t, dv_mls_queued_proposal *const *props,
   memset(out, 0, sizeof *out);
   for (size_t i = 0; i < n; i++) {
     const dv_mls_proposal *p = &props[i]->m.pub.content.proposal;
-    if (p->type != DV_MLS_PROP_REMOVE) continue;
-    if (p->removed == committer || p->removed == own) return DVOICE_ERR_PROTO;
-    if (dv_mls_tree_remove_leaf(t, p->removed) != 0) return DVOICE_ERR_PROTO;
+    if (p->type != DV_MLS_PROP_REMOVE)
+      continue;
+    if (p->removed == committer || p->removed == own)
+      return DVOICE_ERR_PROTO;
+    if (dv_mls_tree_remove_leaf(t, p->removed) != 0)
+      return DVOICE_ERR_PROTO;
     out->n_removed++;
   }
   for (size_t i = 0; i < n; i++) {
     const dv_mls_proposal *p = &props[i]->m.pub.content.proposal;
-    if (p->type != DV_MLS_PROP_ADD) continue;
+    if (p->type != DV_MLS_PROP_ADD)
+      continue;
     if (out->n_added == MAX_ADDS)
       return DVOICE_ERR_TOO_LARGE;
     uint32_t idx;
     int ret = dv_mls_tree_add_leaf(t, &p->add.leaf_node, &idx);
-    if (ret != 0) return ret;
+    if (ret != 0)
+      return ret;
     ret = check_new_leaf_unique(t, idx, flags);
-    if (ret != 0) return ret;
+    if (ret != 0)
+      return ret;
     out->added[out->n_added] = idx;
     out->added_kp[out->n_added] = &p->add;
     out->n_added++;
@@ -899,20 +964,22 @@ static int build_commit_leaf(const dv_mls_group *g, const dv_mls_tree *t,
                              const dv_mls_treekem_encap *st, dv_buf *buf,
                              dv_mls_leaf_node *out) {
   const dv_mls_leaf_node *old = dv_mls_tree_leaf(t, g->priv.leaf_index);
-  if (old == NULL) return DVOICE_ERR_INTERNAL;
+  if (old == NULL)
+    return DVOICE_ERR_INTERNAL;
   dv_mls_leaf_node ln = *old;
   uint8_t sigbuf[DV_MLS_SIG_MAX];
   ln.encryption_key = dv_mls_b(st->leaf.pub, DV_MLS_PUB_LEN);
   ln.source = DV_MLS_LEAF_SRC_COMMIT;
   ln.parent_hash = dv_mls_b(st->leaf_parent_hash, st->leaf_parent_hash_len);
   dv_mls_bytes gid = dv_mls_b(g->group_id.data, g->group_id.len);
-  int ret = leaf_sign(&g->env, &ln, &g->sig, sigbuf, &gid,
-                      g->priv.leaf_index);
-  if (ret != 0) return ret;
+  int ret = leaf_sign(&g->env, &ln, &g->sig, sigbuf, &gid, g->priv.leaf_index);
+  if (ret != 0)
+    return ret;
   dv_wr w;
   dv_wr_init(&w, buf);
   dv_mls_leaf_node_write(&w, &ln);
-  if (w.err != 0) return w.err;
+  if (w.err != 0)
+    return w.err;
   dv_rd r;
   dv_rd_init(&r, buf->data, buf->len);
   dv_mls_leaf_node_read(&r, out);
@@ -952,12 +1019,13 @@ static int build_welcome(const dv_mls_group *next, const uint8_t *tag,
   }
   /* encrypted_group_info under the welcome key and nonce. */
   uint8_t key[DV_MLS_AEAD_KEY_LEN], nonce[DV_MLS_AEAD_NONCE_LEN];
-  if (ret == 0) ret = dv_mls_welcome_key_nonce(next->secrets.welcome, key,
-                                               nonce);
+  if (ret == 0)
+    ret = dv_mls_welcome_key_nonce(next->secrets.welcome, key, nonce);
   uint8_t *ct = NULL;
   if (ret == 0) {
     ct = dv_buf_extend(&egi, gi.len + DV_MLS_AEAD_TAG_LEN);
-    if (ct == NULL) ret = DVOICE_ERR_NOMEM;
+    if (ct == NULL)
+      ret = DVOICE_ERR_NOMEM;
   }
   if (ret == 0)
     ret = dv_mls_aead_seal(key, nonce, NULL, 0, gi.data, gi.len, ct);
@@ -981,14 +1049,17 @@ static int build_welcome(const dv_mls_group *next, const uint8_t *tag,
     dv_wr_init(&gw, &gs);
     dv_wr_opaque(&gw, next->secrets.joiner, DV_MLS_HASH_LEN);
     dv_wr_u8(&gw, has_ps[i] ? 1 : 0);
-    if (has_ps[i]) dv_wr_opaque(&gw, joiner_ps[i], DV_MLS_HASH_LEN);
+    if (has_ps[i])
+      dv_wr_opaque(&gw, joiner_ps[i], DV_MLS_HASH_LEN);
     dv_wr_varint(&gw, 0);
-    if (ret == 0) ret = gw.err;
+    if (ret == 0)
+      ret = gw.err;
     uint8_t kem[DV_MLS_KEM_ENC_LEN];
     uint8_t *gct = NULL;
     if (ret == 0) {
       gct = dv_malloc(mem, gs.len + DV_MLS_AEAD_TAG_LEN);
-      if (gct == NULL) ret = DVOICE_ERR_NOMEM;
+      if (gct == NULL)
+        ret = DVOICE_ERR_NOMEM;
     }
     if (ret == 0)
       ret = dv_mls_encrypt_with_label(&next->env, kp->init_key.p,
@@ -1004,8 +1075,10 @@ static int build_welcome(const dv_mls_group *next, const uint8_t *tag,
   }
   dv_wr_vec_end(&ww, secrets);
   dv_wr_opaque(&ww, egi.data, egi.len);
-  if (ret == 0) ret = ww.err;
-  if (ret != 0) welcome->len = start;
+  if (ret == 0)
+    ret = ww.err;
+  if (ret != 0)
+    welcome->len = start;
   dv_buf_free_secret(&gs);
   dv_buf_free(&gi);
   dv_buf_free(&egi);
@@ -1023,7 +1096,8 @@ static int advance_epoch(const dv_mls_group *g, dv_mls_group *next,
   dv_mls_bytes interim = dv_mls_b(g->interim_th, DV_MLS_HASH_LEN);
   int ret = dv_mls_transcript_confirmed(&interim, DV_MLS_WF_PUBLIC, fc, sig,
                                         next->confirmed_th);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   next->confirmed_th_len = DV_MLS_HASH_LEN;
   next->epoch = g->epoch + 1;
   ret = dv_mls_tree_root_hash(&next->tree, next->tree_hash);
@@ -1041,32 +1115,35 @@ static int advance_epoch(const dv_mls_group *g, dv_mls_group *next,
                                     next->confirmed_th, DV_MLS_HASH_LEN, tag);
       memcpy(tag_out, tag, sizeof tag);
     } else {
-      ret = dv_mls_confirmation_tag_verify(
-          next->secrets.confirmation_key, next->confirmed_th,
-          DV_MLS_HASH_LEN, tag_in->p, tag_in->len);
-      if (ret == 0) memcpy(tag, tag_in->p, sizeof tag);
+      ret = dv_mls_confirmation_tag_verify(next->secrets.confirmation_key,
+                                           next->confirmed_th, DV_MLS_HASH_LEN,
+                                           tag_in->p, tag_in->len);
+      if (ret == 0)
+        memcpy(tag, tag_in->p, sizeof tag);
     }
   }
   if (ret == 0)
     ret = interim_hash(next->confirmed_th, DV_MLS_HASH_LEN, tag, sizeof tag,
                        next->interim_th);
-  if (ret == 0) ret = dv_mls_tree_priv_prune(&next->priv, &next->tree);
+  if (ret == 0)
+    ret = dv_mls_tree_priv_prune(&next->priv, &next->tree);
   dv_mls_group_clear_proposals(next);
   return ret;
 }
 
-int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
-                        dv_buf *welcome, dv_mls_group *next) {
+int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit, dv_buf *welcome,
+                        dv_mls_group *next) {
   if (g == NULL || commit == NULL || welcome == NULL || next == NULL ||
       group_is_empty(g) || dv_env_check(&g->env) != 0)
     return DVOICE_ERR_INVALID_ARGUMENT;
   const dvoice_mem *mem = g->env.mem;
   uint32_t own = g->priv.leaf_index;
   int ret = dv_mls_group_copy(next, g);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   dv_mls_queued_proposal **props = NULL;
   applied *ap = dv_calloc(mem, 1, sizeof *ap);
-  uint8_t (*joiner_ps)[DV_MLS_HASH_LEN] = NULL;
+  uint8_t(*joiner_ps)[DV_MLS_HASH_LEN] = NULL;
   int *has_ps = NULL;
   dv_mls_treekem_encap *st = NULL;
   dv_buf leaf_buf, path_buf, fc;
@@ -1075,10 +1152,12 @@ int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
   dv_buf_init(&fc, mem);
   uint8_t commit_secret[DV_MLS_HASH_LEN];
   memset(commit_secret, 0, sizeof commit_secret);
-  if (ap == NULL) ret = DVOICE_ERR_NOMEM;
+  if (ap == NULL)
+    ret = DVOICE_ERR_NOMEM;
   if (ret == 0 && g->n_props > 0) {
     props = dv_calloc(mem, g->n_props, sizeof *props);
-    if (props == NULL) ret = DVOICE_ERR_NOMEM;
+    if (props == NULL)
+      ret = DVOICE_ERR_NOMEM;
     for (size_t i = 0; ret == 0 && i < g->n_props; i++)
       props[i] = &g->props[i];
   }
@@ -1089,22 +1168,25 @@ int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
   if (ret == 0 && ap->n_added > 0) {
     joiner_ps = dv_calloc(mem, ap->n_added, DV_MLS_HASH_LEN);
     has_ps = dv_calloc(mem, ap->n_added, sizeof *has_ps);
-    if (joiner_ps == NULL || has_ps == NULL) ret = DVOICE_ERR_NOMEM;
+    if (joiner_ps == NULL || has_ps == NULL)
+      ret = DVOICE_ERR_NOMEM;
   }
   dv_mls_leaf_node new_leaf;
   if (ret == 0 && with_path) {
     uint8_t leaf_secret[DV_MLS_HASH_LEN];
     st = dv_malloc(mem, sizeof *st);
-    if (st == NULL) ret = DVOICE_ERR_NOMEM;
+    if (st == NULL)
+      ret = DVOICE_ERR_NOMEM;
     if (ret == 0) {
       dv_rand(&g->env, leaf_secret, sizeof leaf_secret);
       ret = dv_mls_treekem_encap_begin(&g->env, &next->tree, own, leaf_secret,
                                        st);
       sodium_memzero(leaf_secret, sizeof leaf_secret);
     }
-    if (ret == 0) ret = build_commit_leaf(g, &next->tree, st, &leaf_buf,
-                                          &new_leaf);
-    if (ret == 0) ret = dv_mls_tree_set_leaf(&next->tree, own, &new_leaf);
+    if (ret == 0)
+      ret = build_commit_leaf(g, &next->tree, st, &leaf_buf, &new_leaf);
+    if (ret == 0)
+      ret = dv_mls_tree_set_leaf(&next->tree, own, &new_leaf);
     /* Each joiner gets the path secret of its common ancestor with us. */
     for (size_t j = 0; ret == 0 && j < ap->n_added; j++) {
       uint32_t lca = dv_mls_tm_common_ancestor(2 * own, 2 * ap->added[j]);
@@ -1114,13 +1196,15 @@ int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
           has_ps[j] = 1;
         }
       }
-      if (!has_ps[j]) ret = DVOICE_ERR_INTERNAL;
+      if (!has_ps[j])
+        ret = DVOICE_ERR_INTERNAL;
     }
     /* The provisional GroupContext: new epoch and tree, old confirmed. */
     dv_buf pgc;
     dv_buf_init(&pgc, mem);
     uint8_t th[DV_MLS_HASH_LEN];
-    if (ret == 0) ret = dv_mls_tree_root_hash(&next->tree, th);
+    if (ret == 0)
+      ret = dv_mls_tree_root_hash(&next->tree, th);
     if (ret == 0)
       ret = write_context(g, g->epoch + 1, th, g->confirmed_th,
                           g->confirmed_th_len, &pgc);
@@ -1131,7 +1215,8 @@ int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
           &g->env, st, &next->tree, dv_mls_tree_leaf(&next->tree, own),
           ap->added, ap->n_added, pgc.data, pgc.len, &pw, commit_secret,
           &next->priv);
-      if (ret == 0) ret = pw.err;
+      if (ret == 0)
+        ret = pw.err;
     }
     dv_buf_free(&pgc);
   }
@@ -1151,16 +1236,17 @@ int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
   }
   dv_wr_vec_end(&w, pv);
   dv_wr_u8(&w, with_path ? 1 : 0);
-  if (with_path) dv_wr_bytes(&w, path_buf.data, path_buf.len);
-  if (ret == 0) ret = w.err;
+  if (with_path)
+    dv_wr_bytes(&w, path_buf.data, path_buf.len);
+  if (ret == 0)
+    ret = w.err;
   uint8_t sig[DV_MLS_SIG_MAX];
   size_t sig_len = 0;
   dv_mls_bytes fcb = dv_mls_b(fc.data, fc.len);
   dv_mls_bytes gcb = dv_mls_b(g->group_context.data, g->group_context.len);
   if (ret == 0)
     ret = dv_mls_framed_content_sign(&g->env, g->sig.priv, &fcb,
-                                     DV_MLS_SENDER_MEMBER, &gcb, sig,
-                                     &sig_len);
+                                     DV_MLS_SENDER_MEMBER, &gcb, sig, &sig_len);
   uint8_t tag[DV_MLS_HASH_LEN];
   dv_mls_bytes sigb = dv_mls_b(sig, sig_len);
   if (ret == 0)
@@ -1171,7 +1257,8 @@ int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
                                      g->secrets.membership_key, &gcb, commit);
   if (ret == 0 && ap->n_added > 0) {
     ret = build_welcome(next, tag, ap, joiner_ps, has_ps, welcome);
-    if (ret != 0) commit->len = commit_start;
+    if (ret != 0)
+      commit->len = commit_start;
   }
   if (st != NULL) {
     dv_mls_treekem_encap_wipe(st);
@@ -1188,7 +1275,8 @@ int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
   dv_buf_free(&leaf_buf);
   dv_buf_free(&path_buf);
   dv_buf_free(&fc);
-  if (ret != 0) dv_mls_group_free(next);
+  if (ret != 0)
+    dv_mls_group_free(next);
   return ret;
 }
 
@@ -1200,7 +1288,8 @@ int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
   const dvoice_mem *mem = g->env.mem;
   dv_mls_message m;
   int ret = dv_mls_message_decode(msg, len, &m);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   const dv_mls_public_message *pm = &m.pub;
   const dv_mls_framed_content *fc = &pm->content;
   if (m.wire_format != DV_MLS_WF_PUBLIC ||
@@ -1211,12 +1300,14 @@ int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
     return DVOICE_ERR_PROTO;
   uint32_t sender = fc->sender.index;
   const dv_mls_leaf_node *sl = dv_mls_tree_leaf(&g->tree, sender);
-  if (sl == NULL) return DVOICE_ERR_PROTO;
+  if (sl == NULL)
+    return DVOICE_ERR_PROTO;
   dv_mls_bytes gcb = dv_mls_b(g->group_context.data, g->group_context.len);
   ret = dv_mls_public_message_verify(mem, pm, sl->signature_key.p,
                                      sl->signature_key.len, &gcb,
                                      g->secrets.membership_key);
-  if (ret != 0) return ret;
+  if (ret != 0)
+    return ret;
   if (pm->auth.confirmation_tag.len != DV_MLS_HASH_LEN)
     return DVOICE_ERR_CRYPTO;
 
@@ -1226,7 +1317,8 @@ int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
   applied *ap = NULL;
   if (c->proposals.count > 0) {
     props = dv_calloc(mem, c->proposals.count, sizeof *props);
-    if (props == NULL) return DVOICE_ERR_NOMEM;
+    if (props == NULL)
+      return DVOICE_ERR_NOMEM;
   }
   dv_mls_iter it;
   dv_mls_proposal_or_ref por;
@@ -1239,24 +1331,31 @@ int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
       q = queue_find(g, por.reference.p, por.reference.len);
     /* DAVE: proposals by reference only, each at most once. */
     for (size_t i = 0; q != NULL && i < n; i++)
-      if (props[i] == q) q = NULL;
+      if (props[i] == q)
+        q = NULL;
     if (q == NULL || n == c->proposals.count) {
       ret = DVOICE_ERR_PROTO;
       break;
     }
     props[n++] = q;
   }
-  if (ret == 0 && rc < 0) ret = rc;
-  if (ret == 0) ret = dv_mls_group_copy(next, g);
+  if (ret == 0 && rc < 0)
+    ret = rc;
+  if (ret == 0)
+    ret = dv_mls_group_copy(next, g);
   if (ret == 0) {
     ap = dv_calloc(mem, 1, sizeof *ap);
-    if (ap == NULL) ret = DVOICE_ERR_NOMEM;
+    if (ap == NULL)
+      ret = DVOICE_ERR_NOMEM;
   }
   if (ret == 0)
     ret = apply_proposals(&next->tree, props, n, sender, g->priv.leaf_index,
                           g->validate_flags, ap);
+  /* A path is required with a Remove or an empty commit; RFC 9420 allows
+   * one anyway, and DAVE clients just never send it for add-only commits. */
   int need_path = ap != NULL && (ap->n_removed > 0 || n == 0);
-  if (ret == 0 && need_path != c->has_path) ret = DVOICE_ERR_PROTO;
+  if (ret == 0 && need_path && !c->has_path)
+    ret = DVOICE_ERR_PROTO;
   uint8_t commit_secret[DV_MLS_HASH_LEN];
   memset(commit_secret, 0, sizeof commit_secret);
   if (ret == 0 && c->has_path) {
@@ -1265,7 +1364,8 @@ int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
     dv_buf_init(&pgc, mem);
     ret = dv_mls_treekem_merge(&next->tree, sender, &c->path, &fc->group_id,
                                g->validate_flags);
-    if (ret == 0) ret = dv_mls_tree_root_hash(&next->tree, th);
+    if (ret == 0)
+      ret = dv_mls_tree_root_hash(&next->tree, th);
     if (ret == 0)
       ret = write_context(g, g->epoch + 1, th, g->confirmed_th,
                           g->confirmed_th_len, &pgc);
@@ -1281,6 +1381,7 @@ int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
   sodium_memzero(commit_secret, sizeof commit_secret);
   dv_free(mem, ap);
   dv_free(mem, props);
-  if (ret != 0) dv_mls_group_free(next);
+  if (ret != 0)
+    dv_mls_group_free(next);
   return ret;
 }

@@ -121,10 +121,10 @@ int dv_mls_framed_content_sign(const dvoice_env *env,
  * encoded FramedContent (it is decoded to learn sender and content type).
  */
 int dv_mls_public_message_seal(const dvoice_mem *mem, const dv_mls_bytes *fc,
-                                const uint8_t *sig, size_t sig_len,
-                                const uint8_t *confirmation_tag,
-                                const uint8_t *membership_key,
-                                const dv_mls_bytes *gc, dv_buf *out);
+                               const uint8_t *sig, size_t sig_len,
+                               const uint8_t *confirmation_tag,
+                               const uint8_t *membership_key,
+                               const dv_mls_bytes *gc, dv_buf *out);
 
 /*
  * ProposalRef of a decoded proposal PublicMessage: RefHash("MLS 1.0
@@ -157,15 +157,15 @@ typedef struct dv_mls_group {
   dv_buf group_id;
   uint64_t epoch;
   dv_mls_tree tree;
-  dv_mls_tree_priv priv;   /* own leaf index, leaf key, parent keys */
-  dv_mls_sig_key sig;      /* own signature key */
-  dv_buf extensions; /* GroupContext extensions<V>: the vector body */
+  dv_mls_tree_priv priv; /* own leaf index, leaf key, parent keys */
+  dv_mls_sig_key sig;    /* own signature key */
+  dv_buf extensions;     /* GroupContext extensions<V>: the vector body */
   uint8_t tree_hash[DV_MLS_HASH_LEN];
   uint8_t confirmed_th[DV_MLS_HASH_LEN];
   size_t confirmed_th_len; /* 0 at a new group's epoch 0 */
   uint8_t interim_th[DV_MLS_HASH_LEN];
   dv_mls_epoch_secrets secrets;
-  dv_buf group_context; /* serialized GroupContext of this epoch */
+  dv_buf group_context;          /* serialized GroupContext of this epoch */
   dv_mls_queued_proposal *props; /* queue for the next commit */
   size_t n_props, cap_props;
 } dv_mls_group;
@@ -206,9 +206,9 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
 typedef struct dv_mls_join_keys {
   const uint8_t *key_package; /* our KeyPackage encoding */
   size_t key_package_len;
-  const dv_mls_hpke_key *init_key;  /* its init key pair */
-  const dv_mls_hpke_key *leaf_key;  /* its leaf HPKE key pair */
-  const dv_mls_sig_key *sig;        /* its signature key pair */
+  const dv_mls_hpke_key *init_key; /* its init key pair */
+  const dv_mls_hpke_key *leaf_key; /* its leaf HPKE key pair */
+  const dv_mls_sig_key *sig;       /* its signature key pair */
 } dv_mls_join_keys;
 
 /*
@@ -278,8 +278,8 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
  * already queued is refused with DVOICE_ERR_PROTO. Decode errors, PROTO,
  * CRYPTO, NOMEM.
  */
-int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg,
-                                size_t len, uint8_t ref[DV_MLS_HASH_LEN]);
+int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg, size_t len,
+                                uint8_t ref[DV_MLS_HASH_LEN]);
 
 /* Removes the queued proposal with |ref| (op 27 revoke). NOT_FOUND if no
  * queued proposal has that ref. */
@@ -300,20 +300,20 @@ void dv_mls_group_clear_proposals(dv_mls_group *g);
  * the next epoch, to adopt if this commit wins. |g| is not modified.
  * Errors: PROTO (a proposal removes us), NOMEM, CRYPTO, INTERNAL.
  */
-int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit,
-                        dv_buf *welcome, dv_mls_group *next);
+int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit, dv_buf *welcome,
+                        dv_mls_group *next);
 
 /*
  * Processes another member's commit (dave.md section 3.9): an encoded
  * MLSMessage; our group id and epoch; a member sender other than us whose
  * leaf exists; membership tag and signature; every proposal a reference
  * to a queued proposal (inline proposals are refused); Removes then Adds
- * then truncation; an UpdatePath present iff required, merged and
- * decrypted; the key schedule and the confirmation tag. |next| (must be
- * empty) receives the next epoch's state; |g| is not modified.
- * Errors: decode errors, PROTO (wrong group/epoch/sender/content, unknown
- * or inline proposal, missing or unexpected path, we are removed), CRYPTO
- * (tag, signature, path), NOMEM.
+ * then truncation; an UpdatePath present if required (a Remove or no
+ * proposals; optional otherwise), merged and decrypted; the key schedule and
+ * the confirmation tag. |next| (must be empty) receives the next epoch's state;
+ * |g| is not modified. Errors: decode errors, PROTO (wrong
+ * group/epoch/sender/content, unknown or inline proposal, missing path, we are
+ * removed), CRYPTO (tag, signature, path), NOMEM.
  */
 int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
                                 size_t len, dv_mls_group *next);

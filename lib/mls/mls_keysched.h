@@ -33,13 +33,13 @@ typedef struct dv_mls_epoch_secrets {
   uint8_t joiner[DV_MLS_HASH_LEN];
   uint8_t welcome[DV_MLS_HASH_LEN];
   uint8_t epoch[DV_MLS_HASH_LEN];
-  uint8_t sender_data[DV_MLS_HASH_LEN];    /* "sender data" */
-  uint8_t encryption[DV_MLS_HASH_LEN];     /* "encryption" */
-  uint8_t exporter[DV_MLS_HASH_LEN];       /* "exporter" */
-  uint8_t external[DV_MLS_HASH_LEN];       /* "external" */
-  uint8_t confirmation_key[DV_MLS_HASH_LEN]; /* "confirm" */
-  uint8_t membership_key[DV_MLS_HASH_LEN];   /* "membership" */
-  uint8_t resumption_psk[DV_MLS_HASH_LEN];   /* "resumption" */
+  uint8_t sender_data[DV_MLS_HASH_LEN];         /* "sender data" */
+  uint8_t encryption[DV_MLS_HASH_LEN];          /* "encryption" */
+  uint8_t exporter[DV_MLS_HASH_LEN];            /* "exporter" */
+  uint8_t external[DV_MLS_HASH_LEN];            /* "external" */
+  uint8_t confirmation_key[DV_MLS_HASH_LEN];    /* "confirm" */
+  uint8_t membership_key[DV_MLS_HASH_LEN];      /* "membership" */
+  uint8_t resumption_psk[DV_MLS_HASH_LEN];      /* "resumption" */
   uint8_t epoch_authenticator[DV_MLS_HASH_LEN]; /* "authentication" */
   uint8_t init[DV_MLS_HASH_LEN]; /* "init": the next epoch's init_secret */
 } dv_mls_epoch_secrets;
@@ -79,8 +79,8 @@ int dv_mls_keysched_from_joiner(const uint8_t joiner_secret[DV_MLS_HASH_LEN],
  * context = little-endian u64 user id, out_len 16.
  */
 int dv_mls_export(const uint8_t exporter_secret[DV_MLS_HASH_LEN],
-                  const char *label, const uint8_t *context,
-                  size_t context_len, uint8_t *out, size_t out_len);
+                  const char *label, const uint8_t *context, size_t context_len,
+                  uint8_t *out, size_t out_len);
 
 /* Welcome AEAD key and nonce (RFC 9420 section 12.4.3.1):
  * key = ExpandWithLabel(welcome_secret, "key", "", 16),

@@ -56,9 +56,9 @@ static void check_crypto_basics(size_t idx, const json_t *c, dvt_env *e) {
   const json_t *ds = json_object_get(c, "derive_secret");
   secret = cvec_field(ds, "secret");
   want = cvec_field(ds, "out");
-  assert_int_equal(dv_mls_derive_secret(secret.p, secret.len,
-                                        cvec_str(ds, "label"), out),
-                   0);
+  assert_int_equal(
+      dv_mls_derive_secret(secret.p, secret.len, cvec_str(ds, "label"), out),
+      0);
   expect_eq("derive_secret", idx, out, 32, &want);
   cvec_bytes_free(&secret);
   cvec_bytes_free(&want);
@@ -71,8 +71,7 @@ static void check_crypto_basics(size_t idx, const json_t *c, dvt_env *e) {
   assert_true(len <= sizeof out);
   assert_int_equal(
       dv_mls_derive_tree_secret(secret.p, secret.len, cvec_str(dt, "label"),
-                                (uint32_t)cvec_u64(dt, "generation"), out,
-                                len),
+                                (uint32_t)cvec_u64(dt, "generation"), out, len),
       0);
   expect_eq("derive_tree_secret", idx, out, len, &want);
   cvec_bytes_free(&secret);
@@ -238,8 +237,7 @@ static void check_key_schedule(size_t idx, const json_t *c, dvt_env *e,
         {"epoch_authenticator",
          offsetof(dv_mls_epoch_secrets, epoch_authenticator)},
         {"external_secret", offsetof(dv_mls_epoch_secrets, external)},
-        {"confirmation_key",
-         offsetof(dv_mls_epoch_secrets, confirmation_key)},
+        {"confirmation_key", offsetof(dv_mls_epoch_secrets, confirmation_key)},
         {"membership_key", offsetof(dv_mls_epoch_secrets, membership_key)},
         {"resumption_psk", offsetof(dv_mls_epoch_secrets, resumption_psk)},
     };
@@ -252,17 +250,16 @@ static void check_key_schedule(size_t idx, const json_t *c, dvt_env *e,
 
     /* The joiner path gives the same epoch. */
     dv_mls_epoch_secrets s2;
-    assert_int_equal(dv_mls_keysched_from_joiner(s.joiner, psk.p, gc.data,
-                                                 gc.len, &s2),
-                     0);
+    assert_int_equal(
+        dv_mls_keysched_from_joiner(s.joiner, psk.p, gc.data, gc.len, &s2), 0);
     assert_memory_equal(&s, &s2, sizeof s);
 
     /* external_pub = DeriveKeyPair(external_secret).pub */
     cvec_bytes ext_pub = cvec_field(ep, "external_pub");
     dv_mls_hpke_key ext;
-    assert_int_equal(dv_mls_hpke_derive_keypair(&e->env, s.external,
-                                                DV_MLS_HASH_LEN, &ext),
-                     0);
+    assert_int_equal(
+        dv_mls_hpke_derive_keypair(&e->env, s.external, DV_MLS_HASH_LEN, &ext),
+        0);
     expect_eq("external_pub", idx, ext.pub, DV_MLS_PUB_LEN, &ext_pub);
     cvec_bytes_free(&ext_pub);
 
@@ -322,7 +319,8 @@ static void test_key_schedule(void **state) {
 }
 
 int main(void) {
-  if (sodium_init() < 0) return 1;
+  if (sodium_init() < 0)
+    return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crypto_basics),
       cmocka_unit_test(test_key_schedule),

@@ -61,7 +61,8 @@ static void test_gateway_capture(void **state) {
       cvec_field(root, "op27_revoke_payload_after_operation_type");
   const json_t *exp = json_object_get(root, "expected");
   cvec_bytes want_ref = cvec_field(exp, "proposal_ref_of_the_add");
-  cvec_bytes want_kp_ref = cvec_field(exp, "key_package_ref_of_the_added_member");
+  cvec_bytes want_kp_ref =
+      cvec_field(exp, "key_package_ref_of_the_added_member");
   uint64_t channel = parse_u64(cvec_str(root, "channel_id"));
   uint64_t self_uid = parse_u64(cvec_str(root, "self_user_id"));
   uint64_t added_uid = parse_u64(cvec_str(root, "added_user_id"));
@@ -126,7 +127,8 @@ static void test_gateway_capture(void **state) {
     dvt_assert_bytes(ref, 32, want_ref.p, want_ref.len);
     /* The added KeyPackage: both signatures, its ref and user id. */
     const dv_mls_key_package *kp = &pm->content.proposal.add;
-    assert_int_equal(dv_mls_key_package_verify(NULL, kp, DV_MLS_VALIDATE_DAVE), 0);
+    assert_int_equal(dv_mls_key_package_verify(NULL, kp, DV_MLS_VALIDATE_DAVE),
+                     0);
     assert_int_equal(dv_mls_make_key_package_ref(kp->raw.p, kp->raw.len, ref),
                      0);
     dvt_assert_bytes(ref, 32, want_kp_ref.p, want_kp_ref.len);
@@ -208,13 +210,13 @@ static void test_dave_exporter(void **state) {
   const json_t *ex = json_object_get(root, "export");
   uint64_t uid = parse_u64(cvec_str(root, "sender_user_id"));
   uint8_t ctx[8];
-  for (int i = 0; i < 8; i++) ctx[i] = (uint8_t)(uid >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    ctx[i] = (uint8_t)(uid >> (8 * i));
   assert_int_equal(exporter.len, 32);
   uint8_t base[16];
   assert_int_equal(cvec_u64(ex, "length"), 16);
-  assert_int_equal(dv_mls_export(exporter.p, cvec_str(ex, "label"), ctx, 8,
-                                 base, 16),
-                   0);
+  assert_int_equal(
+      dv_mls_export(exporter.p, cvec_str(ex, "label"), ctx, 8, base, 16), 0);
   dvt_assert_bytes(base, 16, want_base.p, want_base.len);
 
   const json_t *hr = json_object_get(root, "hash_ratchet");
@@ -226,8 +228,8 @@ static void test_dave_exporter(void **state) {
   memcpy(secret, rb.p, slen);
   const cvec_bytes *keys[3] = {&k0, &k1, &k2};
   for (uint32_t g = 0; g < 3; g++) {
-    assert_int_equal(
-        dv_mls_derive_tree_secret(secret, slen, "key", g, key, 16), 0);
+    assert_int_equal(dv_mls_derive_tree_secret(secret, slen, "key", g, key, 16),
+                     0);
     dvt_assert_bytes(key, 16, keys[g]->p, keys[g]->len);
     if (g == 0) {
       assert_int_equal(
@@ -323,11 +325,10 @@ static void check_protection(dvt_env *e, const json_t *c, const char *kind,
   dvt_assert_bytes(sk.pub, 65, pub.p, pub.len);
   uint8_t sig[DV_MLS_SIG_MAX];
   size_t sig_len;
-  assert_int_equal(dv_mls_framed_content_sign(&e->env, sk.priv,
-                                              &m.pub.content.raw,
-                                              DV_MLS_SENDER_MEMBER, &gcb, sig,
-                                              &sig_len),
-                   0);
+  assert_int_equal(
+      dv_mls_framed_content_sign(&e->env, sk.priv, &m.pub.content.raw,
+                                 DV_MLS_SENDER_MEMBER, &gcb, sig, &sig_len),
+      0);
   uint8_t ctag[32];
   memset(ctag, 0x5a, sizeof ctag);
   int is_commit = m.pub.content.content_type == DV_MLS_CONTENT_COMMIT;
@@ -443,17 +444,15 @@ static void test_welcome(void **state) {
     dv_mls_group_info gi;
     assert_int_equal(dv_mls_group_secrets_decode(gs.data, gs.len, &sec), 0);
     assert_int_equal(dv_mls_group_info_decode(gib.data, gib.len, &gi), 0);
-    assert_int_equal(dv_mls_verify_with_label(signer_pub.p, signer_pub.len,
-                                              "GroupInfoTBS", gi.raw.p,
-                                              gi.tbs_len, gi.signature.p,
-                                              gi.signature.len),
+    assert_int_equal(dv_mls_verify_with_label(
+                         signer_pub.p, signer_pub.len, "GroupInfoTBS", gi.raw.p,
+                         gi.tbs_len, gi.signature.p, gi.signature.len),
                      0);
     dv_mls_epoch_secrets s;
-    assert_int_equal(
-        dv_mls_keysched_from_joiner(sec.joiner_secret.p, NULL,
-                                    gi.group_context.raw.p,
-                                    gi.group_context.raw.len, &s),
-        0);
+    assert_int_equal(dv_mls_keysched_from_joiner(sec.joiner_secret.p, NULL,
+                                                 gi.group_context.raw.p,
+                                                 gi.group_context.raw.len, &s),
+                     0);
     assert_int_equal(dv_mls_confirmation_tag_verify(
                          s.confirmation_key,
                          gi.group_context.confirmed_transcript_hash.p,
@@ -469,9 +468,9 @@ static void test_welcome(void **state) {
     ref[0] ^= 1;
     dv_mls_hpke_key other_key;
     assert_int_equal(dv_mls_hpke_keygen(&e.env, &other_key), 0);
-    assert_int_equal(dv_mls_welcome_open(&e.env, &wm.welcome, ref,
-                                         &other_key, &gs, &gib),
-                     DVOICE_ERR_CRYPTO);
+    assert_int_equal(
+        dv_mls_welcome_open(&e.env, &wm.welcome, ref, &other_key, &gs, &gib),
+        DVOICE_ERR_CRYPTO);
     dv_mls_epoch_secrets_wipe(&s);
     dv_buf_free_secret(&gs);
     dv_buf_free(&gib);
@@ -544,7 +543,8 @@ static void test_passive_client_welcome(void **state) {
     g.validate_flags = 0; /* generic MLS credentials, not DAVE's */
     int rc = dv_mls_group_join(&g, wmsg.p + 4, wmsg.len - 4, &keys,
                                tree.p != NULL ? &ext_tree : NULL);
-    if (rc != 0) print_error("case %zu: join failed %d\n", idx, rc);
+    if (rc != 0)
+      print_error("case %zu: join failed %d\n", idx, rc);
     assert_int_equal(rc, 0);
     dvt_assert_bytes(g.secrets.epoch_authenticator, 32, want_auth.p,
                      want_auth.len);
@@ -554,9 +554,9 @@ static void test_passive_client_welcome(void **state) {
       dv_mls_group_init(&g2, &e.env);
       g2.validate_flags = 0;
       tree.p[tree.len - 3] ^= 1;
-      assert_int_not_equal(dv_mls_group_join(&g2, wmsg.p + 4, wmsg.len - 4,
-                                             &keys, &ext_tree),
-                           0);
+      assert_int_not_equal(
+          dv_mls_group_join(&g2, wmsg.p + 4, wmsg.len - 4, &keys, &ext_tree),
+          0);
       assert_int_equal(g2.tree.n_leaves, 0);
       tree.p[tree.len - 3] ^= 1;
       dv_mls_group_free(&g2);
@@ -568,7 +568,8 @@ static void test_passive_client_welcome(void **state) {
     cvec_bytes_free(&init_priv);
     cvec_bytes_free(&wmsg);
     cvec_bytes_free(&want_auth);
-    if (tree.p != NULL) cvec_bytes_free(&tree);
+    if (tree.p != NULL)
+      cvec_bytes_free(&tree);
     passed++;
   }
   print_message("# passive-client-welcome.json: %zu passed (cipher suite 2), "
@@ -581,7 +582,8 @@ static void test_passive_client_welcome(void **state) {
 }
 
 int main(void) {
-  if (sodium_init() < 0) return 1;
+  if (sodium_init() < 0)
+    return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gateway_capture),
       cmocka_unit_test(test_dave_exporter),

@@ -49,13 +49,13 @@ typedef struct fstate {
 
 static fstate S;
 
-#define CHECK(x)                                                    \
-  do {                                                              \
-    int rc_ = (x);                                                  \
-    if (rc_ != 0) {                                                 \
-      fprintf(stderr, "%s:%d: error %d\n", __FILE__, __LINE__, rc_); \
-      abort();                                                      \
-    }                                                               \
+#define CHECK(x)                                                               \
+  do {                                                                         \
+    int rc_ = (x);                                                             \
+    if (rc_ != 0) {                                                            \
+      fprintf(stderr, "%s:%d: error %d\n", __FILE__, __LINE__, rc_);           \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 static void proposal(const uint8_t gid[8], uint64_t epoch, uint16_t type,
@@ -80,9 +80,8 @@ static void proposal(const uint8_t gid[8], uint64_t epoch, uint16_t type,
   uint8_t sig[DV_MLS_SIG_MAX];
   size_t sig_len;
   dv_mls_bytes fcb = dv_mls_b(fc.data, fc.len);
-  CHECK(dv_mls_framed_content_sign(&S.env, S.gw.priv, &fcb,
-                                   DV_MLS_SENDER_EXTERNAL, NULL, sig,
-                                   &sig_len));
+  CHECK(dv_mls_framed_content_sign(
+      &S.env, S.gw.priv, &fcb, DV_MLS_SENDER_EXTERNAL, NULL, sig, &sig_len));
   CHECK(dv_mls_public_message_seal(NULL, &fcb, sig, sig_len, NULL, NULL, NULL,
                                    out));
   dv_buf_free(&fc);
@@ -174,8 +173,8 @@ static void setup(void) {
 
   dv_buf_init(&S.seed_prop, NULL);
   proposal(gid, 1, DV_MLS_PROP_REMOVE, 2, NULL, &S.seed_prop);
-  CHECK(dv_mls_group_queue_proposal(&a, S.seed_prop.data, S.seed_prop.len,
-                                    NULL));
+  CHECK(
+      dv_mls_group_queue_proposal(&a, S.seed_prop.data, S.seed_prop.len, NULL));
   CHECK(dv_mls_group_queue_proposal(&S.b, S.seed_prop.data, S.seed_prop.len,
                                     NULL));
   dv_buf_reset(&msg);
@@ -195,15 +194,14 @@ static void setup(void) {
                                     ref));
   CHECK(dv_mls_group_revoke_proposal(&S.b, ref));
   dv_mls_group_free(&next);
-  CHECK(dv_mls_group_process_commit(&S.b, S.seed_commit.data,
-                                    S.seed_commit.len, &next));
+  CHECK(dv_mls_group_process_commit(&S.b, S.seed_commit.data, S.seed_commit.len,
+                                    &next));
   dv_mls_group_free(&next);
   dv_mls_group d;
   dv_mls_group_init(&d, &S.env);
-  dv_mls_join_keys dkeys = {S.d_kp.data, S.d_kp.len, &S.d_ik, &S.d_lk,
-                            &S.d_sk};
-  CHECK(dv_mls_group_join(&d, S.seed_welcome.data, S.seed_welcome.len,
-                          &dkeys, NULL));
+  dv_mls_join_keys dkeys = {S.d_kp.data, S.d_kp.len, &S.d_ik, &S.d_lk, &S.d_sk};
+  CHECK(dv_mls_group_join(&d, S.seed_welcome.data, S.seed_welcome.len, &dkeys,
+                          NULL));
   dv_mls_group_free(&d);
 
   const char *dir = getenv("FUZZ_MLS_GROUP_SEEDS");
@@ -228,13 +226,16 @@ static void setup(void) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  if (!S.ready) setup();
+  if (!S.ready)
+    setup();
   return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!S.ready) setup();
-  if (size < 1) return 0;
+  if (!S.ready)
+    setup();
+  if (size < 1)
+    return 0;
   const uint8_t *p = data + 1;
   size_t n = size - 1;
   dv_mls_group next;
@@ -244,10 +245,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       uint8_t ref[32];
       size_t before = S.b.n_props;
       if (dv_mls_group_queue_proposal(&S.b, p, n, ref) == 0) {
-        if (S.b.n_props != before + 1) abort();
+        if (S.b.n_props != before + 1)
+          abort();
         CHECK(dv_mls_group_revoke_proposal(&S.b, ref));
       }
-      if (S.b.n_props != before) abort();
+      if (S.b.n_props != before)
+        abort();
       break;
     }
     case 1:

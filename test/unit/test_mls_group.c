@@ -92,8 +92,10 @@ static void test_key_package_layout(void **state) {
   dv_mls_key_package k1, k2;
   assert_int_equal(dv_mls_key_package_decode(kp.data, kp.len, &k1), 0);
   assert_int_equal(dv_mls_key_package_decode(kp2.data, kp2.len, &k2), 0);
-  assert_int_equal(dv_mls_key_package_verify(NULL, &k1, DV_MLS_VALIDATE_DAVE), 0);
-  assert_int_equal(dv_mls_key_package_verify(NULL, &k2, DV_MLS_VALIDATE_DAVE), 0);
+  assert_int_equal(dv_mls_key_package_verify(NULL, &k1, DV_MLS_VALIDATE_DAVE),
+                   0);
+  assert_int_equal(dv_mls_key_package_verify(NULL, &k2, DV_MLS_VALIDATE_DAVE),
+                   0);
   assert_false(dv_mls_bytes_eq(&k1.init_key, &k2.init_key));
   assert_true(dv_mls_bytes_eq(&k1.leaf_node.raw, &k2.leaf_node.raw));
   uint64_t uid = 0;
@@ -104,8 +106,10 @@ static void test_key_package_layout(void **state) {
     kp.data[i] ^= 0x01;
     dv_mls_key_package k3;
     int rc = dv_mls_key_package_decode(kp.data, kp.len, &k3);
-    if (rc == 0) rc = dv_mls_key_package_verify(NULL, &k3, DV_MLS_VALIDATE_DAVE);
-    if (rc == 0) fail_msg("flipped byte %zu still verifies", i);
+    if (rc == 0)
+      rc = dv_mls_key_package_verify(NULL, &k3, DV_MLS_VALIDATE_DAVE);
+    if (rc == 0)
+      fail_msg("flipped byte %zu still verifies", i);
     kp.data[i] ^= 0x01;
   }
   dv_buf_free(&kp);
@@ -157,13 +161,12 @@ static void gateway_proposal(gateway *gw, dvt_env *e, const uint8_t *gid,
   size_t sig_len;
   dv_mls_bytes fcb = dv_mls_b(fc.data, fc.len);
   assert_int_equal(dv_mls_framed_content_sign(&e->env, gw->key.priv, &fcb,
-                                              DV_MLS_SENDER_EXTERNAL, NULL,
-                                              sig, &sig_len),
+                                              DV_MLS_SENDER_EXTERNAL, NULL, sig,
+                                              &sig_len),
                    0);
-  assert_int_equal(
-      dv_mls_public_message_seal(NULL, &fcb, sig, sig_len, NULL, NULL, NULL,
-                                 out),
-      0);
+  assert_int_equal(dv_mls_public_message_seal(NULL, &fcb, sig, sig_len, NULL,
+                                              NULL, NULL, out),
+                   0);
   dv_buf_free(&fc);
 }
 
@@ -194,7 +197,8 @@ static void make_group(dvt_env *e, gateway *gw, dv_mls_group *g,
 static int check(dv_mls_group *g, const dv_buf *msg, uint8_t ref[32]) {
   dv_mls_message m;
   int rc = dv_mls_message_decode(msg->data, msg->len, &m);
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   return dv_mls_group_check_external_proposal(g, &m, ref);
 }
 
@@ -254,8 +258,7 @@ static void test_external_proposals(void **state) {
   gateway other;
   gateway_init(&other, &e);
   dv_buf_reset(&msg);
-  gateway_proposal(&other, &e, gid, 8, 0, DV_MLS_PROP_REMOVE, 0, NULL, 0,
-                   &msg);
+  gateway_proposal(&other, &e, gid, 8, 0, DV_MLS_PROP_REMOVE, 0, NULL, 0, &msg);
   assert_int_equal(check(&g, &msg, ref), DVOICE_ERR_CRYPTO);
   /* An Add whose KeyPackage signature is broken. */
   kp.data[kp.len - 5] ^= 1;
@@ -317,7 +320,8 @@ static void queue_all(dv_mls_group **gs, size_t n, const dv_buf *msg) {
     assert_int_equal(dv_mls_group_queue_proposal(gs[i], msg->data, msg->len,
                                                  i == 0 ? ref0 : ref),
                      0);
-    if (i > 0) assert_memory_equal(ref, ref0, 32);
+    if (i > 0)
+      assert_memory_equal(ref, ref0, 32);
   }
 }
 
@@ -456,12 +460,27 @@ static void test_commit_flow(void **state) {
   same_epoch(&a.g, &d.g);
   assert_int_equal(a.g.epoch, 3);
 
+  /* Epoch 3 -> 4: an empty commit (path required) by A, processed by D. */
+  dv_buf_reset(&commit);
+  dv_buf_reset(&welcome);
+  assert_int_equal(dv_mls_group_commit(&a.g, &commit, &welcome, &next), 0);
+  assert_int_equal(commit_has_path(&commit), 1);
+  assert_int_equal(welcome.len, 0);
+  dv_mls_group anext = next;
+  dv_mls_group_init(&next, &e.env);
+  assert_int_equal(
+      dv_mls_group_process_commit(&d.g, commit.data, commit.len, &next), 0);
+  adopt(&a.g, &anext);
+  adopt(&d.g, &next);
+  same_epoch(&a.g, &d.g);
+  assert_int_equal(a.g.epoch, 4);
+
   /* Revoke: queue then revoke leaves nothing; an unknown ref is refused. */
   uint8_t ref[32];
   dv_buf_reset(&msg);
-  gateway_proposal(&gw, &e, gid, 8, 3, DV_MLS_PROP_REMOVE, 2, NULL, 0, &msg);
-  assert_int_equal(
-      dv_mls_group_queue_proposal(&a.g, msg.data, msg.len, ref), 0);
+  gateway_proposal(&gw, &e, gid, 8, 4, DV_MLS_PROP_REMOVE, 2, NULL, 0, &msg);
+  assert_int_equal(dv_mls_group_queue_proposal(&a.g, msg.data, msg.len, ref),
+                   0);
   assert_int_equal(dv_mls_group_queue_proposal(&a.g, msg.data, msg.len, NULL),
                    DVOICE_ERR_PROTO);
   assert_int_equal(dv_mls_group_revoke_proposal(&a.g, ref), 0);
@@ -634,7 +653,8 @@ static int run_create(const dvoice_mem *mem, void *ud) {
   dv_buf_init(&kp, mem);
   dv_buf_init(&leaf, mem);
   int rc = dv_mls_dave_key_package(&env, UID, &c->sk, &c->lk, &ik, &kp);
-  if (rc == 0) rc = dv_mls_dave_leaf_node(&env, UID, &c->sk, &c->lk, &leaf);
+  if (rc == 0)
+    rc = dv_mls_dave_leaf_node(&env, UID, &c->sk, &c->lk, &leaf);
   dv_mls_group g;
   dv_mls_group_init(&g, &env);
   if (rc == 0) {
@@ -664,7 +684,8 @@ static void test_nomem(void **state) {
 }
 
 int main(void) {
-  if (sodium_init() < 0) return 1;
+  if (sodium_init() < 0)
+    return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_key_package_layout),
       cmocka_unit_test(test_external_proposals),
