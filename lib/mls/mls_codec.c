@@ -54,39 +54,39 @@ static void set_raw(const dv_rd *r, size_t start, dv_mls_bytes *raw) {
  * every element and counting them. Errors inside the body are copied to the
  * outer reader.
  */
-#define RD_STRUCT_VEC(r, vec, T, readfn)                                      \
-  do {                                                                        \
-    dv_rd sub_;                                                               \
-    T e_;                                                                     \
-    memset((vec), 0, sizeof(*(vec)));                                         \
-    if (dv_rd_vec((r), &sub_) == 0) {                                         \
-      (vec)->p = sub_.p;                                                      \
-      (vec)->len = sub_.len;                                                  \
-      while (dv_rd_left(&sub_) > 0) {                                         \
-        if (readfn(&sub_, &e_) != 0) {                                        \
-          dv_rd_fail((r), sub_.err);                                          \
-          break;                                                              \
-        }                                                                     \
-        (vec)->count++;                                                       \
-      }                                                                       \
-    }                                                                         \
+#define RD_STRUCT_VEC(r, vec, T, readfn)                                       \
+  do {                                                                         \
+    dv_rd sub_;                                                                \
+    T e_;                                                                      \
+    memset((vec), 0, sizeof(*(vec)));                                          \
+    if (dv_rd_vec((r), &sub_) == 0) {                                          \
+      (vec)->p = sub_.p;                                                       \
+      (vec)->len = sub_.len;                                                   \
+      while (dv_rd_left(&sub_) > 0) {                                          \
+        if (readfn(&sub_, &e_) != 0) {                                         \
+          dv_rd_fail((r), sub_.err);                                           \
+          break;                                                               \
+        }                                                                      \
+        (vec)->count++;                                                        \
+      }                                                                        \
+    }                                                                          \
   } while (0)
 
 /* Writes a vector of structs by re-encoding each element of |vec|. */
-#define WR_STRUCT_VEC(w, vec, T, nextfn, writefn)                             \
-  do {                                                                        \
-    dv_mls_iter it_;                                                          \
-    T e_;                                                                     \
-    int rc_;                                                                  \
-    size_t m_ = dv_wr_vec_begin(w);                                           \
-    dv_mls_iter_init(&it_, (vec));                                            \
-    while ((rc_ = nextfn(&it_, &e_)) == 1) {                                  \
-      writefn((w), &e_);                                                      \
-    }                                                                         \
-    if (rc_ < 0 && (w)->err == 0) {                                           \
-      (w)->err = DVOICE_ERR_MALFORMED;                                        \
-    }                                                                         \
-    dv_wr_vec_end((w), m_);                                                   \
+#define WR_STRUCT_VEC(w, vec, T, nextfn, writefn)                              \
+  do {                                                                         \
+    dv_mls_iter it_;                                                           \
+    T e_;                                                                      \
+    int rc_;                                                                   \
+    size_t m_ = dv_wr_vec_begin(w);                                            \
+    dv_mls_iter_init(&it_, (vec));                                             \
+    while ((rc_ = nextfn(&it_, &e_)) == 1) {                                   \
+      writefn((w), &e_);                                                       \
+    }                                                                          \
+    if (rc_ < 0 && (w)->err == 0) {                                            \
+      (w)->err = DVOICE_ERR_MALFORMED;                                         \
+    }                                                                          \
+    dv_wr_vec_end((w), m_);                                                    \
   } while (0)
 
 static void wr_bytes_v(dv_wr *w, const dv_mls_bytes *b) {
@@ -136,18 +136,18 @@ void dv_mls_iter_init(dv_mls_iter *it, const dv_mls_vec *v) {
   dv_rd_init(&it->r, v->p, v->len);
 }
 
-#define DEFINE_NEXT(name, T, readfn)                                          \
-  int name(dv_mls_iter *it, T *out) {                                         \
-    if (it->r.err) {                                                          \
-      return it->r.err;                                                       \
-    }                                                                         \
-    if (dv_rd_left(&it->r) == 0) {                                            \
-      return 0;                                                               \
-    }                                                                         \
-    if (readfn(&it->r, out) != 0) {                                           \
-      return it->r.err;                                                       \
-    }                                                                         \
-    return 1;                                                                 \
+#define DEFINE_NEXT(name, T, readfn)                                           \
+  int name(dv_mls_iter *it, T *out) {                                          \
+    if (it->r.err) {                                                           \
+      return it->r.err;                                                        \
+    }                                                                          \
+    if (dv_rd_left(&it->r) == 0) {                                             \
+      return 0;                                                                \
+    }                                                                          \
+    if (readfn(&it->r, out) != 0) {                                            \
+      return it->r.err;                                                        \
+    }                                                                          \
+    return 1;                                                                  \
   }
 
 static int extension_read(dv_rd *r, dv_mls_extension *out) {
@@ -171,8 +171,7 @@ DEFINE_NEXT(dv_mls_next_update_path_node, dv_mls_update_path_node,
 DEFINE_NEXT(dv_mls_next_proposal_or_ref, dv_mls_proposal_or_ref,
             dv_mls_proposal_or_ref_read)
 DEFINE_NEXT(dv_mls_next_psk_id, dv_mls_psk_id, dv_mls_psk_id_read)
-DEFINE_NEXT(dv_mls_next_encrypted_group_secrets,
-            dv_mls_encrypted_group_secrets,
+DEFINE_NEXT(dv_mls_next_encrypted_group_secrets, dv_mls_encrypted_group_secrets,
             dv_mls_encrypted_group_secrets_read)
 DEFINE_NEXT(dv_mls_next_external_sender, dv_mls_external_sender,
             dv_mls_external_sender_read)
@@ -289,8 +288,7 @@ static int update_path_node_read(dv_rd *r, dv_mls_update_path_node *out) {
 
 int dv_mls_update_path_read(dv_rd *r, dv_mls_update_path *out) {
   dv_mls_leaf_node_read(r, &out->leaf_node);
-  RD_STRUCT_VEC(r, &out->nodes, dv_mls_update_path_node,
-                update_path_node_read);
+  RD_STRUCT_VEC(r, &out->nodes, dv_mls_update_path_node, update_path_node_read);
   return r->err;
 }
 
@@ -659,8 +657,7 @@ void dv_mls_credential_write(dv_wr *w, const dv_mls_credential *x) {
       wr_bytes_v(w, &x->identity);
       break;
     case DV_MLS_CRED_X509:
-      WR_STRUCT_VEC(w, &x->certs, dv_mls_bytes, dv_mls_next_opaque,
-                    wr_bytes_v);
+      WR_STRUCT_VEC(w, &x->certs, dv_mls_bytes, dv_mls_next_opaque, wr_bytes_v);
       break;
     default:
       wr_fail(w, DVOICE_ERR_UNSUPPORTED);
@@ -748,8 +745,7 @@ void dv_mls_hpke_ciphertext_write(dv_wr *w, const dv_mls_hpke_ciphertext *x) {
   wr_bytes_v(w, &x->ciphertext);
 }
 
-void dv_mls_update_path_node_write(dv_wr *w,
-                                   const dv_mls_update_path_node *x) {
+void dv_mls_update_path_node_write(dv_wr *w, const dv_mls_update_path_node *x) {
   wr_bytes_v(w, &x->encryption_key);
   WR_STRUCT_VEC(w, &x->encrypted_path_secret, dv_mls_hpke_ciphertext,
                 dv_mls_next_hpke_ciphertext, dv_mls_hpke_ciphertext_write);
@@ -911,8 +907,8 @@ void dv_mls_public_message_write(dv_wr *w, const dv_mls_public_message *x) {
   }
 }
 
-void dv_mls_authenticated_content_write(
-    dv_wr *w, const dv_mls_authenticated_content *x) {
+void dv_mls_authenticated_content_write(dv_wr *w,
+                                        const dv_mls_authenticated_content *x) {
   dv_wr_u16(w, x->wire_format);
   dv_mls_framed_content_write(w, &x->content);
   dv_mls_auth_data_write(w, x->content.content_type, &x->auth);

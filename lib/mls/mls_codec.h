@@ -180,24 +180,24 @@ typedef struct dv_mls_node {
 } dv_mls_node;
 
 typedef struct dv_mls_psk_id {
-  uint8_t psktype;         /* DV_MLS_PSK_* */
-  dv_mls_bytes psk_id;     /* external */
-  uint8_t usage;           /* resumption: ResumptionPSKUsage (uint8) */
+  uint8_t psktype;     /* DV_MLS_PSK_* */
+  dv_mls_bytes psk_id; /* external */
+  uint8_t usage;       /* resumption: ResumptionPSKUsage (uint8) */
   dv_mls_bytes psk_group_id;
   uint64_t psk_epoch;
   dv_mls_bytes psk_nonce;
 } dv_mls_psk_id;
 
 typedef struct dv_mls_proposal {
-  uint16_t type;                  /* DV_MLS_PROP_* */
-  dv_mls_key_package add;         /* add */
-  dv_mls_leaf_node update;        /* update */
-  uint32_t removed;               /* remove */
-  dv_mls_psk_id psk;              /* pre_shared_key */
-  dv_mls_bytes reinit_group_id;   /* reinit */
+  uint16_t type;                /* DV_MLS_PROP_* */
+  dv_mls_key_package add;       /* add */
+  dv_mls_leaf_node update;      /* update */
+  uint32_t removed;             /* remove */
+  dv_mls_psk_id psk;            /* pre_shared_key */
+  dv_mls_bytes reinit_group_id; /* reinit */
   uint16_t reinit_version, reinit_cipher_suite;
-  dv_mls_vec extensions;          /* reinit and group_context_extensions */
-  dv_mls_bytes kem_output;        /* external_init */
+  dv_mls_vec extensions;   /* reinit and group_context_extensions */
+  dv_mls_bytes kem_output; /* external_init */
 } dv_mls_proposal;
 
 typedef struct dv_mls_proposal_or_ref {
@@ -313,8 +313,7 @@ void dv_mls_iter_init(dv_mls_iter *it, const dv_mls_vec *v);
 int dv_mls_next_extension(dv_mls_iter *it, dv_mls_extension *out);
 int dv_mls_next_opaque(dv_mls_iter *it, dv_mls_bytes *out);
 int dv_mls_next_hpke_ciphertext(dv_mls_iter *it, dv_mls_hpke_ciphertext *out);
-int dv_mls_next_update_path_node(dv_mls_iter *it,
-                                 dv_mls_update_path_node *out);
+int dv_mls_next_update_path_node(dv_mls_iter *it, dv_mls_update_path_node *out);
 int dv_mls_next_proposal_or_ref(dv_mls_iter *it, dv_mls_proposal_or_ref *out);
 int dv_mls_next_psk_id(dv_mls_iter *it, dv_mls_psk_id *out);
 int dv_mls_next_encrypted_group_secrets(dv_mls_iter *it,
@@ -389,8 +388,7 @@ void dv_mls_key_package_write(dv_wr *w, const dv_mls_key_package *x);
 /* KeyPackageTBS: the key package without its signature. */
 void dv_mls_key_package_tbs_write(dv_wr *w, const dv_mls_key_package *x);
 void dv_mls_hpke_ciphertext_write(dv_wr *w, const dv_mls_hpke_ciphertext *x);
-void dv_mls_update_path_node_write(dv_wr *w,
-                                   const dv_mls_update_path_node *x);
+void dv_mls_update_path_node_write(dv_wr *w, const dv_mls_update_path_node *x);
 void dv_mls_update_path_write(dv_wr *w, const dv_mls_update_path *x);
 void dv_mls_parent_node_write(dv_wr *w, const dv_mls_parent_node *x);
 void dv_mls_node_write(dv_wr *w, const dv_mls_node *x);
@@ -403,8 +401,8 @@ void dv_mls_framed_content_write(dv_wr *w, const dv_mls_framed_content *x);
 void dv_mls_auth_data_write(dv_wr *w, uint8_t content_type,
                             const dv_mls_auth_data *x);
 void dv_mls_public_message_write(dv_wr *w, const dv_mls_public_message *x);
-void dv_mls_authenticated_content_write(
-    dv_wr *w, const dv_mls_authenticated_content *x);
+void dv_mls_authenticated_content_write(dv_wr *w,
+                                        const dv_mls_authenticated_content *x);
 void dv_mls_group_context_write(dv_wr *w, const dv_mls_group_context *x);
 void dv_mls_group_info_write(dv_wr *w, const dv_mls_group_info *x);
 /* GroupInfoTBS: the group info without its signature. */

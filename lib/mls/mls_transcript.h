@@ -19,8 +19,7 @@
 int dv_mls_transcript_confirmed(const dv_mls_bytes *interim_before,
                                 uint16_t wire_format,
                                 const dv_mls_bytes *framed_content,
-                                const dv_mls_bytes *signature,
-                                uint8_t out[32]);
+                                const dv_mls_bytes *signature, uint8_t out[32]);
 int dv_mls_transcript_interim(const uint8_t confirmed[32],
                               const dv_mls_bytes *confirmation_tag,
                               uint8_t out[32]);

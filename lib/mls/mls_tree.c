@@ -291,8 +291,8 @@ static int check_unmerged(const dv_mls_tree *t, uint32_t x) {
   return 0;
 }
 
-int dv_mls_tree_decode(dv_mls_tree *t, const dvoice_mem *mem,
-                       const uint8_t *p, size_t len) {
+int dv_mls_tree_decode(dv_mls_tree *t, const dvoice_mem *mem, const uint8_t *p,
+                       size_t len) {
   dv_rd r, sub;
   uint32_t count = 0, n_leaves = 1, x;
   int present, rc;
@@ -350,11 +350,11 @@ int dv_mls_tree_decode(dv_mls_tree *t, const dvoice_mem *mem,
     } else {
       dv_mls_leaf_node_read(&sub, &node.leaf);
     }
-    rc = sub.err ? sub.err
-                 : node_copy_raw(t, x,
-                                 (x & 1u) ? DV_MLS_NODE_PARENT
-                                          : DV_MLS_NODE_LEAF,
-                                 sub.p + start, sub.pos - start);
+    rc = sub.err
+             ? sub.err
+             : node_copy_raw(t, x,
+                             (x & 1u) ? DV_MLS_NODE_PARENT : DV_MLS_NODE_LEAF,
+                             sub.p + start, sub.pos - start);
     if (rc != 0) {
       dv_mls_tree_free(t);
       return rc;
@@ -561,9 +561,8 @@ static int has_resolution(const dv_mls_tree *t, uint32_t x) {
          has_resolution(t, dv_mls_tm_right(x));
 }
 
-int dv_mls_tree_filtered_direct_path(const dv_mls_tree *t,
-                                     uint32_t leaf_index, uint32_t out[32],
-                                     uint32_t copath[32]) {
+int dv_mls_tree_filtered_direct_path(const dv_mls_tree *t, uint32_t leaf_index,
+                                     uint32_t out[32], uint32_t copath[32]) {
   uint32_t dp[32], cp[32], n, i, k = 0;
   if (leaf_index >= t->n_leaves) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -708,15 +707,42 @@ static dv_mls_bytes node_parent_hash(const dv_mls_tree *t, uint32_t x) {
   return none;
 }
 
-/* Nonzero if some node in the resolution of |child| carries |ph|. */
-static int chain_ok(const dv_mls_tree *t, uint32_t child,
+/* Nonzero if the resolution of |child| minus node |d| is exactly the set of
+ * parent |p|'s unmerged leaves that lie under |child| (RFC 9420 7.9.2). */
+static int rest_is_unmerged(const dv_mls_parent_node *p, uint32_t child,
+                            const uint32_t *res, int n, uint32_t d) {
+  uint32_t i, under = 0;
+  int k, found;
+  for (i = 0; i < p->unmerged_leaves.count; i++) {
+    uint32_t x = 2 * dv_mls_vec_u32(&p->unmerged_leaves, i);
+    if (!dv_mls_tm_is_ancestor(child, x)) {
+      continue;
+    }
+    under++;
+    found = 0;
+    for (k = 0; k < n && !found; k++) {
+      found = res[k] == x && x != d;
+    }
+    if (!found) {
+      return 0;
+    }
+  }
+  /* Every unmerged leaf under child is in res, distinct from d: the sizes
+   * must match for the sets to be equal. */
+  return (uint32_t)n == under + 1;
+}
+
+/* Nonzero if some node D in the resolution of |child| carries |ph| and the
+ * rest of that resolution is |x|'s unmerged leaves under |child|. */
+static int chain_ok(const dv_mls_tree *t, uint32_t x, uint32_t child,
                     const uint8_t ph[DV_MLS_HASH_LEN], uint32_t *res,
                     size_t cap) {
   int n = dv_mls_tree_resolution(t, child, NULL, 0, res, cap), i;
   dv_mls_bytes want = {ph, DV_MLS_HASH_LEN}, got;
   for (i = 0; i < n; i++) {
     got = node_parent_hash(t, res[i]);
-    if (dv_mls_bytes_eq(&got, &want)) {
+    if (dv_mls_bytes_eq(&got, &want) &&
+        rest_is_unmerged(&t->nodes[x].u.parent, child, res, n, res[i])) {
       return 1;
     }
   }
@@ -744,13 +770,13 @@ int dv_mls_tree_verify_parent_hashes(const dv_mls_tree *t) {
     if ((rc = dv_mls_tree_parent_hash(t, x, r, ph)) != 0) {
       break;
     }
-    if (chain_ok(t, l, ph, res, t->n_leaves + 1)) {
+    if (chain_ok(t, x, l, ph, res, t->n_leaves + 1)) {
       continue;
     }
     if ((rc = dv_mls_tree_parent_hash(t, x, l, ph)) != 0) {
       break;
     }
-    if (!chain_ok(t, r, ph, res, t->n_leaves + 1)) {
+    if (!chain_ok(t, x, r, ph, res, t->n_leaves + 1)) {
       rc = DVOICE_ERR_CRYPTO;
     }
   }
@@ -803,8 +829,7 @@ int dv_mls_leaf_validate(const dv_mls_leaf_node *leaf,
     }
   }
   if (dv_mls_check_pub(leaf->signature_key.p, leaf->signature_key.len) != 0 ||
-      dv_mls_check_pub(leaf->encryption_key.p, leaf->encryption_key.len) !=
-          0) {
+      dv_mls_check_pub(leaf->encryption_key.p, leaf->encryption_key.len) != 0) {
     return DVOICE_ERR_CRYPTO;
   }
   iov[0].p = leaf->raw.p;
@@ -835,9 +860,8 @@ int dv_mls_leaf_validate(const dv_mls_leaf_node *leaf,
     iov[3].len = 4;
     n = 4;
   }
-  if (dv_mls_verify_with_label_v(leaf->signature_key.p,
-                                 leaf->signature_key.len, "LeafNodeTBS", iov,
-                                 n, leaf->signature.p,
+  if (dv_mls_verify_with_label_v(leaf->signature_key.p, leaf->signature_key.len,
+                                 "LeafNodeTBS", iov, n, leaf->signature.p,
                                  leaf->signature.len) != 0) {
     return DVOICE_ERR_CRYPTO;
   }
@@ -918,8 +942,8 @@ int dv_mls_tree_validate(const dv_mls_tree *t, const dv_mls_bytes *group_id,
   }
   for (x = 0; x < wd && rc == 0; x += 2) {
     if (t->nodes[x].type == DV_MLS_NODE_LEAF) {
-      rc = dv_mls_leaf_validate(&t->nodes[x].u.leaf, group_id,
-                                leaf_of_node(x), 0, flags);
+      rc = dv_mls_leaf_validate(&t->nodes[x].u.leaf, group_id, leaf_of_node(x),
+                                0, flags);
     }
   }
   if (rc == 0) {

@@ -36,8 +36,8 @@
 #define DV_MLS_TREE_MAX_LEAVES (1u << 14)
 
 typedef struct dv_mls_tree_node {
-  uint8_t type;   /* 0 blank, DV_MLS_NODE_LEAF, DV_MLS_NODE_PARENT */
-  uint8_t *raw;   /* owned encoding of the LeafNode / ParentNode */
+  uint8_t type; /* 0 blank, DV_MLS_NODE_LEAF, DV_MLS_NODE_PARENT */
+  uint8_t *raw; /* owned encoding of the LeafNode / ParentNode */
   size_t raw_len;
   union {
     dv_mls_leaf_node leaf;     /* type LEAF: borrows from raw */
@@ -46,8 +46,8 @@ typedef struct dv_mls_tree_node {
 } dv_mls_tree_node;
 
 typedef struct dv_mls_tree {
-  const dvoice_mem *mem; /* borrowed */
-  uint32_t n_leaves;     /* 0 only for an initialised, empty tree */
+  const dvoice_mem *mem;   /* borrowed */
+  uint32_t n_leaves;       /* 0 only for an initialised, empty tree */
   dv_mls_tree_node *nodes; /* dv_mls_tm_width(n_leaves) entries */
 } dv_mls_tree;
 
@@ -64,8 +64,8 @@ int dv_mls_tree_copy(dv_mls_tree *dst, const dv_mls_tree *src);
  * the last node is a non-blank leaf, and that every unmerged leaf is a
  * non-blank descendant leaf listed in ascending order. Does not check
  * hashes or signatures (see dv_mls_tree_verify_*). */
-int dv_mls_tree_decode(dv_mls_tree *t, const dvoice_mem *mem,
-                       const uint8_t *p, size_t len);
+int dv_mls_tree_decode(dv_mls_tree *t, const dvoice_mem *mem, const uint8_t *p,
+                       size_t len);
 /* Writes the ratchet_tree extension data: trailing blank nodes omitted. */
 void dv_mls_tree_write(const dv_mls_tree *t, dv_wr *w);
 
@@ -107,9 +107,8 @@ int dv_mls_tree_resolution(const dv_mls_tree *t, uint32_t node,
  * direct-path nodes whose copath child has a non-empty resolution. Writes
  * up to 32 node indices to |out| (and the matching copath children to
  * |copath| if not NULL); returns the count or an error. */
-int dv_mls_tree_filtered_direct_path(const dv_mls_tree *t,
-                                     uint32_t leaf_index, uint32_t out[32],
-                                     uint32_t copath[32]);
+int dv_mls_tree_filtered_direct_path(const dv_mls_tree *t, uint32_t leaf_index,
+                                     uint32_t out[32], uint32_t copath[32]);
 
 /* Tree hash of the subtree rooted at |node|. */
 int dv_mls_tree_hash(const dv_mls_tree *t, uint32_t node,
@@ -121,10 +120,11 @@ int dv_mls_tree_root_hash(const dv_mls_tree *t, uint8_t out[DV_MLS_HASH_LEN]);
  * the parent's unmerged leaves removed from the sibling subtree. */
 int dv_mls_tree_parent_hash(const dv_mls_tree *t, uint32_t parent_node,
                             uint32_t sibling, uint8_t out[DV_MLS_HASH_LEN]);
-/* Checks that every non-blank parent node is parent-hash valid (RFC 9420
- * 7.9.2, as mlspp checks it: some node in the resolution of one child
- * carries the parent hash computed over the other child). 0 or
- * DVOICE_ERR_CRYPTO. */
+/* Checks that every non-blank parent node P is parent-hash valid (RFC 9420
+ * 7.9.2): for one child C (with sibling S), some node D in res(C) carries
+ * H(ParentHashInput(P, original tree hash of S)), and res(C) minus D is
+ * exactly the set of P's unmerged leaves under C. (mlspp only checks the
+ * first half; honest trees satisfy both.) 0 or DVOICE_ERR_CRYPTO. */
 int dv_mls_tree_verify_parent_hashes(const dv_mls_tree *t);
 
 /* ---- validation (RFC 9420 7.3, 7.9.2, 12.4.3.1; reference/dave.md 3.5) -- */

@@ -202,9 +202,9 @@ int dv_mls_tree_priv_set_node_secret(const dvoice_env *env,
 /* Blanks |sender|'s direct path and sets fdp nodes top-down with parent
  * hashes; pubs[i] is fdp[i]'s key. Leaves the parent hash the leaf must
  * carry in |leaf_ph| (*leaf_ph_len 0 when the path is empty). */
-static int set_path_nodes(dv_mls_tree *t, uint32_t sender,
-                          const uint32_t *fdp, const uint32_t *copath,
-                          uint32_t n, const dv_mls_bytes *pubs,
+static int set_path_nodes(dv_mls_tree *t, uint32_t sender, const uint32_t *fdp,
+                          const uint32_t *copath, uint32_t n,
+                          const dv_mls_bytes *pubs,
                           uint8_t leaf_ph[DV_MLS_HASH_LEN],
                           size_t *leaf_ph_len) {
   uint32_t dp[32], nd, i;
@@ -452,8 +452,7 @@ int dv_mls_treekem_encap_begin(const dvoice_env *env, dv_mls_tree *t,
   return rc;
 }
 
-int dv_mls_treekem_encap_finish(const dvoice_env *env,
-                                dv_mls_treekem_encap *st,
+int dv_mls_treekem_encap_finish(const dvoice_env *env, dv_mls_treekem_encap *st,
                                 const dv_mls_tree *t,
                                 const dv_mls_leaf_node *leaf,
                                 const uint32_t *exclude, size_t n_exclude,

@@ -37,8 +37,8 @@
 typedef struct dv_mls_tree_priv {
   uint32_t leaf_index;
   dv_mls_hpke_key leaf;
-  uint32_t n;                           /* known parent keys */
-  uint32_t nodes[DV_MLS_MAX_DEPTH];     /* their node indices */
+  uint32_t n;                       /* known parent keys */
+  uint32_t nodes[DV_MLS_MAX_DEPTH]; /* their node indices */
   dv_mls_hpke_key keys[DV_MLS_MAX_DEPTH];
 } dv_mls_tree_priv;
 
@@ -114,15 +114,15 @@ int dv_mls_treekem_decap(const dvoice_env *env, dv_mls_tree_priv *priv,
  * wiped by encap_finish and dv_mls_treekem_encap_wipe). */
 typedef struct dv_mls_treekem_encap {
   uint32_t sender;
-  uint32_t n;                           /* filtered direct path length */
+  uint32_t n; /* filtered direct path length */
   uint32_t fdp[DV_MLS_MAX_DEPTH];
   uint32_t copath[DV_MLS_MAX_DEPTH];
   uint8_t ps[DV_MLS_MAX_DEPTH][DV_MLS_HASH_LEN]; /* path secret per node */
   dv_mls_hpke_key keys[DV_MLS_MAX_DEPTH];
-  dv_mls_hpke_key leaf;                 /* the new leaf HPKE key */
+  dv_mls_hpke_key leaf; /* the new leaf HPKE key */
   uint8_t commit_secret[DV_MLS_HASH_LEN];
   uint8_t leaf_parent_hash[DV_MLS_HASH_LEN];
-  size_t leaf_parent_hash_len;          /* 0 if the path is empty */
+  size_t leaf_parent_hash_len; /* 0 if the path is empty */
 } dv_mls_treekem_encap;
 
 void dv_mls_treekem_encap_wipe(dv_mls_treekem_encap *st);
@@ -149,8 +149,7 @@ int dv_mls_treekem_encap_begin(const dvoice_env *env, dv_mls_tree *t,
  * if |priv| is not NULL replaces its leaf key and parent keys with the new
  * ones. Wipes |st|.
  */
-int dv_mls_treekem_encap_finish(const dvoice_env *env,
-                                dv_mls_treekem_encap *st,
+int dv_mls_treekem_encap_finish(const dvoice_env *env, dv_mls_treekem_encap *st,
                                 const dv_mls_tree *t,
                                 const dv_mls_leaf_node *leaf,
                                 const uint32_t *exclude, size_t n_exclude,

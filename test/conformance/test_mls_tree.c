@@ -260,8 +260,7 @@ static void test_messages(void **state) {
       {"pre_shared_key_proposal", K_PROPOSAL_BODY, DV_MLS_PROP_PSK},
       {"re_init_proposal", K_PROPOSAL_BODY, DV_MLS_PROP_REINIT},
       {"external_init_proposal", K_PROPOSAL_BODY, DV_MLS_PROP_EXTERNAL_INIT},
-      {"group_context_extensions_proposal", K_PROPOSAL_BODY,
-       DV_MLS_PROP_GCE},
+      {"group_context_extensions_proposal", K_PROPOSAL_BODY, DV_MLS_PROP_GCE},
       {"commit", K_COMMIT, 0},
       {"public_message_application", K_MLS_MESSAGE, 0},
       {"public_message_proposal", K_MLS_MESSAGE, 0},
@@ -425,8 +424,8 @@ static void test_tree_validation(void **state) {
     assert_int_equal(json_array_size(hashes), dv_mls_tm_width(t.n_leaves));
     for (x = 0; x < json_array_size(hashes); x++) {
       hexbuf want;
-      want.len = dvt_unhex(json_string_value(json_array_get(hashes, x)),
-                           &want.p);
+      want.len =
+          dvt_unhex(json_string_value(json_array_get(hashes, x)), &want.p);
       assert_int_equal(dv_mls_tree_hash(&t, (uint32_t)x, h), 0);
       dvt_assert_bytes(h, 32, want.p, want.len);
       free(want.p);
@@ -523,7 +522,6 @@ static void test_transcript_hashes(void **state) {
   json_decref(root);
 }
 
-
 /* ---- treekem.json ------------------------------------------------------- */
 
 /* Serialises the provisional GroupContext the vectors use: no extensions,
@@ -584,8 +582,8 @@ static void encap_round_trip(dvt_env *e, const dv_mls_tree *t0,
   dv_mls_leaf_node_tbs_write(&w, &leaf, &g, sp->index);
   assert_int_equal(w.err, 0);
   assert_int_equal(dv_mls_sign_with_label(&e->env, sp->sig_priv.p,
-                                          "LeafNodeTBS", tbs.data, tbs.len,
-                                          sig, &sig_len),
+                                          "LeafNodeTBS", tbs.data, tbs.len, sig,
+                                          &sig_len),
                    0);
   leaf.signature = dv_mls_b(sig, sig_len);
   assert_int_equal(dv_mls_tree_set_leaf(&t, sp->index, &leaf), 0);
@@ -594,8 +592,8 @@ static void encap_round_trip(dvt_env *e, const dv_mls_tree *t0,
   mine = sp->priv;
   dv_wr_init(&w, &up);
   assert_int_equal(dv_mls_treekem_encap_finish(
-                       &e->env, &st, &t, dv_mls_tree_leaf(&t, sp->index),
-                       NULL, 0, gc.data, gc.len, &w, cs, &mine),
+                       &e->env, &st, &t, dv_mls_tree_leaf(&t, sp->index), NULL,
+                       0, gc.data, gc.len, &w, cs, &mine),
                    0);
   assert_int_equal(dv_mls_tree_priv_prune(&mine, &t), 0);
   /* Every other member merges and decrypts the same commit secret. */
@@ -614,12 +612,13 @@ static void encap_round_trip(dvt_env *e, const dv_mls_tree *t0,
     dv_mls_tree_init(&t2, NULL);
     assert_int_equal(dv_mls_tree_copy(&t2, t0), 0);
     assert_int_equal(dv_mls_treekem_merge(&t2, sp->index, &path, &g, 0), 0);
+    assert_int_equal(dv_mls_tree_validate(&t2, &g, 0), 0);
     assert_int_equal(dv_mls_tree_root_hash(&t2, th2), 0);
     assert_memory_equal(th, th2, 32);
     p2 = lp[i].priv;
-    assert_int_equal(dv_mls_treekem_decap(&e->env, &p2, &t2, sp->index,
-                                          &path, NULL, 0, gc.data, gc.len,
-                                          cs2, NULL, NULL),
+    assert_int_equal(dv_mls_treekem_decap(&e->env, &p2, &t2, sp->index, &path,
+                                          NULL, 0, gc.data, gc.len, cs2, NULL,
+                                          NULL),
                      0);
     assert_memory_equal(cs, cs2, 32);
     dv_mls_tree_priv_wipe(&p2);
@@ -659,6 +658,7 @@ static void test_treekem(void **state) {
     epoch = (uint64_t)jint(c, "epoch");
     dv_mls_tree_init(&t, NULL);
     assert_int_equal(dv_mls_tree_decode(&t, NULL, tree.p, tree.len), 0);
+    assert_int_equal(dv_mls_tree_verify_parent_hashes(&t), 0);
     n_lp = json_array_size(lps);
     assert_true(n_lp <= 64);
     /* Private leaves: the leaf key and the listed path secrets must match
@@ -703,6 +703,7 @@ static void test_treekem(void **state) {
       assert_int_equal(dv_mls_treekem_merge(&t2, sender, &path, &g, 0), 0);
       assert_int_equal(dv_mls_tree_root_hash(&t2, th), 0);
       dvt_assert_bytes(th, 32, tha.p, tha.len);
+      assert_int_equal(dv_mls_tree_verify_parent_hashes(&t2), 0);
       make_gc(&gc, &gid, epoch, th, &cth);
       for (k = 0; k < n_lp; k++) {
         dv_mls_tree_priv p2 = lp[k].priv;
@@ -710,15 +711,15 @@ static void test_treekem(void **state) {
         uint32_t node;
         const json_t *wp = json_array_get(want_ps, lp[k].index);
         if (lp[k].index == sender) {
-          assert_int_equal(dv_mls_treekem_decap(&e.env, &p2, &t2, sender,
-                                                &path, NULL, 0, gc.data,
-                                                gc.len, got_cs, NULL, NULL),
+          assert_int_equal(dv_mls_treekem_decap(&e.env, &p2, &t2, sender, &path,
+                                                NULL, 0, gc.data, gc.len,
+                                                got_cs, NULL, NULL),
                            DVOICE_ERR_PROTO);
           continue;
         }
-        assert_int_equal(dv_mls_treekem_decap(&e.env, &p2, &t2, sender,
-                                              &path, NULL, 0, gc.data, gc.len,
-                                              got_cs, got_ps, &node),
+        assert_int_equal(dv_mls_treekem_decap(&e.env, &p2, &t2, sender, &path,
+                                              NULL, 0, gc.data, gc.len, got_cs,
+                                              got_ps, &node),
                          0);
         dvt_assert_bytes(got_cs, 32, cs.p, cs.len);
         assert_true(json_is_string(wp));
@@ -727,8 +728,8 @@ static void test_treekem(void **state) {
           hexbuf w;
           w.len = dvt_unhex(json_string_value(wp), &w.p);
           dvt_assert_bytes(got_ps, 32, w.p, w.len);
-          assert_int_equal(node, dv_mls_tm_common_ancestor(2 * lp[k].index,
-                                                           2 * sender));
+          assert_int_equal(
+              node, dv_mls_tm_common_ancestor(2 * lp[k].index, 2 * sender));
           free(w.p);
         }
         dv_mls_tree_priv_wipe(&p2);

@@ -9,8 +9,8 @@
 #include "util/dv_buf.h"
 #include "util/dv_rw.h"
 
-static inline void fuzz_check_same(const dv_buf *b, int werr,
-                                   const uint8_t *p, size_t len) {
+static inline void fuzz_check_same(const dv_buf *b, int werr, const uint8_t *p,
+                                   size_t len) {
   if (werr != 0 || b->len != len || (len > 0 && memcmp(b->data, p, len))) {
     abort();
   }

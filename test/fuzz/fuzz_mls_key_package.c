@@ -30,7 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_check_same(&b, w.err, data, kp.tbs_len);
   dv_buf_free(&b);
   (void)dv_mls_leaf_validate(&kp.leaf_node, NULL, 0,
-                             DV_MLS_LEAF_SRC_KEY_PACKAGE,
-                             DV_MLS_VALIDATE_DAVE);
+                             DV_MLS_LEAF_SRC_KEY_PACKAGE, DV_MLS_VALIDATE_DAVE);
   return 0;
 }

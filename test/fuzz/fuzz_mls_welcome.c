@@ -39,8 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_check_same(&b, w.err, data, size);
   }
   if (dv_mls_group_info_decode(data, size, &gi) == 0) {
-    (void)dv_mls_find_extension(&gi.extensions, DV_MLS_EXT_RATCHET_TREE,
-                                &ext);
+    (void)dv_mls_find_extension(&gi.extensions, DV_MLS_EXT_RATCHET_TREE, &ext);
     dv_buf_reset(&b);
     dv_wr_init(&w, &b);
     dv_mls_group_info_write(&w, &gi);

@@ -93,9 +93,8 @@ static void build_member(dvt_env *e, uint64_t uid, member *m) {
   dv_wr_init(&w, &tbs);
   dv_mls_key_package_tbs_write(&w, &kp);
   assert_int_equal(w.err, 0);
-  assert_int_equal(dv_mls_sign_with_label(&e->env, m->sig.priv,
-                                          "KeyPackageTBS", tbs.data, tbs.len,
-                                          ksig, &ksig_len),
+  assert_int_equal(dv_mls_sign_with_label(&e->env, m->sig.priv, "KeyPackageTBS",
+                                          tbs.data, tbs.len, ksig, &ksig_len),
                    0);
   kp.signature = dv_mls_b(ksig, ksig_len);
   dv_buf_init(&m->kp, NULL);
@@ -134,9 +133,9 @@ static void test_key_package_build_decode(void **state) {
                        kp.raw.p, kp.tbs_len, kp.signature.p, kp.signature.len),
                    0);
   /* Wrong expected source, and a leaf signed for another purpose. */
-  assert_int_equal(dv_mls_leaf_validate(&kp.leaf_node, NULL, 0,
-                                        DV_MLS_LEAF_SRC_COMMIT, 0),
-                   DVOICE_ERR_PROTO);
+  assert_int_equal(
+      dv_mls_leaf_validate(&kp.leaf_node, NULL, 0, DV_MLS_LEAF_SRC_COMMIT, 0),
+      DVOICE_ERR_PROTO);
   free_member(&m);
   dvt_env_free(&e);
 }
@@ -227,10 +226,10 @@ static void test_key_package_errors(void **state) {
 static void test_message_errors(void **state) {
   /* External-sender Remove proposal, as the gateway sends it (op 27). */
   static const uint8_t remove[] = {
-      0x00, 0x01, 0x00, 0x01, 0x08, 1,    2,    3,    4,    5,    6,
-      7,    8,    0,    0,    0,    0,    0,    0,    0,    5,    0x02,
-      0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
-      0x01, 0x03, 0xaa, 0xbb, 0xcc};
+      0x00, 0x01, 0x00, 0x01, 0x08, 1,    2,    3,    4,    5,
+      6,    7,    8,    0,    0,    0,    0,    0,    0,    0,
+      5,    0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x03,
+      0x00, 0x00, 0x00, 0x01, 0x03, 0xaa, 0xbb, 0xcc};
   uint8_t m[sizeof(remove) + 1];
   dv_mls_message msg;
   dv_buf b;
@@ -569,7 +568,8 @@ static void sign_commit_leaf(dvt_env *e, const member *m,
 }
 
 static void test_treekem_exclude_added(void **state) {
-  static const uint8_t gid[8] = {0x0c, 0xde, 0x77, 0xea, 0xdc, 0x82, 0x30, 0x33};
+  static const uint8_t gid[8] = {0x0c, 0xde, 0x77, 0xea,
+                                 0xdc, 0x82, 0x30, 0x33};
   static const uint8_t gc[] = "provisional group context";
   dv_mls_bytes g = dv_mls_b(gid, sizeof(gid));
   dvt_env e;
@@ -591,8 +591,7 @@ static void test_treekem_exclude_added(void **state) {
   build_tree(&e, ms, 3, &t0);
   for (i = 0; i < 3; i++) {
     assert_int_equal(
-        dv_mls_tree_priv_init(&e.env, &pr[i], (uint32_t)i, ms[i].enc.priv),
-        0);
+        dv_mls_tree_priv_init(&e.env, &pr[i], (uint32_t)i, ms[i].enc.priv), 0);
     assert_int_equal(dv_mls_tree_priv_prune(&pr[i], &t0), 0);
   }
   dv_mls_tree_init(&t, NULL);
@@ -608,11 +607,10 @@ static void test_treekem_exclude_added(void **state) {
   assert_int_equal(dv_mls_tree_set_leaf(&t, 0, &leaf), 0);
   dv_buf_init(&up, NULL);
   dv_wr_init(&w, &up);
-  assert_int_equal(dv_mls_treekem_encap_finish(&e.env, &st, &t,
-                                               dv_mls_tree_leaf(&t, 0), &added,
-                                               1, gc, sizeof(gc), &w, cs,
-                                               &pr[0]),
-                   0);
+  assert_int_equal(
+      dv_mls_treekem_encap_finish(&e.env, &st, &t, dv_mls_tree_leaf(&t, 0),
+                                  &added, 1, gc, sizeof(gc), &w, cs, &pr[0]),
+      0);
   assert_int_equal(dv_mls_tree_priv_prune(&pr[0], &t), 0);
   assert_int_equal(pr[0].n, 2);
   assert_int_equal(dv_mls_tree_validate(&t, &g, 0), 0);
@@ -629,34 +627,32 @@ static void test_treekem_exclude_added(void **state) {
   assert_memory_equal(cs, cs1, 32);
   /* The wrong context fails to decrypt. */
   assert_int_equal(dv_mls_treekem_decap(&e.env, &pr[1], &t2, 0, &path, &added,
-                                        1, gc, sizeof(gc) - 1, cs1, NULL,
-                                        NULL),
+                                        1, gc, sizeof(gc) - 1, cs1, NULL, NULL),
                    DVOICE_ERR_CRYPTO);
   /* The added member has nothing to decrypt (it gets a Welcome); without
    * the exclusion the ciphertext count no longer matches. */
   assert_int_equal(dv_mls_treekem_decap(&e.env, &pr[2], &t2, 0, &path, &added,
                                         1, gc, sizeof(gc), cs2, NULL, NULL),
                    DVOICE_ERR_PROTO);
-  assert_int_equal(dv_mls_treekem_decap(&e.env, &pr[2], &t2, 0, &path, NULL,
-                                        0, gc, sizeof(gc), cs2, NULL, NULL),
+  assert_int_equal(dv_mls_treekem_decap(&e.env, &pr[2], &t2, 0, &path, NULL, 0,
+                                        gc, sizeof(gc), cs2, NULL, NULL),
                    DVOICE_ERR_PROTO);
   /* Welcome-style: implant the root path secret for member 2. */
   {
     uint8_t ps[32], csw[32];
     dv_mls_tree_priv p1 = pr[1];
     uint32_t node;
-    assert_int_equal(dv_mls_treekem_decap(&e.env, &p1, &t2, 0, &path, &added,
-                                          1, gc, sizeof(gc), cs1, ps, &node),
+    assert_int_equal(dv_mls_treekem_decap(&e.env, &p1, &t2, 0, &path, &added, 1,
+                                          gc, sizeof(gc), cs1, ps, &node),
                      0);
     assert_int_equal(node, 1);
     /* Member 2 needs the secret at LCA(2, 0) = root 3: one step up. */
-    assert_int_equal(dv_mls_tree_priv_implant(&e.env, &pr[2], &t2, 0, 1, ps,
-                                              32, csw),
-                     DVOICE_ERR_PROTO);
+    assert_int_equal(
+        dv_mls_tree_priv_implant(&e.env, &pr[2], &t2, 0, 1, ps, 32, csw),
+        DVOICE_ERR_PROTO);
     assert_int_equal(dv_mls_derive_secret(ps, 32, "path", csw), 0);
-    assert_int_equal(dv_mls_tree_priv_implant(&e.env, &pr[2], &t2, 0, 3, csw,
-                                              32, csw),
-                     0);
+    assert_int_equal(
+        dv_mls_tree_priv_implant(&e.env, &pr[2], &t2, 0, 3, csw, 32, csw), 0);
     assert_memory_equal(cs, csw, 32);
     assert_non_null(dv_mls_tree_priv_key(&pr[2], 3));
   }
