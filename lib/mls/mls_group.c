@@ -361,6 +361,7 @@ void dv_mls_group_free(dv_mls_group *g) {
     return;
   dvoice_env env = g->env;
   unsigned flags = g->validate_flags;
+  int accept = g->accept_member_proposals;
   dv_mls_group_clear_proposals(g);
   dv_buf_free(&g->group_id);
   dv_buf_free(&g->extensions);
@@ -369,6 +370,7 @@ void dv_mls_group_free(dv_mls_group *g) {
   sodium_memzero(g, sizeof *g);
   dv_mls_group_init(g, &env);
   g->validate_flags = flags;
+  g->accept_member_proposals = accept;
 }
 
 static int group_is_empty(const dv_mls_group *g) {
@@ -406,6 +408,7 @@ int dv_mls_group_copy(dv_mls_group *dst, const dv_mls_group *src) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_group_init(dst, &src->env);
   dst->validate_flags = src->validate_flags;
+  dst->accept_member_proposals = src->accept_member_proposals;
   int ret =
       dv_buf_append(&dst->group_id, src->group_id.data, src->group_id.len);
   if (ret == 0)
@@ -545,10 +548,65 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
   return ret;
 }
 
-int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
-                        const uint8_t kp_ref[DV_MLS_HASH_LEN],
-                        const dv_mls_hpke_key *init_key, dv_buf *group_secrets,
-                        dv_buf *group_info) {
+/* psk_secret for the PSKs named in |sec| (external ones only), looked up
+ * in |psks|. */
+static int group_secrets_psk(const dvoice_mem *mem,
+                             const dv_mls_group_secrets *sec,
+                             const dv_mls_external_psk *psks, size_t n_psks,
+                             uint8_t out[DV_MLS_HASH_LEN]) {
+  size_t n = sec->psks.count;
+  if (n == 0) {
+    memset(out, 0, DV_MLS_HASH_LEN);
+    return 0;
+  }
+  if (n_psks == 0 || n > 64)
+    return DVOICE_ERR_UNSUPPORTED;
+  dv_mls_psk list[64];
+  size_t offs[64];
+  dv_buf ids;
+  dv_buf_init(&ids, mem);
+  dv_mls_iter it;
+  dv_mls_psk_id id;
+  size_t i = 0;
+  int ret = 0, rc;
+  dv_mls_iter_init(&it, &sec->psks);
+  while (ret == 0 && i < n && (rc = dv_mls_next_psk_id(&it, &id)) == 1) {
+    const dv_mls_external_psk *found = NULL;
+    for (size_t j = 0; id.psktype == DV_MLS_PSK_EXTERNAL && j < n_psks; j++) {
+      if (bytes_eq(&id.psk_id, psks[j].id, psks[j].id_len))
+        found = &psks[j];
+    }
+    if (found == NULL) {
+      ret = DVOICE_ERR_UNSUPPORTED;
+      break;
+    }
+    offs[i] = ids.len;
+    dv_wr w;
+    dv_wr_init(&w, &ids);
+    dv_mls_psk_id_write(&w, &id);
+    ret = w.err;
+    list[i].id_len = ids.len - offs[i];
+    list[i].secret = found->secret;
+    list[i].secret_len = found->secret_len;
+    i++;
+  }
+  if (ret == 0 && i != n)
+    ret = DVOICE_ERR_MALFORMED;
+  for (size_t k = 0; ret == 0 && k < n; k++)
+    list[k].id = ids.data + offs[k];
+  if (ret == 0)
+    ret = dv_mls_psk_secret(list, n, out);
+  dv_buf_free(&ids);
+  return ret;
+}
+
+static int welcome_open_psk(const dvoice_env *env,
+                            const dv_mls_welcome *welcome,
+                            const uint8_t kp_ref[DV_MLS_HASH_LEN],
+                            const dv_mls_hpke_key *init_key,
+                            const dv_mls_external_psk *psks, size_t n_psks,
+                            dv_buf *group_secrets, dv_buf *group_info,
+                            uint8_t psk_secret[DV_MLS_HASH_LEN]) {
   if (dv_env_check(env) != 0 || welcome == NULL || kp_ref == NULL ||
       init_key == NULL || group_secrets == NULL || group_info == NULL)
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -583,9 +641,10 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
   dv_mls_group_secrets sec;
   if (ret == 0)
     ret = dv_mls_group_secrets_decode(gs, gs_len, &sec);
-  /* DAVE uses no PSKs; psk_secret is then 0^32. */
-  if (ret == 0 && sec.psks.count != 0)
-    ret = DVOICE_ERR_UNSUPPORTED;
+  /* DAVE uses no PSKs (psk_secret 0^32); only the interop vectors pass
+   * external PSKs. */
+  if (ret == 0)
+    ret = group_secrets_psk(env->mem, &sec, psks, n_psks, psk_secret);
   if (ret == 0 &&
       (sec.joiner_secret.len != DV_MLS_HASH_LEN ||
        (sec.has_path_secret && sec.path_secret.len != DV_MLS_HASH_LEN)))
@@ -594,7 +653,7 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
   uint8_t key[DV_MLS_AEAD_KEY_LEN], nonce[DV_MLS_AEAD_NONCE_LEN];
   if (ret == 0)
     ret = dv_mls_hkdf_extract(sec.joiner_secret.p, sec.joiner_secret.len,
-                              ZERO32, sizeof ZERO32, member);
+                              psk_secret, DV_MLS_HASH_LEN, member);
   if (ret == 0)
     ret = dv_mls_derive_secret(member, sizeof member, "welcome", ws);
   if (ret == 0)
@@ -621,6 +680,15 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
     group_info->len = gi_start;
   }
   return ret;
+}
+
+int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
+                        const uint8_t kp_ref[DV_MLS_HASH_LEN],
+                        const dv_mls_hpke_key *init_key, dv_buf *group_secrets,
+                        dv_buf *group_info) {
+  uint8_t psk_secret[DV_MLS_HASH_LEN];
+  return welcome_open_psk(env, welcome, kp_ref, init_key, NULL, 0,
+                          group_secrets, group_info, psk_secret);
 }
 
 int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
@@ -654,8 +722,9 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   dv_buf gs_buf, gi_buf;
   dv_buf_init(&gs_buf, mem);
   dv_buf_init(&gi_buf, mem);
-  ret = dv_mls_welcome_open(&g->env, &w, kp_ref, keys->init_key, &gs_buf,
-                            &gi_buf);
+  uint8_t psk_secret[DV_MLS_HASH_LEN];
+  ret = welcome_open_psk(&g->env, &w, kp_ref, keys->init_key, keys->psks,
+                         keys->n_psks, &gs_buf, &gi_buf, psk_secret);
   dv_mls_group_secrets sec;
   dv_mls_group_info gi;
   if (ret == 0)
@@ -739,8 +808,8 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   /* Key schedule from the joiner secret with the GroupInfo's context, then
    * the confirmation tag over the confirmed transcript hash. */
   if (ret == 0)
-    ret = dv_mls_keysched_from_joiner(sec.joiner_secret.p, NULL, gc->raw.p,
-                                      gc->raw.len, &g->secrets);
+    ret = dv_mls_keysched_from_joiner(sec.joiner_secret.p, psk_secret,
+                                      gc->raw.p, gc->raw.len, &g->secrets);
   if (ret == 0)
     ret = dv_mls_confirmation_tag_verify(
         g->secrets.confirmation_key, gc->confirmed_transcript_hash.p,
@@ -848,15 +917,51 @@ static dv_mls_queued_proposal *queue_find(const dv_mls_group *g,
   return NULL;
 }
 
+/* A proposal by a member (generic MLS; never accepted for DAVE). */
+static int check_member_proposal(const dv_mls_group *g,
+                                 const dv_mls_message *msg,
+                                 uint8_t ref[DV_MLS_HASH_LEN]) {
+  const dv_mls_public_message *pm = &msg->pub;
+  const dv_mls_framed_content *fc = &pm->content;
+  if (!bytes_eq(&fc->group_id, g->group_id.data, g->group_id.len) ||
+      fc->epoch != g->epoch || fc->content_type != DV_MLS_CONTENT_PROPOSAL)
+    return DVOICE_ERR_PROTO;
+  const dv_mls_leaf_node *sl = dv_mls_tree_leaf(&g->tree, fc->sender.index);
+  if (sl == NULL)
+    return DVOICE_ERR_PROTO;
+  const dv_mls_proposal *p = &fc->proposal;
+  if (p->type != DV_MLS_PROP_ADD && p->type != DV_MLS_PROP_REMOVE)
+    return DVOICE_ERR_UNSUPPORTED;
+  dv_mls_bytes gcb = dv_mls_b(g->group_context.data, g->group_context.len);
+  int ret = dv_mls_public_message_verify(g->env.mem, pm, sl->signature_key.p,
+                                         sl->signature_key.len, &gcb,
+                                         g->secrets.membership_key);
+  if (ret != 0)
+    return ret;
+  if (p->type == DV_MLS_PROP_ADD) {
+    ret = dv_mls_key_package_verify(g->env.mem, &p->add, g->validate_flags);
+  } else if (dv_mls_tree_leaf(&g->tree, p->removed) == NULL) {
+    ret = DVOICE_ERR_PROTO;
+  }
+  if (ret == 0)
+    ret = dv_mls_proposal_ref(pm, ref);
+  return ret;
+}
+
 int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg, size_t len,
                                 uint8_t ref[DV_MLS_HASH_LEN]) {
-  if (g == NULL || msg == NULL)
+  if (g == NULL || msg == NULL || group_is_empty(g))
     return DVOICE_ERR_INVALID_ARGUMENT;
   dv_mls_message m;
   uint8_t r[DV_MLS_HASH_LEN];
   int ret = dv_mls_message_decode(msg, len, &m);
-  if (ret == 0)
+  if (ret == 0 && g->accept_member_proposals &&
+      m.wire_format == DV_MLS_WF_PUBLIC &&
+      m.pub.content.sender.type == DV_MLS_SENDER_MEMBER) {
+    ret = check_member_proposal(g, &m, r);
+  } else if (ret == 0) {
     ret = dv_mls_group_check_external_proposal(g, &m, r);
+  }
   if (ret == 0 && queue_find(g, r, sizeof r) != NULL)
     ret = DVOICE_ERR_PROTO;
   if (ret == 0)

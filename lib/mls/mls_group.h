@@ -154,6 +154,10 @@ typedef struct dv_mls_group {
   /* DV_MLS_VALIDATE_* flags for leaves (default DV_MLS_VALIDATE_DAVE; the
    * generic MLS test vectors clear it). */
   unsigned validate_flags;
+  /* Nonzero: dv_mls_group_queue_proposal also accepts Add/Remove proposals
+   * sent by members (membership tag and signature checked). Default 0:
+   * DAVE allows proposals only from the external sender. */
+  int accept_member_proposals;
   dv_buf group_id;
   uint64_t epoch;
   dv_mls_tree tree;
@@ -202,6 +206,14 @@ int dv_mls_group_create(dv_mls_group *g, const uint8_t *group_id,
                         const dv_mls_hpke_key *leaf_key,
                         const dv_mls_bytes *extensions);
 
+/* An external PSK a Welcome may reference (interop vectors only). */
+typedef struct dv_mls_external_psk {
+  const uint8_t *id; /* psk_id */
+  size_t id_len;
+  const uint8_t *secret;
+  size_t secret_len;
+} dv_mls_external_psk;
+
 /* Inputs for joining from a Welcome. All borrowed for the call. */
 typedef struct dv_mls_join_keys {
   const uint8_t *key_package; /* our KeyPackage encoding */
@@ -209,6 +221,10 @@ typedef struct dv_mls_join_keys {
   const dv_mls_hpke_key *init_key; /* its init key pair */
   const dv_mls_hpke_key *leaf_key; /* its leaf HPKE key pair */
   const dv_mls_sig_key *sig;       /* its signature key pair */
+  /* External PSKs the GroupSecrets may name (NULL/0 for DAVE, where a
+   * Welcome carrying PSKs is refused with DVOICE_ERR_UNSUPPORTED). */
+  const dv_mls_external_psk *psks;
+  size_t n_psks;
 } dv_mls_join_keys;
 
 /*
@@ -273,7 +289,10 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
 
 /*
  * Validates an encoded MLSMessage proposal from the external sender
- * (dv_mls_group_check_external_proposal) and appends a copy to the queue.
+ * (dv_mls_group_check_external_proposal), or from a member when
+ * g->accept_member_proposals is set (our group and epoch, Add or Remove,
+ * membership tag, signature by the sender's leaf; UNSUPPORTED for other
+ * proposal types), and appends a copy to the queue.
  * |ref| (may be NULL) receives its ProposalRef. A proposal whose ref is
  * already queued is refused with DVOICE_ERR_PROTO. Decode errors, PROTO,
  * CRYPTO, NOMEM.

@@ -156,3 +156,39 @@ int dv_mls_membership_tag_verify(const uint8_t membership_key[DV_MLS_HASH_LEN],
   sodium_memzero(mac, sizeof mac);
   return ret;
 }
+
+int dv_mls_psk_secret(const dv_mls_psk *psks, size_t n,
+                      uint8_t out[DV_MLS_HASH_LEN]) {
+  if (out == NULL || (psks == NULL && n != 0) || n > 0xffff)
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  uint8_t extracted[DV_MLS_HASH_LEN], input[DV_MLS_HASH_LEN];
+  uint8_t label[2048];
+  int ret = 0;
+  memset(out, 0, DV_MLS_HASH_LEN);
+  for (size_t i = 0; ret == 0 && i < n; i++) {
+    const dv_mls_psk *p = &psks[i];
+    if ((p->id == NULL && p->id_len != 0) ||
+        (p->secret == NULL && p->secret_len != 0) ||
+        p->id_len > sizeof label - 4) {
+      ret = DVOICE_ERR_INVALID_ARGUMENT;
+      break;
+    }
+    /* PSKLabel{PreSharedKeyID id; uint16 index; uint16 count}. */
+    memcpy(label, p->id, p->id_len);
+    label[p->id_len] = (uint8_t)(i >> 8);
+    label[p->id_len + 1] = (uint8_t)i;
+    label[p->id_len + 2] = (uint8_t)(n >> 8);
+    label[p->id_len + 3] = (uint8_t)n;
+    ret = dv_mls_hkdf_extract(NULL, 0, p->secret, p->secret_len, extracted);
+    if (ret == 0)
+      ret = dv_mls_expand_with_label(extracted, sizeof extracted, "derived psk",
+                                     label, p->id_len + 4, input, sizeof input);
+    if (ret == 0)
+      ret = dv_mls_hkdf_extract(input, sizeof input, out, DV_MLS_HASH_LEN, out);
+  }
+  sodium_memzero(extracted, sizeof extracted);
+  sodium_memzero(input, sizeof input);
+  if (ret != 0)
+    sodium_memzero(out, DV_MLS_HASH_LEN);
+  return ret;
+}

@@ -488,6 +488,24 @@ static void test_welcome(void **state) {
   json_decref(root);
 }
 
+/* Fills |psks| from a case's external_psks (psk_id/psk hex). */
+static size_t load_psks(const json_t *c, cvec_bytes ids[8],
+                        cvec_bytes secrets[8], dv_mls_external_psk psks[8]) {
+  const json_t *list = json_object_get(c, "external_psks");
+  size_t n = json_array_size(list);
+  assert_true(n <= 8);
+  for (size_t i = 0; i < n; i++) {
+    const json_t *p = json_array_get(list, i);
+    ids[i] = cvec_field(p, "psk_id");
+    secrets[i] = cvec_field(p, "psk");
+    psks[i].id = ids[i].p;
+    psks[i].id_len = ids[i].len;
+    psks[i].secret = secrets[i].p;
+    psks[i].secret_len = secrets[i].len;
+  }
+  return n;
+}
+
 static void test_passive_client_welcome(void **state) {
   (void)state;
   json_t *root = cvec_load(MLS_ENV, "passive-client-welcome.json");
@@ -505,14 +523,11 @@ static void test_passive_client_welcome(void **state) {
       other++;
       continue;
     }
-    const json_t *psks = json_object_get(c, "external_psks");
-    if (json_array_size(psks) > 0) {
-      print_message("# passive-client-welcome.json case %zu: skipped, needs "
-                    "external PSKs (DAVE never uses PSKs)\n",
-                    idx);
+    cvec_bytes ids[8], secrets[8];
+    dv_mls_external_psk psks[8];
+    size_t n_psks = load_psks(c, ids, secrets, psks);
+    if (n_psks > 0)
       psk++;
-      continue;
-    }
     cvec_bytes kp_msg = cvec_field(c, "key_package");
     cvec_bytes sig_priv = cvec_field(c, "signature_priv");
     cvec_bytes enc_priv = cvec_field(c, "encryption_priv");
@@ -533,11 +548,28 @@ static void test_passive_client_welcome(void **state) {
     assert_int_equal(dv_mls_sig_key_from_priv(&e.env, &sk), 0);
     assert_int_equal(dv_mls_hpke_key_from_priv(&e.env, &ik), 0);
     assert_int_equal(dv_mls_hpke_key_from_priv(&e.env, &lk), 0);
-    dv_mls_join_keys keys = {kpm.key_package.raw.p, kpm.key_package.raw.len,
-                             &ik, &lk, &sk};
+    dv_mls_join_keys keys = {kpm.key_package.raw.p,
+                             kpm.key_package.raw.len,
+                             &ik,
+                             &lk,
+                             &sk,
+                             psks,
+                             n_psks};
     /* The Welcome is MLSMessage-wrapped: skip version and wire format. */
     assert_true(wmsg.len > 4);
     dv_mls_bytes ext_tree = dv_mls_b(tree.p, tree.len);
+    if (n_psks > 0) {
+      /* Without the PSK (DAVE's setting) such a Welcome is refused. */
+      dv_mls_group g0;
+      dv_mls_group_init(&g0, &e.env);
+      g0.validate_flags = 0;
+      keys.n_psks = 0;
+      assert_int_equal(dv_mls_group_join(&g0, wmsg.p + 4, wmsg.len - 4, &keys,
+                                         tree.p != NULL ? &ext_tree : NULL),
+                       DVOICE_ERR_UNSUPPORTED);
+      keys.n_psks = n_psks;
+      dv_mls_group_free(&g0);
+    }
     dv_mls_group g;
     dv_mls_group_init(&g, &e.env);
     g.validate_flags = 0; /* generic MLS credentials, not DAVE's */
@@ -570,13 +602,174 @@ static void test_passive_client_welcome(void **state) {
     cvec_bytes_free(&want_auth);
     if (tree.p != NULL)
       cvec_bytes_free(&tree);
+    for (size_t i = 0; i < n_psks; i++) {
+      cvec_bytes_free(&ids[i]);
+      cvec_bytes_free(&secrets[i]);
+    }
     passed++;
   }
-  print_message("# passive-client-welcome.json: %zu passed (cipher suite 2), "
-                "%zu skipped (external PSKs), %zu skipped (other cipher "
+  print_message("# passive-client-welcome.json: %zu passed (cipher suite 2; "
+                "%zu of them with an external PSK), %zu skipped (other cipher "
                 "suites)\n",
                 passed, psk, other);
   assert_true(passed > 0);
+  dvt_env_free(&e);
+  json_decref(root);
+}
+
+/* Nonzero if the encoded commit MLSMessage holds an inline proposal. */
+static int has_inline_proposal(const cvec_bytes *commit) {
+  dv_mls_message m;
+  assert_int_equal(dv_mls_message_decode(commit->p, commit->len, &m), 0);
+  dv_mls_iter it;
+  dv_mls_proposal_or_ref por;
+  dv_mls_iter_init(&it, &m.pub.content.commit.proposals);
+  while (dv_mls_next_proposal_or_ref(&it, &por) == 1) {
+    if (por.type == DV_MLS_POR_PROPOSAL)
+      return por.proposal.type;
+  }
+  return 0;
+}
+
+/* passive-client-handling-commit.json: join (with the cases' external PSK),
+ * then process each epoch's proposals (by reference, from members) and
+ * commit, comparing epoch authenticators. Stops a case, naming the reason,
+ * at the first epoch using something DAVE does not (inline proposals,
+ * proposal types other than Add/Remove). */
+static void test_passive_client_commit(void **state) {
+  (void)state;
+  json_t *root = cvec_load(MLS_ENV, "passive-client-handling-commit.json");
+  if (root == NULL) {
+    print_message("# passive-client-handling-commit.json: skipped, " MLS_ENV
+                  " unset\n");
+    skip();
+  }
+  dvt_env e;
+  dvt_env_init(&e);
+  size_t idx, full = 0, partial = 0, other = 0, epochs_ok = 0;
+  json_t *c;
+  json_array_foreach(root, idx, c) {
+    if (cvec_u64(c, "cipher_suite") != 2) {
+      other++;
+      continue;
+    }
+    cvec_bytes ids[8], secrets[8];
+    dv_mls_external_psk psks[8];
+    size_t n_psks = load_psks(c, ids, secrets, psks);
+    cvec_bytes kp_msg = cvec_field(c, "key_package");
+    cvec_bytes sig_priv = cvec_field(c, "signature_priv");
+    cvec_bytes enc_priv = cvec_field(c, "encryption_priv");
+    cvec_bytes init_priv = cvec_field(c, "init_priv");
+    cvec_bytes wmsg = cvec_field(c, "welcome");
+    cvec_bytes want_auth = cvec_field(c, "initial_epoch_authenticator");
+    cvec_bytes tree = {NULL, 0};
+    if (json_is_string(json_object_get(c, "ratchet_tree")))
+      tree = cvec_field(c, "ratchet_tree");
+    dv_mls_message kpm;
+    assert_int_equal(dv_mls_message_decode(kp_msg.p, kp_msg.len, &kpm), 0);
+    dv_mls_sig_key sk;
+    dv_mls_hpke_key ik, lk;
+    memcpy(sk.priv, sig_priv.p, 32);
+    memcpy(ik.priv, init_priv.p, 32);
+    memcpy(lk.priv, enc_priv.p, 32);
+    assert_int_equal(dv_mls_sig_key_from_priv(&e.env, &sk), 0);
+    assert_int_equal(dv_mls_hpke_key_from_priv(&e.env, &ik), 0);
+    assert_int_equal(dv_mls_hpke_key_from_priv(&e.env, &lk), 0);
+    dv_mls_join_keys keys = {kpm.key_package.raw.p,
+                             kpm.key_package.raw.len,
+                             &ik,
+                             &lk,
+                             &sk,
+                             psks,
+                             n_psks};
+    dv_mls_bytes ext_tree = dv_mls_b(tree.p, tree.len);
+    dv_mls_group g, next;
+    dv_mls_group_init(&g, &e.env);
+    dv_mls_group_init(&next, &e.env);
+    g.validate_flags = 0;
+    g.accept_member_proposals = 1;
+    int rc = dv_mls_group_join(&g, wmsg.p + 4, wmsg.len - 4, &keys,
+                               tree.p != NULL ? &ext_tree : NULL);
+    if (rc != 0)
+      print_error("case %zu: join failed %d\n", idx, rc);
+    assert_int_equal(rc, 0);
+    dvt_assert_bytes(g.secrets.epoch_authenticator, 32, want_auth.p,
+                     want_auth.len);
+    const json_t *epochs = json_object_get(c, "epochs");
+    size_t ei;
+    const json_t *ep;
+    int stopped = 0;
+    json_array_foreach(epochs, ei, ep) {
+      const json_t *props = json_object_get(ep, "proposals");
+      size_t pi;
+      const json_t *ph;
+      json_array_foreach(props, pi, ph) {
+        cvec_bytes pm;
+        pm.p = NULL;
+        pm.len = dvt_unhex(json_string_value(ph), &pm.p);
+        rc = dv_mls_group_queue_proposal(&g, pm.p, pm.len, NULL);
+        cvec_bytes_free(&pm);
+        if (rc == DVOICE_ERR_UNSUPPORTED) {
+          print_message("# passive-client-handling-commit.json case %zu: "
+                        "epoch %zu on skipped, proposal type other than "
+                        "Add/Remove (DAVE uses only those)\n",
+                        idx, ei + 1);
+          stopped = 1;
+          break;
+        }
+        assert_int_equal(rc, 0);
+      }
+      if (stopped)
+        break;
+      cvec_bytes commit = cvec_field(ep, "commit");
+      int inl = has_inline_proposal(&commit);
+      if (inl != 0) {
+        print_message("# passive-client-handling-commit.json case %zu: epoch "
+                      "%zu on skipped, inline proposal (type %d; DAVE "
+                      "commits by reference only)\n",
+                      idx, ei + 1, inl);
+        cvec_bytes_free(&commit);
+        stopped = 1;
+        break;
+      }
+      rc = dv_mls_group_process_commit(&g, commit.p, commit.len, &next);
+      if (rc != 0)
+        print_error("case %zu epoch %zu: commit failed %d\n", idx, ei + 1, rc);
+      assert_int_equal(rc, 0);
+      cvec_bytes auth = cvec_field(ep, "epoch_authenticator");
+      dvt_assert_bytes(next.secrets.epoch_authenticator, 32, auth.p, auth.len);
+      dv_mls_group_free(&g);
+      g = next;
+      dv_mls_group_init(&next, &e.env);
+      cvec_bytes_free(&auth);
+      cvec_bytes_free(&commit);
+      epochs_ok++;
+    }
+    if (stopped) {
+      partial++;
+    } else {
+      full++;
+    }
+    dv_mls_group_free(&g);
+    dv_mls_group_free(&next);
+    for (size_t i = 0; i < n_psks; i++) {
+      cvec_bytes_free(&ids[i]);
+      cvec_bytes_free(&secrets[i]);
+    }
+    cvec_bytes_free(&kp_msg);
+    cvec_bytes_free(&sig_priv);
+    cvec_bytes_free(&enc_priv);
+    cvec_bytes_free(&init_priv);
+    cvec_bytes_free(&wmsg);
+    cvec_bytes_free(&want_auth);
+    if (tree.p != NULL)
+      cvec_bytes_free(&tree);
+  }
+  print_message("# passive-client-handling-commit.json: %zu passed fully, %zu "
+                "passed up to a skipped epoch (%zu commits processed), %zu "
+                "skipped (other cipher suites)\n",
+                full, partial, epochs_ok, other);
+  assert_true(full > 0);
   dvt_env_free(&e);
   json_decref(root);
 }
@@ -590,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_message_protection),
       cmocka_unit_test(test_welcome),
       cmocka_unit_test(test_passive_client_welcome),
+      cmocka_unit_test(test_passive_client_commit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
