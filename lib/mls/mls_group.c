@@ -1469,6 +1469,14 @@ int dv_mls_group_process_commit(const dv_mls_group *g, const uint8_t *msg,
     dv_buf_init(&pgc, mem);
     ret = dv_mls_treekem_merge(&next->tree, sender, &c->path, &fc->group_id,
                                g->validate_flags);
+    /* DAVE: a committer keeps its credential and signature key (the
+     * gateway enforces the same). */
+    const dv_mls_leaf_node *nl = dv_mls_tree_leaf(&next->tree, sender);
+    if (ret == 0 && (g->validate_flags & DV_MLS_VALIDATE_DAVE) &&
+        (nl == NULL ||
+         !dv_mls_bytes_eq(&nl->credential.identity, &sl->credential.identity) ||
+         !dv_mls_bytes_eq(&nl->signature_key, &sl->signature_key)))
+      ret = DVOICE_ERR_PROTO;
     if (ret == 0)
       ret = dv_mls_tree_root_hash(&next->tree, th);
     if (ret == 0)

@@ -328,9 +328,10 @@ int dv_mls_group_commit(const dv_mls_group *g, dv_buf *commit, dv_buf *welcome,
  * leaf exists; membership tag and signature; every proposal a reference
  * to a queued proposal (inline proposals are refused); Removes then Adds
  * then truncation; an UpdatePath present if required (a Remove or no
- * proposals; optional otherwise), merged and decrypted; the key schedule and
- * the confirmation tag. |next| (must be empty) receives the next epoch's state;
- * |g| is not modified. Errors: decode errors, PROTO (wrong
+ * proposals; optional otherwise), merged and decrypted (DAVE flag: the
+ * committer's new leaf keeps its identity and signature key); the key schedule
+ * and the confirmation tag. |next| (must be empty) receives the next epoch's
+ * state; |g| is not modified. Errors: decode errors, PROTO (wrong
  * group/epoch/sender/content, unknown or inline proposal, missing path, we are
  * removed), CRYPTO (tag, signature, path), NOMEM.
  */
