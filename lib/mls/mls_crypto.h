@@ -46,8 +46,8 @@
 #define DV_MLS_AEAD_KEY_LEN 16   /* Nk */
 #define DV_MLS_AEAD_NONCE_LEN 12 /* Nn */
 #define DV_MLS_AEAD_TAG_LEN 16
-#define DV_MLS_PUB_LEN 65  /* uncompressed P-256 point */
-#define DV_MLS_PRIV_LEN 32 /* P-256 scalar */
+#define DV_MLS_PUB_LEN 65     /* uncompressed P-256 point */
+#define DV_MLS_PRIV_LEN 32    /* P-256 scalar */
 #define DV_MLS_KEM_ENC_LEN 65 /* HPKE enc = ephemeral public key */
 #define DV_MLS_SIG_MAX 72     /* longest DER ECDSA P-256 signature */
 /* Largest HKDF-Expand output: 255 * Nh. */
@@ -80,9 +80,8 @@ int dv_mls_hmac_v(const uint8_t *key, size_t key_len, const dv_mls_iov *iov,
 
 /* Constant-time check that tag == HMAC-SHA256(key, msg). 0 if equal,
  * DVOICE_ERR_CRYPTO if not (also when tag_len != 32). */
-int dv_mls_hmac_verify(const uint8_t *key, size_t key_len,
-                       const uint8_t *msg, size_t msg_len, const uint8_t *tag,
-                       size_t tag_len);
+int dv_mls_hmac_verify(const uint8_t *key, size_t key_len, const uint8_t *msg,
+                       size_t msg_len, const uint8_t *tag, size_t tag_len);
 
 /* prk = HKDF-Extract(salt, ikm) = HMAC(salt, ikm). An empty salt means
  * HashLen zero bytes (identical HMAC result). */
@@ -132,6 +131,15 @@ int dv_mls_derive_tree_secret(const uint8_t *secret, size_t secret_len,
  * e.g. "MLS 1.0 KeyPackage Reference"); no prefix is added here. */
 int dv_mls_ref_hash(const char *label, const uint8_t *value, size_t value_len,
                     uint8_t out[DV_MLS_HASH_LEN]);
+
+/* RefHash with value = iov[0] || ... || iov[n-1] (n <= 16). */
+int dv_mls_ref_hash_v(const char *label, const dv_mls_iov *value, size_t n,
+                      uint8_t out[DV_MLS_HASH_LEN]);
+
+/* Encodes |v| as a minimal MLS varint into |b| and returns its size (1, 2
+ * or 4), or 0 if v > 2^30 - 1. For streaming length prefixes into hashes
+ * (dv_wr is the writer for everything else). */
+size_t dv_mls_varint_put(uint8_t b[4], size_t v);
 
 /* KeyPackageRef = RefHash("MLS 1.0 KeyPackage Reference", KeyPackage bytes).
  */
@@ -291,18 +299,18 @@ int dv_mls_hpke_ctx_open(dv_mls_hpke_ctx *ctx, const uint8_t *aad,
 /* Single-shot SealBase(pkR, info, aad, pt): enc (65 bytes) and ct
  * (pt_len + 16 bytes). */
 int dv_mls_hpke_seal_base(const dvoice_env *env, const uint8_t *pk_r,
-                          size_t pk_r_len, const uint8_t *info,
-                          size_t info_len, const uint8_t *aad, size_t aad_len,
-                          const uint8_t *pt, size_t pt_len,
-                          uint8_t enc[DV_MLS_KEM_ENC_LEN], uint8_t *ct);
+                          size_t pk_r_len, const uint8_t *info, size_t info_len,
+                          const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+                          size_t pt_len, uint8_t enc[DV_MLS_KEM_ENC_LEN],
+                          uint8_t *ct);
 
 /* Single-shot OpenBase(enc, skR, info, aad, ct): pt gets ct_len - 16 bytes.
  */
 int dv_mls_hpke_open_base(const dvoice_env *env, const dv_mls_hpke_key *key_r,
                           const uint8_t *enc, size_t enc_len,
                           const uint8_t *info, size_t info_len,
-                          const uint8_t *aad, size_t aad_len,
-                          const uint8_t *ct, size_t ct_len, uint8_t *pt);
+                          const uint8_t *aad, size_t aad_len, const uint8_t *ct,
+                          size_t ct_len, uint8_t *pt);
 
 /* RFC 9420 section 5.1.3 EncryptWithLabel(pk, label, context, pt):
  * SealBase(pk, info = EncryptContext{ opaque label<V> = "MLS 1.0 " + label;
@@ -317,22 +325,21 @@ int dv_mls_encrypt_with_label(const dvoice_env *env, const uint8_t *pk,
 
 /* EncryptWithLabel with a given ephemeral key (tests only). */
 int dv_mls_encrypt_with_label_eph(const dvoice_env *env,
-                                  const dv_mls_hpke_key *eph,
-                                  const uint8_t *pk, size_t pk_len,
-                                  const char *label, const uint8_t *context,
-                                  size_t context_len, const uint8_t *pt,
-                                  size_t pt_len,
+                                  const dv_mls_hpke_key *eph, const uint8_t *pk,
+                                  size_t pk_len, const char *label,
+                                  const uint8_t *context, size_t context_len,
+                                  const uint8_t *pt, size_t pt_len,
                                   uint8_t kem_output[DV_MLS_KEM_ENC_LEN],
                                   uint8_t *ct);
 
 /* DecryptWithLabel(key, label, context, kem_output, ciphertext): pt gets
  * ct_len - 16 bytes. DVOICE_ERR_CRYPTO for a bad kem_output point, a short
  * ciphertext or a tag mismatch. */
-int dv_mls_decrypt_with_label(const dvoice_env *env,
-                              const dv_mls_hpke_key *key, const char *label,
-                              const uint8_t *context, size_t context_len,
-                              const uint8_t *kem_output, size_t kem_output_len,
-                              const uint8_t *ct, size_t ct_len, uint8_t *pt);
+int dv_mls_decrypt_with_label(const dvoice_env *env, const dv_mls_hpke_key *key,
+                              const char *label, const uint8_t *context,
+                              size_t context_len, const uint8_t *kem_output,
+                              size_t kem_output_len, const uint8_t *ct,
+                              size_t ct_len, uint8_t *pt);
 
 /* ---- raw ECDH ------------------------------------------------------------
  */

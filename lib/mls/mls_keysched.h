@@ -33,13 +33,13 @@ typedef struct dv_mls_epoch_secrets {
   uint8_t joiner[DV_MLS_HASH_LEN];
   uint8_t welcome[DV_MLS_HASH_LEN];
   uint8_t epoch[DV_MLS_HASH_LEN];
-  uint8_t sender_data[DV_MLS_HASH_LEN];    /* "sender data" */
-  uint8_t encryption[DV_MLS_HASH_LEN];     /* "encryption" */
-  uint8_t exporter[DV_MLS_HASH_LEN];       /* "exporter" */
-  uint8_t external[DV_MLS_HASH_LEN];       /* "external" */
-  uint8_t confirmation_key[DV_MLS_HASH_LEN]; /* "confirm" */
-  uint8_t membership_key[DV_MLS_HASH_LEN];   /* "membership" */
-  uint8_t resumption_psk[DV_MLS_HASH_LEN];   /* "resumption" */
+  uint8_t sender_data[DV_MLS_HASH_LEN];         /* "sender data" */
+  uint8_t encryption[DV_MLS_HASH_LEN];          /* "encryption" */
+  uint8_t exporter[DV_MLS_HASH_LEN];            /* "exporter" */
+  uint8_t external[DV_MLS_HASH_LEN];            /* "external" */
+  uint8_t confirmation_key[DV_MLS_HASH_LEN];    /* "confirm" */
+  uint8_t membership_key[DV_MLS_HASH_LEN];      /* "membership" */
+  uint8_t resumption_psk[DV_MLS_HASH_LEN];      /* "resumption" */
   uint8_t epoch_authenticator[DV_MLS_HASH_LEN]; /* "authentication" */
   uint8_t init[DV_MLS_HASH_LEN]; /* "init": the next epoch's init_secret */
 } dv_mls_epoch_secrets;
@@ -79,8 +79,29 @@ int dv_mls_keysched_from_joiner(const uint8_t joiner_secret[DV_MLS_HASH_LEN],
  * context = little-endian u64 user id, out_len 16.
  */
 int dv_mls_export(const uint8_t exporter_secret[DV_MLS_HASH_LEN],
-                  const char *label, const uint8_t *context,
-                  size_t context_len, uint8_t *out, size_t out_len);
+                  const char *label, const uint8_t *context, size_t context_len,
+                  uint8_t *out, size_t out_len);
+
+/* One pre-shared key for dv_mls_psk_secret: the encoded PreSharedKeyID
+ * (RFC 9420 section 8.4) and the PSK value. DAVE never uses PSKs; this
+ * serves the interop vectors. */
+typedef struct dv_mls_psk {
+  const uint8_t *id; /* encoded PreSharedKeyID */
+  size_t id_len;
+  const uint8_t *secret;
+  size_t secret_len;
+} dv_mls_psk;
+
+/*
+ * psk_secret over |n| PSKs (RFC 9420 section 8.4): for i = 0..n-1,
+ *   psk_extracted = HKDF-Extract(0, psk[i]),
+ *   psk_input = ExpandWithLabel(psk_extracted, "derived psk",
+ *               PSKLabel{id[i], uint16 i, uint16 n}, 32),
+ *   psk_secret = HKDF-Extract(psk_input, psk_secret)   (starting at 0^32).
+ * n == 0 gives 0^32. n <= 65535.
+ */
+int dv_mls_psk_secret(const dv_mls_psk *psks, size_t n,
+                      uint8_t out[DV_MLS_HASH_LEN]);
 
 /* Welcome AEAD key and nonce (RFC 9420 section 12.4.3.1):
  * key = ExpandWithLabel(welcome_secret, "key", "", 16),

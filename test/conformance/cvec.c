@@ -5,19 +5,23 @@
 
 json_t *cvec_load(const char *env_var, const char *file) {
   const char *dir = dvt_getenv_required(env_var);
-  if (dir == NULL) return NULL;
+  if (dir == NULL)
+    return NULL;
   char path[4096];
   int n = snprintf(path, sizeof path, "%s/%s", dir, file);
-  if (n < 0 || (size_t)n >= sizeof path) fail_msg("path too long");
+  if (n < 0 || (size_t)n >= sizeof path)
+    fail_msg("path too long");
   json_error_t err;
   json_t *root = json_load_file(path, 0, &err);
-  if (root == NULL) fail_msg("%s:%d: %s", path, err.line, err.text);
+  if (root == NULL)
+    fail_msg("%s:%d: %s", path, err.line, err.text);
   return root;
 }
 
 const char *cvec_str(const json_t *obj, const char *key) {
   const json_t *v = json_object_get(obj, key);
-  if (!json_is_string(v)) fail_msg("missing string field %s", key);
+  if (!json_is_string(v))
+    fail_msg("missing string field %s", key);
   return json_string_value(v);
 }
 

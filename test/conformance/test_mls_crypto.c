@@ -56,9 +56,9 @@ static void check_crypto_basics(size_t idx, const json_t *c, dvt_env *e) {
   const json_t *ds = json_object_get(c, "derive_secret");
   secret = cvec_field(ds, "secret");
   want = cvec_field(ds, "out");
-  assert_int_equal(dv_mls_derive_secret(secret.p, secret.len,
-                                        cvec_str(ds, "label"), out),
-                   0);
+  assert_int_equal(
+      dv_mls_derive_secret(secret.p, secret.len, cvec_str(ds, "label"), out),
+      0);
   expect_eq("derive_secret", idx, out, 32, &want);
   cvec_bytes_free(&secret);
   cvec_bytes_free(&want);
@@ -71,8 +71,7 @@ static void check_crypto_basics(size_t idx, const json_t *c, dvt_env *e) {
   assert_true(len <= sizeof out);
   assert_int_equal(
       dv_mls_derive_tree_secret(secret.p, secret.len, cvec_str(dt, "label"),
-                                (uint32_t)cvec_u64(dt, "generation"), out,
-                                len),
+                                (uint32_t)cvec_u64(dt, "generation"), out, len),
       0);
   expect_eq("derive_tree_secret", idx, out, len, &want);
   cvec_bytes_free(&secret);
@@ -238,8 +237,7 @@ static void check_key_schedule(size_t idx, const json_t *c, dvt_env *e,
         {"epoch_authenticator",
          offsetof(dv_mls_epoch_secrets, epoch_authenticator)},
         {"external_secret", offsetof(dv_mls_epoch_secrets, external)},
-        {"confirmation_key",
-         offsetof(dv_mls_epoch_secrets, confirmation_key)},
+        {"confirmation_key", offsetof(dv_mls_epoch_secrets, confirmation_key)},
         {"membership_key", offsetof(dv_mls_epoch_secrets, membership_key)},
         {"resumption_psk", offsetof(dv_mls_epoch_secrets, resumption_psk)},
     };
@@ -252,17 +250,16 @@ static void check_key_schedule(size_t idx, const json_t *c, dvt_env *e,
 
     /* The joiner path gives the same epoch. */
     dv_mls_epoch_secrets s2;
-    assert_int_equal(dv_mls_keysched_from_joiner(s.joiner, psk.p, gc.data,
-                                                 gc.len, &s2),
-                     0);
+    assert_int_equal(
+        dv_mls_keysched_from_joiner(s.joiner, psk.p, gc.data, gc.len, &s2), 0);
     assert_memory_equal(&s, &s2, sizeof s);
 
     /* external_pub = DeriveKeyPair(external_secret).pub */
     cvec_bytes ext_pub = cvec_field(ep, "external_pub");
     dv_mls_hpke_key ext;
-    assert_int_equal(dv_mls_hpke_derive_keypair(&e->env, s.external,
-                                                DV_MLS_HASH_LEN, &ext),
-                     0);
+    assert_int_equal(
+        dv_mls_hpke_derive_keypair(&e->env, s.external, DV_MLS_HASH_LEN, &ext),
+        0);
     expect_eq("external_pub", idx, ext.pub, DV_MLS_PUB_LEN, &ext_pub);
     cvec_bytes_free(&ext_pub);
 
@@ -321,11 +318,73 @@ static void test_key_schedule(void **state) {
   json_decref(root);
 }
 
+/* psk_secret.json: psk_secret over external PSKs (test support only: DAVE
+ * never uses PSKs). PreSharedKeyID{psktype external, psk_id<V>,
+ * psk_nonce<V>}. */
+static void test_psk_secret(void **state) {
+  (void)state;
+  json_t *root = cvec_load(ENV, "psk_secret.json");
+  if (root == NULL) {
+    print_message("# psk_secret.json: skipped, " ENV " unset\n");
+    skip();
+  }
+  size_t idx, passed = 0, other = 0;
+  json_t *c;
+  json_array_foreach(root, idx, c) {
+    if (cvec_u64(c, "cipher_suite") != DV_MLS_CIPHER_SUITE) {
+      other++;
+      continue;
+    }
+    const json_t *list = json_object_get(c, "psks");
+    size_t n = json_array_size(list);
+    dv_buf ids[16];
+    cvec_bytes secrets[16];
+    dv_mls_psk psks[16];
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+      const json_t *p = json_array_get(list, i);
+      cvec_bytes id = cvec_field(p, "psk_id");
+      cvec_bytes nonce = cvec_field(p, "psk_nonce");
+      secrets[i] = cvec_field(p, "psk");
+      dv_buf_init(&ids[i], NULL);
+      dv_wr w;
+      dv_wr_init(&w, &ids[i]);
+      dv_wr_u8(&w, 1);
+      dv_wr_opaque(&w, id.p, id.len);
+      dv_wr_opaque(&w, nonce.p, nonce.len);
+      assert_int_equal(w.err, 0);
+      psks[i].id = ids[i].data;
+      psks[i].id_len = ids[i].len;
+      psks[i].secret = secrets[i].p;
+      psks[i].secret_len = secrets[i].len;
+      cvec_bytes_free(&id);
+      cvec_bytes_free(&nonce);
+    }
+    uint8_t out[32];
+    cvec_bytes want = cvec_field(c, "psk_secret");
+    assert_int_equal(dv_mls_psk_secret(psks, n, out), 0);
+    expect_eq("psk_secret", idx, out, 32, &want);
+    cvec_bytes_free(&want);
+    for (size_t i = 0; i < n; i++) {
+      dv_buf_free(&ids[i]);
+      cvec_bytes_free(&secrets[i]);
+    }
+    passed++;
+  }
+  print_message("# psk_secret.json: %zu passed (cipher suite 2), %zu skipped "
+                "(other cipher suites)\n",
+                passed, other);
+  assert_true(passed > 0);
+  json_decref(root);
+}
+
 int main(void) {
-  if (sodium_init() < 0) return 1;
+  if (sodium_init() < 0)
+    return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crypto_basics),
       cmocka_unit_test(test_key_schedule),
+      cmocka_unit_test(test_psk_secret),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,37 +30,37 @@ static void test_hmac_rfc4231(void **state) {
   memset(key, 0x0b, 20);
   assert_int_equal(dv_mls_hmac(key, 20, (const uint8_t *)"Hi There", 8, out),
                    0);
-  hex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
-      want, 32);
+  hex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", want,
+      32);
   assert_memory_equal(out, want, 32);
   /* Test case 2: short key. */
   const char *m2 = "what do ya want for nothing?";
   assert_int_equal(dv_mls_hmac((const uint8_t *)"Jefe", 4, (const uint8_t *)m2,
                                strlen(m2), out),
                    0);
-  hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
-      want, 32);
+  hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", want,
+      32);
   assert_memory_equal(out, want, 32);
   /* Test case 6: key longer than the block. */
   memset(key, 0xaa, 131);
   const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
   assert_int_equal(dv_mls_hmac(key, 131, (const uint8_t *)m6, strlen(m6), out),
                    0);
-  hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
-      want, 32);
+  hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", want,
+      32);
   assert_memory_equal(out, want, 32);
   /* Verify: right tag, wrong tag, wrong length. */
-  assert_int_equal(dv_mls_hmac_verify(key, 131, (const uint8_t *)m6,
-                                      strlen(m6), want, 32),
-                   0);
+  assert_int_equal(
+      dv_mls_hmac_verify(key, 131, (const uint8_t *)m6, strlen(m6), want, 32),
+      0);
   want[31] ^= 1;
-  assert_int_equal(dv_mls_hmac_verify(key, 131, (const uint8_t *)m6,
-                                      strlen(m6), want, 32),
-                   DVOICE_ERR_CRYPTO);
+  assert_int_equal(
+      dv_mls_hmac_verify(key, 131, (const uint8_t *)m6, strlen(m6), want, 32),
+      DVOICE_ERR_CRYPTO);
   want[31] ^= 1;
-  assert_int_equal(dv_mls_hmac_verify(key, 131, (const uint8_t *)m6,
-                                      strlen(m6), want, 31),
-                   DVOICE_ERR_CRYPTO);
+  assert_int_equal(
+      dv_mls_hmac_verify(key, 131, (const uint8_t *)m6, strlen(m6), want, 31),
+      DVOICE_ERR_CRYPTO);
 }
 
 /* Our HMAC and iovec splitting against mbedtls_md_hmac for key lengths
@@ -69,8 +69,10 @@ static void test_hmac_cross_mbedtls(void **state) {
   (void)state;
   const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
   uint8_t key[130], msg[150], a[32], b[32];
-  for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)(i * 7 + 1);
-  for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)(i * 13 + 5);
+  for (size_t i = 0; i < sizeof key; i++)
+    key[i] = (uint8_t)(i * 7 + 1);
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (uint8_t)(i * 13 + 5);
   for (size_t kl = 0; kl <= sizeof key; kl += 13) {
     for (size_t ml = 0; ml <= sizeof msg; ml += 29) {
       assert_int_equal(mbedtls_md_hmac(md, key, kl, msg, ml, b), 0);
@@ -94,12 +96,14 @@ static void test_hkdf_rfc5869(void **state) {
   (void)state;
   uint8_t ikm[22], salt[13], info[10], prk[32], okm[42], want[42];
   memset(ikm, 0x0b, sizeof ikm);
-  for (int i = 0; i < 13; i++) salt[i] = (uint8_t)i;
-  for (int i = 0; i < 10; i++) info[i] = (uint8_t)(0xf0 + i);
-  assert_int_equal(
-      dv_mls_hkdf_extract(salt, sizeof salt, ikm, sizeof ikm, prk), 0);
-  hex("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5",
-      want, 32);
+  for (int i = 0; i < 13; i++)
+    salt[i] = (uint8_t)i;
+  for (int i = 0; i < 10; i++)
+    info[i] = (uint8_t)(0xf0 + i);
+  assert_int_equal(dv_mls_hkdf_extract(salt, sizeof salt, ikm, sizeof ikm, prk),
+                   0);
+  hex("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5", want,
+      32);
   assert_memory_equal(prk, want, 32);
   assert_int_equal(
       dv_mls_hkdf_expand(prk, 32, info, sizeof info, okm, sizeof okm), 0);
@@ -121,16 +125,16 @@ static void test_hkdf_expand_limits(void **state) {
   static uint8_t big[DV_MLS_EXPAND_MAX + 1], ref[DV_MLS_EXPAND_MAX];
   const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
   uint8_t prk[32], info[5] = {1, 2, 3, 4, 5};
-  for (int i = 0; i < 32; i++) prk[i] = (uint8_t)(0x40 + i);
-  assert_int_equal(dv_mls_hkdf_expand(prk, 32, info, 5, big,
-                                      DV_MLS_EXPAND_MAX),
+  for (int i = 0; i < 32; i++)
+    prk[i] = (uint8_t)(0x40 + i);
+  assert_int_equal(dv_mls_hkdf_expand(prk, 32, info, 5, big, DV_MLS_EXPAND_MAX),
                    0);
   assert_int_equal(
       mbedtls_hkdf_expand(md, prk, 32, info, 5, ref, DV_MLS_EXPAND_MAX), 0);
   assert_memory_equal(big, ref, DV_MLS_EXPAND_MAX);
-  assert_int_equal(dv_mls_hkdf_expand(prk, 32, info, 5, big,
-                                      DV_MLS_EXPAND_MAX + 1),
-                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dv_mls_hkdf_expand(prk, 32, info, 5, big, DV_MLS_EXPAND_MAX + 1),
+      DVOICE_ERR_INVALID_ARGUMENT);
   assert_int_equal(dv_mls_hkdf_expand(prk, 32, info, 5, big, 0),
                    DVOICE_ERR_INVALID_ARGUMENT);
   assert_int_equal(dv_mls_hkdf_expand(prk, 0, info, 5, big, 16),
@@ -155,10 +159,11 @@ static void test_hkdf_expand_limits(void **state) {
 static void test_tree_secret_16(void **state) {
   (void)state;
   uint8_t s[16], a[16], b[16];
-  for (int i = 0; i < 16; i++) s[i] = (uint8_t)i;
+  for (int i = 0; i < 16; i++)
+    s[i] = (uint8_t)i;
   const uint8_t g[4] = {0x01, 0x02, 0x03, 0x04};
-  assert_int_equal(
-      dv_mls_derive_tree_secret(s, 16, "key", 0x01020304u, a, 16), 0);
+  assert_int_equal(dv_mls_derive_tree_secret(s, 16, "key", 0x01020304u, a, 16),
+                   0);
   assert_int_equal(dv_mls_expand_with_label(s, 16, "key", g, 4, b, 16), 0);
   assert_memory_equal(a, b, 16);
 }
@@ -182,16 +187,16 @@ static void test_hpke_rfc9180_a31(void **state) {
                  "860e",
                  ikm, 32);
   assert_int_equal(dv_mls_hpke_derive_keypair(&e.env, ikm, n, &eph), 0);
-  hex("4995788ef4b9d6132b249ce59a77281493eb39af373d236a1fe415cb0c2d7beb",
-      want, 32);
+  hex("4995788ef4b9d6132b249ce59a77281493eb39af373d236a1fe415cb0c2d7beb", want,
+      32);
   assert_memory_equal(eph.priv, want, 32);
   hex(A31_PKEM, want, 65);
   assert_memory_equal(eph.pub, want, 65);
   n = hex("668b37171f1072f3cf12ea8a236a45df23fc13b82af3609ad1e354f6ef817550",
           ikm, 32);
   assert_int_equal(dv_mls_hpke_derive_keypair(&e.env, ikm, n, &rcp), 0);
-  hex("f3ce7fdae57e1a310d87f1ebbde6f328be0a99cdbcadf4d6589cf29de4b8ffd2",
-      want, 32);
+  hex("f3ce7fdae57e1a310d87f1ebbde6f328be0a99cdbcadf4d6589cf29de4b8ffd2", want,
+      32);
   assert_memory_equal(rcp.priv, want, 32);
   hex(A31_PKRM, want, 65);
   assert_memory_equal(rcp.pub, want, 65);
@@ -202,8 +207,8 @@ static void test_hpke_rfc9180_a31(void **state) {
           sizeof pt);
   dv_mls_hpke_ctx s, r;
   uint8_t enc[65];
-  assert_int_equal(dv_mls_hpke_setup_base_s_eph(&e.env, &eph, rcp.pub, 65,
-                                                info, info_len, enc, &s),
+  assert_int_equal(dv_mls_hpke_setup_base_s_eph(&e.env, &eph, rcp.pub, 65, info,
+                                                info_len, enc, &s),
                    0);
   assert_memory_equal(enc, eph.pub, 65);
   assert_int_equal(
@@ -215,17 +220,16 @@ static void test_hpke_rfc9180_a31(void **state) {
       "fa6f037b47fc21826b610172ca9637e82d6e5801eb31cbd3748271affd4ecb06646e03"
       "29cbdf3c3cd655b28e82"};
   for (int seq = 0; seq < 2; seq++) {
-    size_t aad_len = hex(seq == 0 ? "436f756e742d30" : "436f756e742d31", aad,
-                         sizeof aad);
+    size_t aad_len =
+        hex(seq == 0 ? "436f756e742d30" : "436f756e742d31", aad, sizeof aad);
     size_t ct_len = hex(cts[seq], want, sizeof want);
     assert_int_equal(ct_len, pt_len + 16);
-    assert_int_equal(dv_mls_hpke_ctx_seal(&s, aad, aad_len, pt, pt_len, ct),
-                     0);
+    assert_int_equal(dv_mls_hpke_ctx_seal(&s, aad, aad_len, pt, pt_len, ct), 0);
     assert_memory_equal(ct, want, ct_len);
     /* A wrong aad fails and does not advance the receiver. */
-    assert_int_equal(dv_mls_hpke_ctx_open(&r, aad, aad_len - 1, ct, ct_len,
-                                          back),
-                     DVOICE_ERR_CRYPTO);
+    assert_int_equal(
+        dv_mls_hpke_ctx_open(&r, aad, aad_len - 1, ct, ct_len, back),
+        DVOICE_ERR_CRYPTO);
     assert_int_equal(dv_mls_hpke_ctx_open(&r, aad, aad_len, ct, ct_len, back),
                      0);
     assert_memory_equal(back, pt, pt_len);
@@ -235,9 +239,8 @@ static void test_hpke_rfc9180_a31(void **state) {
   /* Single-shot open of the seq-0 ciphertext. */
   size_t ct_len = hex(cts[0], ct, sizeof ct);
   size_t aad_len = hex("436f756e742d30", aad, sizeof aad);
-  assert_int_equal(dv_mls_hpke_open_base(&e.env, &rcp, enc, 65, info,
-                                         info_len, aad, aad_len, ct, ct_len,
-                                         back),
+  assert_int_equal(dv_mls_hpke_open_base(&e.env, &rcp, enc, 65, info, info_len,
+                                         aad, aad_len, ct, ct_len, back),
                    0);
   assert_memory_equal(back, pt, pt_len);
   dv_mls_hpke_ctx_wipe(&s);
@@ -248,9 +251,8 @@ static void test_hpke_rfc9180_a31(void **state) {
 }
 
 /* Copies of a valid key with one defect each. */
-static void check_bad_points(const uint8_t good[65], int (*check)(
-                                                         const uint8_t *,
-                                                         size_t, void *),
+static void check_bad_points(const uint8_t good[65],
+                             int (*check)(const uint8_t *, size_t, void *),
                              void *ud) {
   uint8_t p[66];
   /* Wrong lengths. */
@@ -345,29 +347,28 @@ static void test_signatures(void **state) {
   assert_memory_equal(sig, sig2, sig_len);
   /* Pieces sign like the whole. */
   dv_mls_iov iov[2] = {{msg, 3}, {msg + 3, sizeof msg - 3}};
-  assert_int_equal(dv_mls_verify_with_label_v(k.pub, 65, "Test", iov, 2, sig,
-                                              sig_len),
-                   0);
-  assert_int_equal(dv_mls_verify_with_label(k.pub, 65, "Test", msg,
-                                            sizeof msg, sig, sig_len),
+  assert_int_equal(
+      dv_mls_verify_with_label_v(k.pub, 65, "Test", iov, 2, sig, sig_len), 0);
+  assert_int_equal(dv_mls_verify_with_label(k.pub, 65, "Test", msg, sizeof msg,
+                                            sig, sig_len),
                    0);
   /* Wrong label, message, key, or mangled DER. */
-  assert_int_equal(dv_mls_verify_with_label(k.pub, 65, "Tesu", msg,
-                                            sizeof msg, sig, sig_len),
+  assert_int_equal(dv_mls_verify_with_label(k.pub, 65, "Tesu", msg, sizeof msg,
+                                            sig, sig_len),
                    DVOICE_ERR_CRYPTO);
   assert_int_equal(dv_mls_verify_with_label(k.pub, 65, "Test", msg,
                                             sizeof msg - 1, sig, sig_len),
                    DVOICE_ERR_CRYPTO);
   for (size_t cut = 0; cut < sig_len; cut++) {
-    assert_int_equal(dv_mls_verify_with_label(k.pub, 65, "Test", msg,
-                                              sizeof msg, sig, cut),
-                     DVOICE_ERR_CRYPTO);
+    assert_int_equal(
+        dv_mls_verify_with_label(k.pub, 65, "Test", msg, sizeof msg, sig, cut),
+        DVOICE_ERR_CRYPTO);
   }
   uint8_t longer[DV_MLS_SIG_MAX + 1];
   memcpy(longer, sig, sig_len);
   longer[sig_len] = 0;
-  assert_int_equal(dv_mls_verify_with_label(k.pub, 65, "Test", msg,
-                                            sizeof msg, longer, sig_len + 1),
+  assert_int_equal(dv_mls_verify_with_label(k.pub, 65, "Test", msg, sizeof msg,
+                                            longer, sig_len + 1),
                    DVOICE_ERR_CRYPTO);
   for (size_t i = 0; i < sig_len; i++) {
     sig[i] ^= 0x01;
@@ -379,12 +380,12 @@ static void test_signatures(void **state) {
   sig_case sc = {msg, sizeof msg, sig, sig_len};
   check_bad_points(k.pub, chk_verify, &sc);
   check_bad_points(k.pub, chk_pub, NULL);
-  assert_int_equal(dv_mls_verify_with_label(k2.pub, 65, "Test", msg,
-                                            sizeof msg, sig, sig_len),
+  assert_int_equal(dv_mls_verify_with_label(k2.pub, 65, "Test", msg, sizeof msg,
+                                            sig, sig_len),
                    0);
   assert_int_equal(dv_mls_sig_keygen(&e.env, &k2), 0);
-  assert_int_equal(dv_mls_verify_with_label(k2.pub, 65, "Test", msg,
-                                            sizeof msg, sig, sig_len),
+  assert_int_equal(dv_mls_verify_with_label(k2.pub, 65, "Test", msg, sizeof msg,
+                                            sig, sig_len),
                    DVOICE_ERR_CRYPTO);
   /* Invalid private scalars: 0 and n. */
   memset(k2.priv, 0, 32);
@@ -419,26 +420,26 @@ static void test_ecdh_and_hpke_rejects(void **state) {
   const uint8_t ctx[] = "group context";
   const uint8_t pt[] = "path secret bytes";
   uint8_t kem[65], ct[sizeof pt + 16], out[sizeof pt];
-  assert_int_equal(dv_mls_encrypt_with_label(&e.env, b.pub, 65, "UpdatePathNode",
-                                             ctx, sizeof ctx, pt, sizeof pt,
-                                             kem, ct),
+  assert_int_equal(dv_mls_encrypt_with_label(&e.env, b.pub, 65,
+                                             "UpdatePathNode", ctx, sizeof ctx,
+                                             pt, sizeof pt, kem, ct),
                    0);
   assert_int_equal(dv_mls_decrypt_with_label(&e.env, &b, "UpdatePathNode", ctx,
-                                             sizeof ctx, kem, 65, ct,
-                                             sizeof ct, out),
+                                             sizeof ctx, kem, 65, ct, sizeof ct,
+                                             out),
                    0);
   assert_memory_equal(out, pt, sizeof pt);
   assert_int_equal(dv_mls_decrypt_with_label(&e.env, &b, "Welcome", ctx,
-                                             sizeof ctx, kem, 65, ct,
-                                             sizeof ct, out),
+                                             sizeof ctx, kem, 65, ct, sizeof ct,
+                                             out),
                    DVOICE_ERR_CRYPTO);
   assert_int_equal(dv_mls_decrypt_with_label(&e.env, &b, "UpdatePathNode", ctx,
                                              sizeof ctx - 1, kem, 65, ct,
                                              sizeof ct, out),
                    DVOICE_ERR_CRYPTO);
   assert_int_equal(dv_mls_decrypt_with_label(&e.env, &a, "UpdatePathNode", ctx,
-                                             sizeof ctx, kem, 65, ct,
-                                             sizeof ct, out),
+                                             sizeof ctx, kem, 65, ct, sizeof ct,
+                                             out),
                    DVOICE_ERR_CRYPTO);
   for (size_t i = 0; i < sizeof ct; i++) {
     ct[i] ^= 0x80;
@@ -453,13 +454,13 @@ static void test_ecdh_and_hpke_rejects(void **state) {
                    DVOICE_ERR_CRYPTO);
   kem[64] ^= 1; /* off the curve */
   assert_int_equal(dv_mls_decrypt_with_label(&e.env, &b, "UpdatePathNode", ctx,
-                                             sizeof ctx, kem, 65, ct,
-                                             sizeof ct, out),
+                                             sizeof ctx, kem, 65, ct, sizeof ct,
+                                             out),
                    DVOICE_ERR_CRYPTO);
   kem[64] ^= 1;
   assert_int_equal(dv_mls_decrypt_with_label(&e.env, &b, "UpdatePathNode", ctx,
-                                             sizeof ctx, kem, 33, ct,
-                                             sizeof ct, out),
+                                             sizeof ctx, kem, 33, ct, sizeof ct,
+                                             out),
                    DVOICE_ERR_CRYPTO);
   /* EncryptWithLabel to a bad key fails and leaves no kem_output. */
   uint8_t bad[65];
@@ -485,8 +486,8 @@ static void test_ecdh_and_hpke_rejects(void **state) {
                                              sizeof ctx, pt, sizeof pt, kem,
                                              ct),
                    0);
-  assert_int_equal(dv_mls_hpke_open_base(&e.env, &b, kem, 65, info, il, NULL,
-                                         0, ct, sizeof ct, out),
+  assert_int_equal(dv_mls_hpke_open_base(&e.env, &b, kem, 65, info, il, NULL, 0,
+                                         ct, sizeof ct, out),
                    0);
   assert_memory_equal(out, pt, sizeof pt);
   dv_mls_hpke_key_wipe(&a);
@@ -497,38 +498,40 @@ static void test_ecdh_and_hpke_rejects(void **state) {
 static void test_aead(void **state) {
   (void)state;
   uint8_t key[16], nonce[12], buf[64], out[64];
-  for (int i = 0; i < 16; i++) key[i] = (uint8_t)i;
-  for (int i = 0; i < 12; i++) nonce[i] = (uint8_t)(0xa0 + i);
+  for (int i = 0; i < 16; i++)
+    key[i] = (uint8_t)i;
+  for (int i = 0; i < 12; i++)
+    nonce[i] = (uint8_t)(0xa0 + i);
   const uint8_t pt[] = "hello aead";
   const uint8_t aad[] = "aad";
   assert_int_equal(
       dv_mls_aead_seal(key, nonce, aad, sizeof aad, pt, sizeof pt, buf), 0);
-  assert_int_equal(dv_mls_aead_open(key, nonce, aad, sizeof aad, buf,
-                                    sizeof pt + 16, out),
-                   0);
+  assert_int_equal(
+      dv_mls_aead_open(key, nonce, aad, sizeof aad, buf, sizeof pt + 16, out),
+      0);
   assert_memory_equal(out, pt, sizeof pt);
   /* In place. */
   memcpy(out, pt, sizeof pt);
   assert_int_equal(
       dv_mls_aead_seal(key, nonce, aad, sizeof aad, out, sizeof pt, out), 0);
   assert_memory_equal(out, buf, sizeof pt + 16);
-  assert_int_equal(dv_mls_aead_open(key, nonce, aad, sizeof aad, out,
-                                    sizeof pt + 16, out),
-                   0);
+  assert_int_equal(
+      dv_mls_aead_open(key, nonce, aad, sizeof aad, out, sizeof pt + 16, out),
+      0);
   assert_memory_equal(out, pt, sizeof pt);
   /* Tampering: tag, ciphertext, aad, short input; output is zeroed. */
   buf[sizeof pt + 15] ^= 1;
   memset(out, 0x55, sizeof out);
-  assert_int_equal(dv_mls_aead_open(key, nonce, aad, sizeof aad, buf,
-                                    sizeof pt + 16, out),
-                   DVOICE_ERR_CRYPTO);
+  assert_int_equal(
+      dv_mls_aead_open(key, nonce, aad, sizeof aad, buf, sizeof pt + 16, out),
+      DVOICE_ERR_CRYPTO);
   uint8_t z[sizeof pt] = {0};
   assert_memory_equal(out, z, sizeof pt);
   buf[sizeof pt + 15] ^= 1;
   buf[0] ^= 1;
-  assert_int_equal(dv_mls_aead_open(key, nonce, aad, sizeof aad, buf,
-                                    sizeof pt + 16, out),
-                   DVOICE_ERR_CRYPTO);
+  assert_int_equal(
+      dv_mls_aead_open(key, nonce, aad, sizeof aad, buf, sizeof pt + 16, out),
+      DVOICE_ERR_CRYPTO);
   buf[0] ^= 1;
   assert_int_equal(dv_mls_aead_open(key, nonce, aad, sizeof aad - 1, buf,
                                     sizeof pt + 16, out),
@@ -543,11 +546,11 @@ static void test_aead(void **state) {
 static void test_keysched_helpers(void **state) {
   (void)state;
   uint8_t init[32] = {1}, commit[32] = {0}, gc[40];
-  for (int i = 0; i < 40; i++) gc[i] = (uint8_t)i;
+  for (int i = 0; i < 40; i++)
+    gc[i] = (uint8_t)i;
   dv_mls_epoch_secrets a, b;
-  assert_int_equal(dv_mls_keysched_from_init(init, commit, NULL, gc,
-                                             sizeof gc, &a),
-                   0);
+  assert_int_equal(
+      dv_mls_keysched_from_init(init, commit, NULL, gc, sizeof gc, &a), 0);
   /* psk NULL means 0^32. */
   assert_int_equal(
       dv_mls_keysched_from_init(init, commit, commit, gc, sizeof gc, &b), 0);
@@ -567,8 +570,7 @@ static void test_keysched_helpers(void **state) {
   /* Tags. */
   const uint8_t th[32] = {9};
   uint8_t tag[32];
-  assert_int_equal(dv_mls_confirmation_tag(a.confirmation_key, th, 32, tag),
-                   0);
+  assert_int_equal(dv_mls_confirmation_tag(a.confirmation_key, th, 32, tag), 0);
   assert_int_equal(
       dv_mls_confirmation_tag_verify(a.confirmation_key, th, 32, tag, 32), 0);
   tag[0] ^= 1;
@@ -587,13 +589,13 @@ static void test_keysched_helpers(void **state) {
       DVOICE_ERR_CRYPTO);
   /* Exporter: DAVE's per-sender base secret is 16 bytes. */
   uint8_t ctx[8] = {0}, base[16], base2[16];
-  assert_int_equal(dv_mls_export(a.exporter, "Discord Secure Frames v0", ctx,
-                                 8, base, 16),
-                   0);
+  assert_int_equal(
+      dv_mls_export(a.exporter, "Discord Secure Frames v0", ctx, 8, base, 16),
+      0);
   ctx[0] = 1;
-  assert_int_equal(dv_mls_export(a.exporter, "Discord Secure Frames v0", ctx,
-                                 8, base2, 16),
-                   0);
+  assert_int_equal(
+      dv_mls_export(a.exporter, "Discord Secure Frames v0", ctx, 8, base2, 16),
+      0);
   assert_memory_not_equal(base, base2, 16);
   dv_mls_epoch_secrets_wipe(&a);
   dv_mls_epoch_secrets_wipe(&b);
@@ -603,7 +605,8 @@ static void test_keysched_helpers(void **state) {
 }
 
 int main(void) {
-  if (sodium_init() < 0) return 1;
+  if (sodium_init() < 0)
+    return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hmac_rfc4231),
       cmocka_unit_test(test_hmac_cross_mbedtls),
