@@ -779,7 +779,7 @@ static void test_treekem(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
+  const struct CMUnitTest all[] = {
       cmocka_unit_test(test_tree_math),
       cmocka_unit_test(test_tree_math_extra),
       cmocka_unit_test(test_deserialization),
@@ -789,5 +789,20 @@ int main(void) {
       cmocka_unit_test(test_transcript_hashes),
       cmocka_unit_test(test_treekem),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  const struct CMUnitTest local[] = {
+      cmocka_unit_test(test_tree_math_extra),
+  };
+  const char *dir = getenv("DVOICE_MLS_VECTORS");
+  const char *ci = getenv("CI");
+  /* cmocka 1.1.5 reports a skipped test as "not ok # SKIP", which meson
+   * counts as a failure; without the vectors (outside CI) run only the
+   * tests that need none. Under CI the vector tests run and fail. */
+  if ((dir == NULL || *dir == 0) &&
+      (ci == NULL || *ci == 0 || strcmp(ci, "false") == 0)) {
+    printf("# DVOICE_MLS_VECTORS unset: skipping tree-math, "
+           "deserialization, messages, tree-operations, tree-validation, "
+           "transcript-hashes and treekem vectors\n");
+    return cmocka_run_group_tests(local, NULL, NULL);
+  }
+  return cmocka_run_group_tests(all, NULL, NULL);
 }
