@@ -869,6 +869,47 @@ int dv_mls_group_external_sender(const dv_mls_group *g,
   return ret == 0 ? 0 : DVOICE_ERR_PROTO;
 }
 
+int dv_mls_group_external_sender_matches(const dv_mls_group *g,
+                                         const uint8_t *es, size_t es_len) {
+  if (g == NULL || (es == NULL && es_len != 0))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_external_sender parsed;
+  int ret = dv_mls_group_external_sender(g, &parsed);
+  if (ret != 0)
+    return ret;
+  /* The single element spans from its signature_key prefix to the end of
+   * the vector body; compare it byte for byte. */
+  dv_mls_vec exts;
+  uint32_t count = 0;
+  dv_mls_extension e;
+  ret = count_extensions(g->extensions.data, g->extensions.len, &count);
+  if (ret != 0)
+    return ret;
+  exts.p = g->extensions.data;
+  exts.len = g->extensions.len;
+  exts.count = count;
+  if (!dv_mls_find_extension(&exts, DV_MLS_EXT_EXTERNAL_SENDERS, &e))
+    return DVOICE_ERR_NOT_FOUND;
+  dv_rd r, sub;
+  dv_rd_init(&r, e.data.p, e.data.len);
+  if (dv_rd_vec(&r, &sub) != 0 || dv_rd_finish(&r) != 0)
+    return DVOICE_ERR_PROTO;
+  if (sub.len != es_len || (es_len > 0 && memcmp(sub.p, es, es_len) != 0))
+    return DVOICE_ERR_PROTO;
+  return 0;
+}
+
+int dv_mls_group_dave_base_secret(const dv_mls_group *g, uint64_t user_id,
+                                  uint8_t out[16]) {
+  if (g == NULL || out == NULL || group_is_empty(g))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  uint8_t ctx[8];
+  for (int i = 0; i < 8; i++)
+    ctx[i] = (uint8_t)(user_id >> (8 * i));
+  return dv_mls_export(g->secrets.exporter, "Discord Secure Frames v0", ctx,
+                       sizeof ctx, out, 16);
+}
+
 int dv_mls_group_check_external_proposal(const dv_mls_group *g,
                                          const dv_mls_message *msg,
                                          uint8_t ref[DV_MLS_HASH_LEN]) {

@@ -271,6 +271,23 @@ int dv_mls_group_external_sender(const dv_mls_group *g,
                                  dv_mls_external_sender *out);
 
 /*
+ * DAVE's Welcome check (dave.md section 1.2): 0 if the group's
+ * external_senders extension holds exactly one ExternalSender whose
+ * encoding equals |es| (the op 25 payload), else DVOICE_ERR_PROTO
+ * (NOT_FOUND if the extension is absent).
+ */
+int dv_mls_group_external_sender_matches(const dv_mls_group *g,
+                                         const uint8_t *es, size_t es_len);
+
+/*
+ * DAVE's per-sender media base secret for this epoch (dave.md section
+ * 4.1): MLS-Exporter("Discord Secure Frames v0", little-endian u64
+ * |user_id|, 16).
+ */
+int dv_mls_group_dave_base_secret(const dv_mls_group *g, uint64_t user_id,
+                                  uint8_t out[16]);
+
+/*
  * Validates a proposal from the external sender (dave.md section 1.3):
  * PublicMessage, our group id and epoch, content proposal, sender
  * external index 0, proposal Add or Remove, signature by the group's

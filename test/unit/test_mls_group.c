@@ -267,6 +267,23 @@ static void test_external_proposals(void **state) {
   assert_int_equal(check(&g, &msg, ref), DVOICE_ERR_CRYPTO);
   kp.data[kp.len - 5] ^= 1;
 
+  /* The DAVE Welcome check against the op 25 bytes. */
+  assert_int_equal(
+      dv_mls_group_external_sender_matches(&g, gw.es.data, gw.es.len), 0);
+  assert_int_equal(
+      dv_mls_group_external_sender_matches(&g, other.es.data, other.es.len),
+      DVOICE_ERR_PROTO);
+  assert_int_equal(
+      dv_mls_group_external_sender_matches(&g, gw.es.data, gw.es.len - 1),
+      DVOICE_ERR_PROTO);
+  /* The media base secret is the exporter with a little-endian user id. */
+  uint8_t base[16], want[16], le[8] = {0x2a};
+  assert_int_equal(dv_mls_group_dave_base_secret(&g, 42, base), 0);
+  assert_int_equal(dv_mls_export(g.secrets.exporter, "Discord Secure Frames v0",
+                                 le, 8, want, 16),
+                   0);
+  assert_memory_equal(base, want, 16);
+
   dv_buf_free(&kp);
   dv_buf_free(&msg);
   dv_buf_free(&gw.es);
