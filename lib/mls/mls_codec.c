@@ -439,11 +439,13 @@ int dv_mls_framed_content_read(dv_rd *r, dv_mls_framed_content *out) {
 
 int dv_mls_auth_data_read(dv_rd *r, uint8_t content_type,
                           dv_mls_auth_data *out) {
+  size_t start = rd_pos(r);
   memset(out, 0, sizeof(*out));
   rd_opaque(r, &out->signature);
   if (content_type == DV_MLS_CONTENT_COMMIT) {
     rd_opaque(r, &out->confirmation_tag);
   }
+  set_raw(r, start, &out->raw);
   return r->err;
 }
 
@@ -552,8 +554,16 @@ int dv_mls_message_read(dv_rd *r, dv_mls_message *out) {
     return dv_rd_fail(r, DVOICE_ERR_UNSUPPORTED);
   }
   switch (out->wire_format) {
-    case DV_MLS_WF_PUBLIC:
-      return dv_mls_public_message_read(r, &out->pub);
+    case DV_MLS_WF_PUBLIC: {
+      size_t start = rd_pos(r) - 2;
+      if (dv_mls_public_message_read(r, &out->pub) == 0) {
+        out->authenticated_content.p = r->p + start;
+        out->authenticated_content.len =
+            (size_t)(out->pub.auth.raw.p + out->pub.auth.raw.len -
+                     (r->p + start));
+      }
+      return r->err;
+    }
     case DV_MLS_WF_WELCOME:
       return dv_mls_welcome_read(r, &out->welcome);
     case DV_MLS_WF_GROUP_INFO:

@@ -232,6 +232,9 @@ typedef struct dv_mls_framed_content {
 typedef struct dv_mls_auth_data {
   dv_mls_bytes signature;
   dv_mls_bytes confirmation_tag; /* iff content_type commit */
+  /* Decoder: the FramedContentAuthData encoding (for AuthenticatedContentTBM
+   * = FramedContentTBS || this). */
+  dv_mls_bytes raw;
 } dv_mls_auth_data;
 
 typedef struct dv_mls_public_message {
@@ -297,6 +300,10 @@ typedef struct dv_mls_message {
   dv_mls_welcome welcome;
   dv_mls_group_info group_info;
   dv_mls_key_package key_package;
+  /* Decoder, PUBLIC only: wire_format || FramedContent ||
+   * FramedContentAuthData, i.e. the AuthenticatedContent that ProposalRef
+   * hashes (the message minus its version and membership tag). */
+  dv_mls_bytes authenticated_content;
 } dv_mls_message;
 
 /* ---- vectors ------------------------------------------------------------ */

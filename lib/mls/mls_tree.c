@@ -431,6 +431,14 @@ int dv_mls_tree_add_leaf(dv_mls_tree *t, const dv_mls_leaf_node *leaf,
                          uint32_t *leaf_index) {
   uint32_t li, dp[32], n, i;
   int rc;
+  /* |leaf| may point into t->nodes, which the resize below moves; its
+   * bytes live in separate node allocations and stay put. */
+  dv_mls_leaf_node copy;
+  if (leaf == NULL || leaf_index == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  copy = *leaf;
+  leaf = &copy;
   for (li = 0; li < t->n_leaves; li++) {
     if (t->nodes[2 * li].type == 0) {
       break;

@@ -87,7 +87,10 @@ void dv_mls_tree_blank(dv_mls_tree *t, uint32_t node);
 
 /* Add (RFC 9420 7.7): puts a copy of |leaf| at the leftmost blank leaf, or
  * doubles the tree, and adds the new index to the unmerged_leaves of every
- * non-blank parent on its direct path. |*leaf_index| receives the index. */
+ * non-blank parent on its direct path. |*leaf_index| receives the index.
+ * |leaf| may be a node of |t| itself (it is copied before the tree grows).
+ * Note: views returned by dv_mls_tree_leaf/_parent are invalidated by any
+ * call that changes |t|; copy the struct first if you need it after. */
 int dv_mls_tree_add_leaf(dv_mls_tree *t, const dv_mls_leaf_node *leaf,
                          uint32_t *leaf_index);
 /* Remove: blanks leaf |leaf_index| (must be non-blank) and its direct path.

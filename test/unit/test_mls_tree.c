@@ -244,6 +244,9 @@ static void test_message_errors(void **state) {
   assert_int_equal(msg.pub.auth.signature.len, 3);
   assert_int_equal(msg.pub.membership_tag.len, 0);
   assert_int_equal(msg.pub.content.raw.len, sizeof(remove) - 4 - 4);
+  assert_int_equal(msg.pub.auth.raw.len, 4);
+  assert_ptr_equal(msg.authenticated_content.p, remove + 2);
+  assert_int_equal(msg.authenticated_content.len, sizeof(remove) - 2);
   dv_buf_init(&b, NULL);
   dv_wr_init(&w, &b);
   dv_mls_message_write(&w, &msg);
@@ -279,6 +282,8 @@ static void test_message_errors(void **state) {
                    DVOICE_ERR_TRUNCATED);
   m[sizeof(remove)] = 0; /* empty membership_tag */
   assert_int_equal(dv_mls_message_decode(m, sizeof(m), &msg), 0);
+  /* The membership tag is not part of the AuthenticatedContent. */
+  assert_int_equal(msg.authenticated_content.len, sizeof(m) - 2 - 1);
   m[21] = 2;
   assert_int_equal(dv_mls_message_decode(m, sizeof(m), &msg),
                    DVOICE_ERR_TRAILING);
