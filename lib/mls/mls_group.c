@@ -1012,6 +1012,29 @@ int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg, size_t len,
   return ret;
 }
 
+int dv_mls_group_queue_checked(dv_mls_group *g, const uint8_t *msg, size_t len,
+                               const uint8_t ref[DV_MLS_HASH_LEN]) {
+  if (g == NULL || msg == NULL || ref == NULL || group_is_empty(g))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_message m;
+  uint8_t r[DV_MLS_HASH_LEN];
+  int ret = dv_mls_message_decode(msg, len, &m);
+  if (ret != 0)
+    return ret;
+  const dv_mls_framed_content *fc = &m.pub.content;
+  if (m.wire_format != DV_MLS_WF_PUBLIC ||
+      !bytes_eq(&fc->group_id, g->group_id.data, g->group_id.len) ||
+      fc->epoch != g->epoch || fc->content_type != DV_MLS_CONTENT_PROPOSAL)
+    return DVOICE_ERR_PROTO;
+  ret = dv_mls_proposal_ref(&m.pub, r);
+  if (ret != 0)
+    return ret;
+  if (sodium_memcmp(r, ref, sizeof r) != 0 ||
+      queue_find(g, r, sizeof r) != NULL)
+    return DVOICE_ERR_PROTO;
+  return queue_push(g, msg, len, r);
+}
+
 int dv_mls_group_revoke_proposal(dv_mls_group *g,
                                  const uint8_t ref[DV_MLS_HASH_LEN]) {
   if (g == NULL || ref == NULL)

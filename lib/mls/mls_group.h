@@ -317,6 +317,19 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
 int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg, size_t len,
                                 uint8_t ref[DV_MLS_HASH_LEN]);
 
+/*
+ * Queues a proposal already validated off the loop thread (DESIGN.md
+ * section 5: the expensive dv_mls_group_check_external_proposal runs on a
+ * worker with this group left untouched, then this cheap step runs on the
+ * loop). Decodes |msg|, requires our group id and epoch, recomputes the
+ * ProposalRef and requires it to equal |ref| (the one the check returned,
+ * so the bytes are the ones checked); signatures are NOT verified again.
+ * Errors: decode errors, PROTO (group, epoch, ref mismatch, duplicate),
+ * NOMEM.
+ */
+int dv_mls_group_queue_checked(dv_mls_group *g, const uint8_t *msg, size_t len,
+                               const uint8_t ref[DV_MLS_HASH_LEN]);
+
 /* Removes the queued proposal with |ref| (op 27 revoke). NOT_FOUND if no
  * queued proposal has that ref. */
 int dv_mls_group_revoke_proposal(dv_mls_group *g,

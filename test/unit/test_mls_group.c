@@ -492,6 +492,29 @@ static void test_commit_flow(void **state) {
   same_epoch(&a.g, &d.g);
   assert_int_equal(a.g.epoch, 4);
 
+  /* Check off the loop, then queue the checked bytes cheaply; a different
+   * message under that ref is refused. */
+  uint8_t cref[32];
+  dv_buf other_msg;
+  dv_buf_init(&other_msg, NULL);
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 4, DV_MLS_PROP_REMOVE, 2, NULL, 0, &msg);
+  gateway_proposal(&gw, &e, gid, 8, 4, DV_MLS_PROP_REMOVE, 0, NULL, 0,
+                   &other_msg);
+  dv_mls_message cm;
+  assert_int_equal(dv_mls_message_decode(msg.data, msg.len, &cm), 0);
+  assert_int_equal(dv_mls_group_check_external_proposal(&a.g, &cm, cref), 0);
+  assert_int_equal(
+      dv_mls_group_queue_checked(&a.g, other_msg.data, other_msg.len, cref),
+      DVOICE_ERR_PROTO);
+  assert_int_equal(dv_mls_group_queue_checked(&a.g, msg.data, msg.len, cref),
+                   0);
+  assert_int_equal(dv_mls_group_queue_checked(&a.g, msg.data, msg.len, cref),
+                   DVOICE_ERR_PROTO);
+  assert_int_equal(a.g.n_props, 1);
+  assert_int_equal(dv_mls_group_revoke_proposal(&a.g, cref), 0);
+  dv_buf_free(&other_msg);
+
   /* Revoke: queue then revoke leaves nothing; an unknown ref is refused. */
   uint8_t ref[32];
   dv_buf_reset(&msg);
