@@ -691,9 +691,9 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
                           group_secrets, group_info, psk_secret);
 }
 
-int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
-                      size_t welcome_len, const dv_mls_join_keys *keys,
-                      const dv_mls_bytes *external_tree) {
+int dv_mls_group_join_begin(dv_mls_group *g, const uint8_t *welcome,
+                            size_t welcome_len, const dv_mls_join_keys *keys,
+                            const dv_mls_bytes *external_tree) {
   if (g == NULL || !group_is_empty(g) || dv_env_check(&g->env) != 0 ||
       welcome == NULL || keys == NULL || keys->key_package == NULL ||
       keys->init_key == NULL || keys->leaf_key == NULL || keys->sig == NULL)
@@ -770,9 +770,12 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
     ret = dv_mls_verify_with_label(
         signer->signature_key.p, signer->signature_key.len, "GroupInfoTBS",
         gi.raw.p, gi.tbs_len, gi.signature.p, gi.signature.len);
-  /* Every leaf, key uniqueness (and DAVE identities), parent hashes. */
+  /* Key uniqueness (and DAVE identities) and parent hashes; the leaves
+   * themselves are dv_mls_group_join_verify_leaves' job. */
   if (ret == 0)
-    ret = dv_mls_tree_validate(&g->tree, &gc->group_id, g->validate_flags);
+    ret = dv_mls_tree_check_unique(&g->tree, g->validate_flags);
+  if (ret == 0)
+    ret = dv_mls_tree_verify_parent_hashes(&g->tree);
   /* Our leaf: the one carrying our KeyPackage's keys. */
   uint32_t own = 0;
   int found = 0;
@@ -827,6 +830,34 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
     ret = dv_buf_append(&g->group_context, gc->raw.p, gc->raw.len);
   dv_buf_free_secret(&gs_buf);
   dv_buf_free(&gi_buf);
+  if (ret != 0)
+    dv_mls_group_free(g);
+  return ret;
+}
+
+int dv_mls_group_join_verify_leaves(const dv_mls_group *g, uint32_t first,
+                                    uint32_t count) {
+  if (g == NULL || group_is_empty(g))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_bytes gid = dv_mls_b(g->group_id.data, g->group_id.len);
+  for (uint32_t i = first; i < g->tree.n_leaves && i - first < count; i++) {
+    const dv_mls_leaf_node *l = dv_mls_tree_leaf(&g->tree, i);
+    if (l == NULL)
+      continue;
+    int ret = dv_mls_leaf_validate(l, &gid, i, 0, g->validate_flags);
+    if (ret != 0)
+      return ret;
+  }
+  return 0;
+}
+
+int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
+                      size_t welcome_len, const dv_mls_join_keys *keys,
+                      const dv_mls_bytes *external_tree) {
+  int ret =
+      dv_mls_group_join_begin(g, welcome, welcome_len, keys, external_tree);
+  if (ret == 0)
+    ret = dv_mls_group_join_verify_leaves(g, 0, UINT32_MAX);
   if (ret != 0)
     dv_mls_group_free(g);
   return ret;

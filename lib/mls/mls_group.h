@@ -257,6 +257,28 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
                       size_t welcome_len, const dv_mls_join_keys *keys,
                       const dv_mls_bytes *external_tree);
 
+/*
+ * The same join split so the leaf-signature checks (one ECDSA verify per
+ * member, the bulk of the cost) can run on several worker threads
+ * (DESIGN.md section 5): dv_mls_group_join_begin does everything
+ * dv_mls_group_join does except validating the leaves themselves (the
+ * GroupInfo signature, tree hash, key uniqueness and parent hashes are
+ * checked); then dv_mls_group_join_verify_leaves must succeed for every
+ * leaf range covering [0, g->tree.n_leaves) before |g| is used. It only
+ * reads |g|, so ranges may run concurrently. On any failure the caller
+ * frees |g|. dv_mls_group_join is begin + verify_leaves(0, all).
+ */
+int dv_mls_group_join_begin(dv_mls_group *g, const uint8_t *welcome,
+                            size_t welcome_len, const dv_mls_join_keys *keys,
+                            const dv_mls_bytes *external_tree);
+
+/* Validates leaves [first, first + count) of a group from
+ * dv_mls_group_join_begin (dv_mls_leaf_validate with the group id and the
+ * group's validate_flags; blank leaves are skipped; the range is clipped to
+ * the tree). 0, DVOICE_ERR_CRYPTO, DVOICE_ERR_PROTO. */
+int dv_mls_group_join_verify_leaves(const dv_mls_group *g, uint32_t first,
+                                    uint32_t count);
+
 /* The user id of leaf |leaf_index| (DAVE credential). NOT_FOUND if blank,
  * PROTO if the credential is not an 8-byte basic identity. */
 int dv_mls_group_user_id(const dv_mls_group *g, uint32_t leaf_index,

@@ -401,6 +401,20 @@ static void test_commit_flow(void **state) {
   same_epoch(&a.g, &c.g);
   assert_int_equal(dv_mls_group_own_leaf(&b.g), 1);
   assert_int_equal(dv_mls_group_own_leaf(&c.g), 2);
+  /* The split join's leaf check, by range: a broken signature on leaf 0
+   * fails its range only. */
+  dv_mls_group bcopy;
+  dv_mls_group_init(&bcopy, &e.env);
+  assert_int_equal(dv_mls_group_copy(&bcopy, &b.g), 0);
+  assert_int_equal(dv_mls_group_join_verify_leaves(&bcopy, 0, UINT32_MAX), 0);
+  uint8_t *lsig = (uint8_t *)bcopy.tree.nodes[0].u.leaf.signature.p;
+  lsig[bcopy.tree.nodes[0].u.leaf.signature.len - 1] ^= 1;
+  assert_int_equal(dv_mls_group_join_verify_leaves(&bcopy, 0, 1),
+                   DVOICE_ERR_CRYPTO);
+  assert_int_equal(dv_mls_group_join_verify_leaves(&bcopy, 1, 2), 0);
+  assert_int_equal(dv_mls_group_join_verify_leaves(&bcopy, 0, UINT32_MAX),
+                   DVOICE_ERR_CRYPTO);
+  dv_mls_group_free(&bcopy);
   uint64_t uid;
   assert_int_equal(dv_mls_group_user_id(&b.g, 2, &uid), 0);
   assert_true(uid == 1002);
