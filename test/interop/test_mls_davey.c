@@ -358,12 +358,117 @@ static void test_davey(void **state) {
   dv_buf_free(&dw);
 }
 
+/* davey creates the group (its pending epoch-0 group wins): we join its
+ * Welcome, then process its next add-only commit, then davey processes our
+ * path commit removing the member it added. */
+static void test_davey_creates(void **state) {
+  (void)state;
+  const char *peers = dvt_getenv_required("DVOICE_NPM_PEERS");
+  const char *dir = getenv("DVOICE_INTEROP_DIR");
+  if (peers == NULL || dir == NULL) {
+    print_message("# skipped: DVOICE_NPM_PEERS or DVOICE_INTEROP_DIR unset\n");
+    skip();
+  }
+  char script[4096];
+  snprintf(script, sizeof script, "%s/davey_peer.mjs", dir);
+  peer p;
+  assert_int_equal(peer_start(&p, script), 0);
+  dvoice_env_default(&env);
+  env.rand = rand_cb;
+  dv_put_u64(gid, strtoull(CHANNEL, NULL, 10));
+  assert_int_equal(dv_mls_sig_keygen(&env, &gw), 0);
+  dv_buf es, kp, dkp, prop, commit, welcome;
+  dv_buf_init(&es, NULL);
+  dv_buf_init(&kp, NULL);
+  dv_buf_init(&dkp, NULL);
+  dv_buf_init(&prop, NULL);
+  dv_buf_init(&commit, NULL);
+  dv_buf_init(&welcome, NULL);
+  dv_wr w;
+  dv_wr_init(&w, &es);
+  dv_wr_opaque(&w, gw.pub, 65);
+  dv_wr_u16(&w, DV_MLS_CRED_BASIC);
+  dv_wr_varint(&w, 1);
+  dv_wr_u8(&w, 0);
+  assert_int_equal(w.err, 0);
+
+  /* Our KeyPackage (user 1000); davey D1 proposes nothing itself. */
+  dv_mls_sig_key sk;
+  dv_mls_hpke_key lk, ik;
+  assert_int_equal(dv_mls_sig_keygen(&env, &sk), 0);
+  assert_int_equal(dv_mls_hpke_keygen(&env, &lk), 0);
+  assert_int_equal(dv_mls_dave_key_package(&env, 1000, &sk, &lk, &ik, &kp), 0);
+  new_davey(&p, "D1", "2001", &es, &dkp);
+  proposal(0, DV_MLS_PROP_ADD, 0, &kp, &prop);
+  davey_proposals(&p, "D1", &prop, &commit, &welcome);
+  assert_true(commit.len > 0 && welcome.len > 0);
+  json_decref(rpc(&p, cmd_hex("commit", "D1", commit.data, commit.len)));
+  dv_mls_group g, next;
+  dv_mls_group_init(&g, &env);
+  dv_mls_group_init(&next, &env);
+  dv_mls_join_keys keys = {kp.data, kp.len, &ik, &lk, &sk};
+  assert_int_equal(
+      dv_mls_group_join(&g, welcome.data, welcome.len, &keys, NULL), 0);
+  assert_int_equal(dv_mls_group_external_sender_matches(&g, es.data, es.len),
+                   0);
+  expect_auth(&p, "D1", &g);
+  print_message("# joined davey's Welcome (epoch %llu, our leaf %u)\n",
+                (unsigned long long)g.epoch, dv_mls_group_own_leaf(&g));
+
+  /* D1 adds D2; we process. */
+  new_davey(&p, "D2", "2002", &es, &dkp);
+  proposal(g.epoch, DV_MLS_PROP_ADD, 0, &dkp, &prop);
+  assert_int_equal(dv_mls_group_queue_proposal(&g, prop.data, prop.len, NULL),
+                   0);
+  davey_proposals(&p, "D1", &prop, &commit, &welcome);
+  assert_int_equal(
+      dv_mls_group_process_commit(&g, commit.data, commit.len, &next), 0);
+  adopt(&g, &next);
+  json_decref(rpc(&p, cmd_hex("commit", "D1", commit.data, commit.len)));
+  json_decref(rpc(&p, cmd_hex("welcome", "D2", welcome.data, welcome.len)));
+  expect_auth(&p, "D1", &g);
+  expect_auth(&p, "D2", &g);
+
+  /* We remove D2 with a path; D1 processes our commit. */
+  json_t *a = rpc(&p, cmd("auth", "D2"));
+  uint32_t d2_leaf = (uint32_t)json_integer_value(json_object_get(a, "leaf"));
+  json_decref(a);
+  proposal(g.epoch, DV_MLS_PROP_REMOVE, d2_leaf, NULL, &prop);
+  assert_int_equal(dv_mls_group_queue_proposal(&g, prop.data, prop.len, NULL),
+                   0);
+  dv_buf dc, dw;
+  dv_buf_init(&dc, NULL);
+  dv_buf_init(&dw, NULL);
+  davey_proposals(&p, "D1", &prop, &dc, &dw);
+  dv_buf_reset(&commit);
+  dv_buf_reset(&welcome);
+  assert_int_equal(dv_mls_group_commit(&g, &commit, &welcome, &next), 0);
+  adopt(&g, &next);
+  json_decref(rpc(&p, cmd_hex("commit", "D1", commit.data, commit.len)));
+  expect_auth(&p, "D1", &g);
+  print_message("# davey processed our path commit (epoch %llu)\n",
+                (unsigned long long)g.epoch);
+
+  peer_stop(&p);
+  dv_mls_group_free(&g);
+  dv_mls_group_free(&next);
+  dv_buf_free(&es);
+  dv_buf_free(&kp);
+  dv_buf_free(&dkp);
+  dv_buf_free(&prop);
+  dv_buf_free(&commit);
+  dv_buf_free(&welcome);
+  dv_buf_free(&dc);
+  dv_buf_free(&dw);
+}
+
 int main(void) {
   if (sodium_init() < 0)
     return 1;
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_davey),
+      cmocka_unit_test(test_davey_creates),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
