@@ -463,6 +463,15 @@ static void test_davey_creates(void **state) {
 }
 
 int main(void) {
+  /* Without the npm peers (and outside CI) the whole test is skipped; see
+   * cvec_skip_all_unless for why this is not a cmocka skip. */
+  const char *ci = getenv("CI");
+  const char *peers = getenv("DVOICE_NPM_PEERS");
+  if ((ci == NULL || *ci == 0 || strcmp(ci, "false") == 0) &&
+      (peers == NULL || *peers == 0)) {
+    printf("1..0 # SKIP DVOICE_NPM_PEERS unset\n");
+    return 0;
+  }
   if (sodium_init() < 0)
     return 1;
   signal(SIGPIPE, SIG_IGN);
