@@ -12,11 +12,15 @@
 //         player per connection) and leaves when every player is idle.
 //   join: joins and leaves N times, one after the other, and reports the
 //         time from joinVoiceChannel() to the Ready state for each.
+//   listen: joins one connection undeafened, subscribes to user L's audio
+//         (--listen L) and leaves once L has been silent for a second.
 // Output, one line each on stdout:
 //   VERSION v node nv         @discordjs/voice and Node versions
 //   READY i ssrc mode ms      connection i is ready to send
 //   PLAYED i packets          connection i's player went idle
 //   JOIN i ms                 (join mode) one join's latency
+//   HEARD n silent minlen maxlen   (listen mode) Opus packets received from
+//                             L, how many were silence frames, their sizes
 //   DONE                      everything left cleanly
 //   ERROR text                something failed; the exit status is 1
 //
@@ -32,7 +36,7 @@ const path = require('path');
 function parseArgs(argv) {
   const o = {
     mode: 'play', n: 1, prefix: 'djs', guildBase: '41771983423143900',
-    user: '104694319306248192', dave: 0, debug: false,
+    user: '104694319306248192', dave: 0, debug: false, listen: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -50,12 +54,14 @@ function parseArgs(argv) {
       case '--guild-base': o.guildBase = v(); break;
       case '--user': o.user = v(); break;
       case '--dave': o.dave = Number(v()); break;
+      case '--listen': o.listen = v(); break;
       case '--debug': o.debug = true; break;
       default: throw new Error(`unknown argument ${k}`);
     }
   }
   if (!o.endpoint || !o.ca) throw new Error('--endpoint and --ca are required');
   if (o.mode === 'play' && !o.ogg) throw new Error('play needs --ogg');
+  if (o.mode === 'listen' && !o.listen) throw new Error('listen needs --listen');
   if (!Number.isInteger(o.n) || o.n < 1) throw new Error('bad --n');
   return o;
 }
@@ -122,6 +128,7 @@ async function main(o) {
   const {
     joinVoiceChannel, entersState, VoiceConnectionStatus, createAudioPlayer,
     createAudioResource, AudioPlayerStatus, StreamType, NoSubscriberBehavior,
+    EndBehaviorType,
   } = voice;
   say(`VERSION ${voice.version} node ${process.version}`);
 
@@ -129,7 +136,7 @@ async function main(o) {
     const ids = idsFor(o, i);
     const t0 = process.hrtime.bigint();
     const conn = joinVoiceChannel({
-      guildId: ids.guild, channelId: ids.channel, selfDeaf: true,
+      guildId: ids.guild, channelId: ids.channel, selfDeaf: o.mode !== 'listen',
       selfMute: false, group: `g${i}`,
       adapterCreator: fakeAdapter(ids, o.endpoint),
       daveEncryption: o.dave !== 0, debug: o.debug,
@@ -188,6 +195,24 @@ async function main(o) {
     });
     await Promise.all(done);
     for (const { conn } of conns) await leave(conn);
+  } else if (o.mode === 'listen') {
+    const { conn } = await join(0);
+    const stream = conn.receiver.subscribe(o.listen, {
+      end: { behavior: EndBehaviorType.AfterSilence, duration: 1000 },
+    });
+    let n = 0, silent = 0, minLen = Infinity, maxLen = 0;
+    await new Promise((resolve, reject) => {
+      stream.on('data', (pkt) => {
+        n++;
+        if (pkt.length === 3 && pkt[0] === 0xf8 && pkt[1] === 0xff && pkt[2] === 0xfe) silent++;
+        minLen = Math.min(minLen, pkt.length);
+        maxLen = Math.max(maxLen, pkt.length);
+      });
+      stream.once('end', resolve);
+      stream.once('error', reject);
+    });
+    say(`HEARD ${n} ${silent} ${n ? minLen : 0} ${maxLen}`);
+    await leave(conn);
   } else {
     throw new Error(`unknown mode ${o.mode}`);
   }
