@@ -62,7 +62,7 @@ void bench_arrivals_free(bench_arrivals *a) {
 int bench_arrivals_add(bench_arrivals *a, const dvoice_tstamp *t, size_t n,
                        size_t skip, uint64_t period_ns) {
   int64_t t0 = INT64_MAX;
-  double drift, span;
+  double drift, span, slope;
   if (n <= skip || n - skip < 2) {
     return 0;
   }
@@ -88,11 +88,25 @@ int bench_arrivals_add(bench_arrivals *a, const dvoice_tstamp *t, size_t n,
       }
     }
   }
+  /* Drift: the least-squares slope of the offsets against k, over the
+   * run, so one late first or last packet does not dominate it. */
+  {
+    double sk = 0, so = 0, skk = 0, sko = 0, dn = (double)n, den;
+    for (size_t k = 0; k < n; k++) {
+      double off = (double)((int64_t)(t[k] - t[0]) - (int64_t)(k * period_ns));
+      sk += (double)k;
+      so += off;
+      skk += (double)k * (double)k;
+      sko += (double)k * off;
+    }
+    den = dn * skk - sk * sk;
+    slope = den != 0 ? (dn * sko - sk * so) / den : 0; /* ns per packet */
+  }
   span = (double)(t[n - 1] - t[0]);
-  drift = span - (double)(n - 1) * (double)period_ns;
+  drift = slope * (double)(n - 1);
   if (a->streams == 0 || fabs(drift / 1e6) > fabs(a->drift_ms)) {
     a->drift_ms = drift / 1e6;
-    a->drift_ppm = drift / ((double)(n - 1) * (double)period_ns) * 1e6;
+    a->drift_ppm = slope / (double)period_ns * 1e6;
   }
   if (span / 1e9 > a->span_s) {
     a->span_s = span / 1e9;

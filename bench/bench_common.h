@@ -35,8 +35,10 @@ void bench_samples_free(bench_samples *s);
  *    that no packet beat. A pacer that keeps an absolute schedule scores
  *    near 0; drift and stalls push it up. Pooled over all streams.
  *  - inter-arrival deviation: |a_k - a_{k-1} - period|, pooled.
- *  - drift: (a_{n-1} - a_0) - (n - 1) * period; the largest magnitude over
- *    the streams is kept (in ms and in parts per million).
+ *  - drift: the least-squares slope of (a_k - a_0 - k * period) against
+ *    k, times the run's length (ms) and relative to the period (ppm): how
+ *    much faster (negative) or slower (positive) than 50 packets/s the
+ *    stream ran. The largest magnitude over the streams is kept.
  */
 typedef struct bench_arrivals {
   bench_samples grid_ms;
