@@ -23,10 +23,13 @@
  * djs_voice.js), --verbose (the peer's lines on stderr).
  * Exit status: 0 on success, 1 if anything failed (a peer error, a packet the
  * simulator could not decrypt, a missing packet).
+ *
+ * The statistics are bench_common's bench_arrivals and the peer is
+ * bench_djs, so a benchmark of dvoice can measure both the same way in one
+ * run (register dvoice's sessions and bench_djs's on one simulator).
  */
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +39,8 @@
 #include "../test/interop/dvt_ogg.h"
 #include "../test/sim/sim_uv.h"
 #include "bench_common.h"
+#include "bench_djs.h"
 
-#ifndef DVOICE_SOURCE_ROOT
-#define DVOICE_SOURCE_ROOT "."
-#endif
-
-#define GUILD_BASE "41771983423143900"
-#define USER "104694319306248192"
-#define PREFIX "djsb"
 #define PERIOD_NS (20 * DVOICE_MS)
 
 typedef struct opts {
@@ -52,25 +49,6 @@ typedef struct opts {
   int decode, verbose;
   const char *peers, *script;
 } opts;
-
-typedef struct peer {
-  uv_process_t proc;
-  uv_pipe_t out;
-  uv_timer_t watchdog;
-  int exited, open, timed_out;
-  int64_t status;
-  int signal;
-  char line[4096];
-  size_t linelen;
-  char rbuf[4096];
-  /* What the script reported. */
-  char version[128];
-  char tmode[64];
-  unsigned ready, played, errors, done;
-  uint64_t packets_played;
-  bench_samples ready_ms, join_ms;
-  int verbose;
-} peer;
 
 static void usage(void) {
   fprintf(stderr,
@@ -90,7 +68,6 @@ static unsigned parse_uint(const char *s, unsigned lo, unsigned hi) {
 }
 
 static void parse_opts(int argc, char **argv, opts *o) {
-  static char peers[512], script[512];
   memset(o, 0, sizeof(*o));
   o->mode = "pace";
   o->n = 1;
@@ -132,149 +109,6 @@ static void parse_opts(int argc, char **argv, opts *o) {
   if (strcmp(o->mode, "pace") != 0 && strcmp(o->mode, "join") != 0) {
     usage();
   }
-  if (o->peers == NULL) {
-    o->peers = getenv("DVOICE_NPM_PEERS");
-  }
-  if (o->peers == NULL || *o->peers == 0) {
-    snprintf(peers, sizeof(peers), "%s/.npm-peers", DVOICE_SOURCE_ROOT);
-    o->peers = peers;
-  }
-  if (o->script == NULL) {
-    snprintf(script, sizeof(script), "%s/test/interop/peers/djs_voice.js",
-             DVOICE_SOURCE_ROOT);
-    o->script = script;
-  }
-}
-
-/* ---- the Node peer ------------------------------------------------------ */
-
-static void on_line(peer *p, char *l) {
-  unsigned idx;
-  unsigned long ssrc;
-  double ms;
-  char mode[64];
-  unsigned long long n;
-  if (p->verbose) {
-    fprintf(stderr, "[djs] %s\n", l);
-  }
-  if (strncmp(l, "VERSION ", 8) == 0) {
-    snprintf(p->version, sizeof(p->version), "%s", l + 8);
-  } else if (sscanf(l, "READY %u %lu %63s %lf", &idx, &ssrc, mode, &ms) == 4) {
-    p->ready++;
-    snprintf(p->tmode, sizeof(p->tmode), "%s", mode);
-    (void)bench_samples_add(&p->ready_ms, ms);
-  } else if (sscanf(l, "PLAYED %u %llu", &idx, &n) == 2) {
-    p->played++;
-    p->packets_played += n;
-  } else if (sscanf(l, "JOIN %u %lf", &idx, &ms) == 2) {
-    (void)bench_samples_add(&p->join_ms, ms);
-  } else if (strcmp(l, "DONE") == 0) {
-    p->done = 1;
-  } else if (strncmp(l, "ERROR", 5) == 0) {
-    p->errors++;
-    fprintf(stderr, "discord.js: %s\n", l);
-  }
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  peer *p = h->data;
-  (void)hint;
-  *buf = uv_buf_init(p->rbuf, sizeof(p->rbuf));
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  peer *p = s->data;
-  if (n < 0) {
-    uv_read_stop(s);
-    return;
-  }
-  for (ssize_t i = 0; i < n; i++) {
-    char c = buf->base[i];
-    if (c == '\n') {
-      p->line[p->linelen] = 0;
-      on_line(p, p->line);
-      p->linelen = 0;
-    } else if (p->linelen + 1 < sizeof(p->line)) {
-      p->line[p->linelen++] = c;
-    }
-  }
-}
-
-static void on_closed(uv_handle_t *h) {
-  peer *p = h->data;
-  p->open--;
-}
-
-static void on_exit_cb(uv_process_t *proc, int64_t status, int sig) {
-  peer *p = proc->data;
-  p->exited = 1;
-  p->status = status;
-  p->signal = sig;
-  uv_timer_stop(&p->watchdog);
-}
-
-static void on_watchdog(uv_timer_t *t) {
-  peer *p = t->data;
-  fprintf(stderr, "bench: the discord.js peer ran too long; killing it\n");
-  p->timed_out = 1;
-  uv_process_kill(&p->proc, SIGTERM);
-}
-
-static int peer_start(peer *p, uv_loop_t *loop, const opts *o,
-                      const char *const *args, uint64_t timeout_ms) {
-  char *argv[32], node_path[600], path_env[1024];
-  char *env[3];
-  uv_process_options_t po;
-  uv_stdio_container_t stdio[3];
-  size_t n = 0;
-  const char *path = getenv("PATH");
-  int rv;
-  argv[n++] = "node";
-  argv[n++] = (char *)o->script;
-  for (size_t i = 0; args[i] != NULL && n < 31; i++) {
-    argv[n++] = (char *)args[i];
-  }
-  argv[n] = NULL;
-  snprintf(node_path, sizeof(node_path), "NODE_PATH=%s/node_modules", o->peers);
-  snprintf(path_env, sizeof(path_env), "PATH=%s",
-           path != NULL ? path : "/usr/local/bin:/usr/bin:/bin");
-  env[0] = node_path;
-  env[1] = path_env;
-  env[2] = NULL;
-  p->verbose = o->verbose;
-  uv_pipe_init(loop, &p->out, 0);
-  uv_timer_init(loop, &p->watchdog);
-  p->out.data = p->proc.data = p->watchdog.data = p;
-  p->open = 2;
-  memset(&po, 0, sizeof(po));
-  po.file = "node";
-  po.args = argv;
-  po.env = env;
-  po.exit_cb = on_exit_cb;
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-  stdio[1].data.stream = (uv_stream_t *)&p->out;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = 2;
-  po.stdio = stdio;
-  po.stdio_count = 3;
-  rv = uv_spawn(loop, &p->proc, &po);
-  p->open++;
-  if (rv != 0) {
-    fprintf(stderr, "bench: cannot spawn node: %s\n", uv_strerror(rv));
-    p->exited = 1;
-    p->status = -1;
-    return -1;
-  }
-  uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
-  uv_timer_start(&p->watchdog, on_watchdog, timeout_ms, 0);
-  return 0;
-}
-
-static void peer_close(peer *p) {
-  uv_close((uv_handle_t *)&p->out, on_closed);
-  uv_close((uv_handle_t *)&p->watchdog, on_closed);
-  uv_close((uv_handle_t *)&p->proc, on_closed);
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -314,12 +148,13 @@ static void sum_sessions(dv_sim_vgw *vgw, totals *t) {
 int main(int argc, char **argv) {
   opts o;
   bench_certs certs;
-  char ogg[256], nbuf[16], guild[32];
+  char ogg[256];
   uv_loop_t loop;
   dv_sim_uv_settings st;
   dv_sim_uv *sim;
   dv_sim_vgw *vgw;
-  peer p;
+  bench_djs p;
+  bench_djs_settings ds;
   totals t;
   bench_arrivals arr;
   int join = 0, ok = 1, sim_closed = 0;
@@ -330,7 +165,6 @@ int main(int argc, char **argv) {
   join = strcmp(o.mode, "join") == 0;
   count = join ? o.k : o.n;
   frames = o.seconds * 50;
-  snprintf(guild, sizeof(guild), "%s", GUILD_BASE);
   if (bench_certs_make(&certs) != 0) {
     return 1;
   }
@@ -352,53 +186,32 @@ int main(int argc, char **argv) {
     return 1;
   }
   vgw = dv_sim_uv_vgw(sim);
-  for (unsigned i = 0; i < count; i++) {
-    char g[32], sess[32], tok[32];
-    /* Guild i is GUILD_BASE + i; the base's last digits leave room. */
-    snprintf(g, sizeof(g), "%" PRIu64,
-             (uint64_t)strtoull(GUILD_BASE, NULL, 10) + (uint64_t)i);
-    snprintf(sess, sizeof(sess), PREFIX "-s%u", i);
-    snprintf(tok, sizeof(tok), PREFIX "-t%u", i);
-    if (dv_sim_vgw_add_session(vgw, g, USER, sess, tok, NULL) != 0) {
-      fprintf(stderr, "bench: cannot register session %u\n", i);
-      return 1;
-    }
+  if (bench_djs_register(vgw, count) != 0) {
+    fprintf(stderr, "bench: cannot register the sessions\n");
+    return 1;
   }
-  snprintf(nbuf, sizeof(nbuf), "%u", count);
-  {
-    const char *args[] = {"--endpoint",
-                          dv_sim_uv_endpoint(sim),
-                          "--ca",
-                          certs.ca,
-                          "--ogg",
-                          ogg,
-                          "--mode",
-                          join ? "join" : "play",
-                          "--n",
-                          nbuf,
-                          "--prefix",
-                          PREFIX,
-                          "--guild-base",
-                          guild,
-                          "--user",
-                          USER,
-                          NULL};
-    memset(&p, 0, sizeof(p));
-    if (peer_start(&p, &loop, &o, args,
-                   (uint64_t)o.seconds * 1000 + 60000 +
-                       (join ? (uint64_t)o.k * 2000 : 0)) != 0) {
-      ok = 0;
-    }
+  memset(&ds, 0, sizeof(ds));
+  ds.mode = join ? "join" : "play";
+  ds.n = count;
+  ds.endpoint = dv_sim_uv_endpoint(sim);
+  ds.ca = certs.ca;
+  ds.ogg = join ? NULL : ogg;
+  ds.peers = o.peers;
+  ds.script = o.script;
+  ds.timeout_ms =
+      (uint64_t)o.seconds * 1000 + 60000 + (join ? (uint64_t)o.k * 2000 : 0);
+  ds.verbose = o.verbose;
+  if (bench_djs_start(&p, &loop, &ds) != 0) {
+    ok = 0;
   }
   while (!p.exited) {
     uv_run(&loop, UV_RUN_ONCE);
   }
-  if (p.status != 0 || p.signal != 0 || p.timed_out || p.errors > 0 ||
-      !p.done) {
+  if (!bench_djs_ok(&p)) {
     fprintf(stderr,
             "bench: the discord.js peer failed (status %" PRId64
             ", signal %d, %u errors, done %u)\n",
-            p.status, p.signal, p.errors, p.done);
+            p.exit_status, p.term_signal, p.errors, p.done);
     ok = 0;
   }
 
@@ -408,8 +221,8 @@ int main(int argc, char **argv) {
     ok = 0;
   }
   printf("# discord.js %s, transport %s, %s mode, N=%u\n",
-         p.version[0] ? p.version : "?", p.tmode[0] ? p.tmode : "?", o.mode,
-         count);
+         p.version[0] ? p.version : "?", p.transport[0] ? p.transport : "?",
+         o.mode, count);
   if (join) {
     bench_samples *j = &p.join_ms;
     printf("%-28s %6s %9s %9s %9s %9s\n", "join latency (ms)", "K", "p50",
@@ -452,7 +265,7 @@ int main(int argc, char **argv) {
     printf("{\"bench\":\"djs_pacing\",\"client\":\"discord.js\","
            "\"version\":\"%s\",\"transport\":\"%s\",\"n\":%u,"
            "\"seconds\":%u,\"skip\":%u,\"arrivals\":",
-           p.version, p.tmode, o.n, o.seconds, o.skip);
+           p.version, p.transport, o.n, o.seconds, o.skip);
     bench_arrivals_json(&arr, stdout);
     printf(",\"ready_ms\":{\"p50\":%.4f,\"max\":%.4f},\"received\":%" PRIu64
            ",\"played\":%" PRIu64 ",\"decrypt_failures\":%" PRIu64
@@ -465,7 +278,7 @@ int main(int argc, char **argv) {
     bench_arrivals_free(&arr);
   }
 
-  peer_close(&p);
+  bench_djs_close(&p);
   dv_sim_uv_close(sim, on_sim_closed, &sim_closed);
   while (!sim_closed || p.open > 0) {
     uv_run(&loop, UV_RUN_ONCE);
@@ -474,8 +287,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench: handles left on the loop\n");
     ok = 0;
   }
-  bench_samples_free(&p.ready_ms);
-  bench_samples_free(&p.join_ms);
+  bench_djs_free(&p);
   bench_certs_remove(&certs);
   return ok ? 0 : 1;
 }
