@@ -89,7 +89,7 @@ static int never(void *ud) {
 }
 
 static void play_once(fixture *f, const char *const *modes, size_t nmodes,
-                      const char *want_mode, int resume) {
+                      const char *want_mode, int resume, int hello_late) {
   dv_sim_uv_settings st;
   dv_sim_uv *sim;
   dv_sim_session *s;
@@ -105,6 +105,7 @@ static void play_once(fixture *f, const char *const *modes, size_t nmodes,
   st.key_file = f->certs.server_key;
   /* A short interval, so that discord.js's v8 heartbeats are checked too. */
   st.vgw.heartbeat_interval_ms = 1000;
+  st.vgw.hello_after_ready = hello_late;
   if (modes != NULL) {
     for (size_t i = 0; i < nmodes; i++) {
       st.vgw.modes[i] = modes[i];
@@ -179,8 +180,9 @@ static void play_once(fixture *f, const char *const *modes, size_t nmodes,
   assert_int_equal(s->report.resume_failures, 0);
   assert_int_equal(s->report.connections, resume ? 2 : 1);
   assert_int_equal(s->report.select_protocols, 1);
-  /* Speaking on, off; after a resume discord.js announces it again. */
-  assert_true(s->report.speaking >= (resume ? 3u : 2u));
+  /* Speaking on and off (after a resume discord.js announces it again, if
+   * it had already begun to play: that depends on timing). */
+  assert_true(s->report.speaking >= 2);
   assert_true(s->report.heartbeats >= 3);
   assert_string_equal(s->report.mode, want_mode);
   assert_string_equal(mode, want_mode);
@@ -234,12 +236,13 @@ static void test_djs_plays_aes(void **state) {
   fixture f;
   (void)state;
   fixture_init(&f);
-  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", 0);
+  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", 0, 0);
   fixture_fini(&f);
 }
 
 /* A server without AES (Discord's docs allow it): XChaCha20 through
- * @noble/ciphers. */
+ * @noble/ciphers. This server also sends Hello after Ready, an order
+ * Discord uses too. */
 static void test_djs_plays_xchacha(void **state) {
   static const char *const modes[] = {"aead_xchacha20_poly1305_rtpsize",
                                       "xsalsa20_poly1305_lite_rtpsize",
@@ -247,7 +250,7 @@ static void test_djs_plays_xchacha(void **state) {
   fixture f;
   (void)state;
   fixture_init(&f);
-  play_once(&f, modes, 3, "aead_xchacha20_poly1305_rtpsize", 0);
+  play_once(&f, modes, 3, "aead_xchacha20_poly1305_rtpsize", 0, 1);
   fixture_fini(&f);
 }
 
@@ -258,7 +261,7 @@ static void test_djs_resumes(void **state) {
   fixture f;
   (void)state;
   fixture_init(&f);
-  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", 1);
+  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", 1, 0);
   fixture_fini(&f);
 }
 
