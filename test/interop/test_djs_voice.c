@@ -83,13 +83,24 @@ static void dump_report(dv_sim_uv *sim) {
  * Runs discord.js against a simulator whose Ready lists |modes| and checks
  * that it settled on |want_mode|.
  */
+/* What the simulator does to the session once discord.js is ready. */
+typedef enum fault {
+  FAULT_NONE = 0,
+  FAULT_4015,  /* close with 4015 (voice server crashed) after 1 s */
+  FAULT_ZOMBIE /* swallow heartbeat ACKs until discord.js resumes */
+} fault;
+
+static int resumed(void *ud) {
+  return ((const dv_sim_session *)ud)->report.resumes > 0;
+}
+
 static int never(void *ud) {
   (void)ud;
   return 0;
 }
 
 static void play_once(fixture *f, const char *const *modes, size_t nmodes,
-                      const char *want_mode, int resume, int hello_late) {
+                      const char *want_mode, fault flt, int hello_late) {
   dv_sim_uv_settings st;
   dv_sim_uv *sim;
   dv_sim_session *s;
@@ -97,14 +108,14 @@ static void play_once(fixture *f, const char *const *modes, size_t nmodes,
   char line[256], mode[64];
   unsigned long ssrc = 0, played = 0, idx = 0;
   double ready_ms = 0;
-  int sim_closed = 0;
+  int sim_closed = 0, resume = flt != FAULT_NONE;
   const dv_sim_media_stats *m;
 
   dv_sim_uv_settings_default(&st);
   st.cert_file = f->certs.server_cert;
   st.key_file = f->certs.server_key;
   /* A short interval, so that discord.js's v8 heartbeats are checked too. */
-  st.vgw.heartbeat_interval_ms = 1000;
+  st.vgw.heartbeat_interval_ms = flt == FAULT_ZOMBIE ? 400 : 1000;
   st.vgw.hello_after_ready = hello_late;
   if (modes != NULL) {
     for (size_t i = 0; i < nmodes; i++) {
@@ -138,12 +149,20 @@ static void play_once(fixture *f, const char *const *modes, size_t nmodes,
   assert_int_equal(
       sscanf(line, "%lu %lu %63s %lf", &idx, &ssrc, mode, &ready_ms), 4);
   assert_int_equal(idx, 0);
-  if (resume) {
+  if (flt == FAULT_4015) {
     /* One second into the stream the voice server "crashes" (4015): a
      * client must resume on a new WebSocket with the same session. */
     (void)dvt_run_until(&f->loop, never, NULL, 1000);
     assert_int_equal(dv_sim_vgw_session_close(s, 4015, dv_sim_uv_now(sim)), 0);
     dv_sim_uv_flush(sim);
+  } else if (flt == FAULT_ZOMBIE) {
+    /* discord.js closes a connection whose last three heartbeats went
+     * unanswered and resumes; the simulator answers again from then on. */
+    s->drop_acks = 1;
+    if (dvt_run_until(&f->loop, resumed, s, 10000) != 0) {
+      fail_msg("discord.js did not resume a zombie connection");
+    }
+    s->drop_acks = 0;
   }
   dvt_peer_wait(&peer, "PLAYED ", line, sizeof(line), 30000);
   assert_int_equal(sscanf(line, "%lu %lu", &idx, &played), 2);
@@ -178,6 +197,9 @@ static void play_once(fixture *f, const char *const *modes, size_t nmodes,
   assert_int_equal(s->report.identifies, 1);
   assert_int_equal(s->report.resumes, resume ? 1 : 0);
   assert_int_equal(s->report.resume_failures, 0);
+  if (flt == FAULT_ZOMBIE) {
+    assert_true(s->report.acks_dropped >= 3);
+  }
   assert_int_equal(s->report.connections, resume ? 2 : 1);
   assert_int_equal(s->report.select_protocols, 1);
   /* Speaking on and off (after a resume discord.js announces it again, if
@@ -236,7 +258,7 @@ static void test_djs_plays_aes(void **state) {
   fixture f;
   (void)state;
   fixture_init(&f);
-  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", 0, 0);
+  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", FAULT_NONE, 0);
   fixture_fini(&f);
 }
 
@@ -250,7 +272,7 @@ static void test_djs_plays_xchacha(void **state) {
   fixture f;
   (void)state;
   fixture_init(&f);
-  play_once(&f, modes, 3, "aead_xchacha20_poly1305_rtpsize", 0, 1);
+  play_once(&f, modes, 3, "aead_xchacha20_poly1305_rtpsize", FAULT_NONE, 1);
   fixture_fini(&f);
 }
 
@@ -261,7 +283,7 @@ static void test_djs_resumes(void **state) {
   fixture f;
   (void)state;
   fixture_init(&f);
-  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", 1, 0);
+  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", FAULT_4015, 0);
   fixture_fini(&f);
 }
 
@@ -348,11 +370,22 @@ static void test_djs_receives(void **state) {
   fixture_fini(&f);
 }
 
+/* The voice server stops acknowledging heartbeats: discord.js gives up
+ * after three, closes the WebSocket itself and resumes on a new one. */
+static void test_djs_zombie(void **state) {
+  fixture f;
+  (void)state;
+  fixture_init(&f);
+  play_once(&f, NULL, 0, "aead_aes256_gcm_rtpsize", FAULT_ZOMBIE, 0);
+  fixture_fini(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_djs_plays_aes),
       cmocka_unit_test(test_djs_plays_xchacha),
       cmocka_unit_test(test_djs_resumes),
+      cmocka_unit_test(test_djs_zombie),
       cmocka_unit_test(test_djs_receives),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
