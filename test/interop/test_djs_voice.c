@@ -5,7 +5,9 @@
  * runs the whole handshake, and plays a 5 s Ogg Opus tone made at test time.
  * The test then reads what the simulator saw: every packet decrypted and
  * Opus-decoded, the SSRC and mode discord.js reported, unbroken sequence
- * numbers and timestamps, and no protocol violation.
+ * numbers and timestamps, and no protocol violation. Variants: XChaCha20
+ * with Hello after Ready, a 4015 resume, a zombie resume, and the receive
+ * direction (discord.js hears the simulator's fake speaker).
  */
 #include "dvt_net.h"
 
@@ -79,10 +81,6 @@ static void dump_report(dv_sim_uv *sim) {
   dv_buf_free(&b);
 }
 
-/*
- * Runs discord.js against a simulator whose Ready lists |modes| and checks
- * that it settled on |want_mode|.
- */
 /* What the simulator does to the session once discord.js is ready. */
 typedef enum fault {
   FAULT_NONE = 0,
@@ -99,6 +97,11 @@ static int never(void *ud) {
   return 0;
 }
 
+/*
+ * Runs discord.js against a simulator whose Ready lists |modes| (NULL: the
+ * default list, AES-GCM first), injects |flt|, and checks that discord.js
+ * settled on |want_mode| and that everything it played arrived intact.
+ */
 static void play_once(fixture *f, const char *const *modes, size_t nmodes,
                       const char *want_mode, fault flt, int hello_late) {
   dv_sim_uv_settings st;
