@@ -145,6 +145,10 @@ int bench_djs_start(bench_djs *d, uv_loop_t *loop,
     argv[n++] = "--ogg";
     argv[n++] = (char *)s->ogg;
   }
+  if (s->departures != NULL) {
+    argv[n++] = "--departures";
+    argv[n++] = (char *)s->departures;
+  }
   argv[n] = NULL;
   snprintf(node_path, sizeof(node_path), "NODE_PATH=%s/node_modules", peers);
   snprintf(path_env, sizeof(path_env), "PATH=%s",
@@ -180,6 +184,54 @@ int bench_djs_start(bench_djs *d, uv_loop_t *loop,
   uv_read_start((uv_stream_t *)&d->out, on_alloc, on_read);
   uv_timer_start(&d->watchdog, on_watchdog, s->timeout_ms, 0);
   return 0;
+}
+
+int bench_djs_read_departures(const char *path, bench_arrivals *a, size_t skip,
+                              uint64_t period_ns) {
+  FILE *f = fopen(path, "r");
+  char *line = NULL;
+  size_t cap = 0;
+  int streams = 0;
+  if (f == NULL) {
+    return -1;
+  }
+  while (getline(&line, &cap, f) > 0 && streams >= 0) {
+    dvoice_tstamp *t = NULL;
+    size_t n = 0, tcap = 0;
+    char *p = line, *end;
+    (void)strtoull(p, &end, 10); /* the connection index */
+    if (end == p) {
+      streams = -1;
+      break;
+    }
+    for (p = end;; p = end) {
+      unsigned long long v = strtoull(p, &end, 10);
+      if (end == p) {
+        break;
+      }
+      if (n == tcap) {
+        size_t nc = tcap ? tcap * 2 : 1024;
+        dvoice_tstamp *nt = realloc(t, nc * sizeof(*t));
+        if (nt == NULL) {
+          streams = -1;
+          break;
+        }
+        t = nt;
+        tcap = nc;
+      }
+      t[n++] = (dvoice_tstamp)v;
+    }
+    if (streams >= 0 && bench_arrivals_add(a, t, n, skip, period_ns) != 0) {
+      streams = -1;
+    }
+    if (streams >= 0) {
+      streams++;
+    }
+    free(t);
+  }
+  free(line);
+  fclose(f);
+  return streams;
 }
 
 int bench_djs_ok(const bench_djs *d) {

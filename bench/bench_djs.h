@@ -31,6 +31,8 @@ typedef struct bench_djs_settings {
   const char *peers;
   /* NULL: SOURCE/test/interop/peers/djs_voice.js. */
   const char *script;
+  /* play: a file the script writes its RTP send times to (NULL: none). */
+  const char *departures;
   uint64_t timeout_ms; /* the script is killed after this long */
   int verbose;         /* copy its lines to stderr */
 } bench_djs_settings;
@@ -63,6 +65,15 @@ int bench_djs_register(dv_sim_vgw *vgw, unsigned count);
 int bench_djs_start(bench_djs *d, uv_loop_t *loop, const bench_djs_settings *s);
 /* Nonzero if the script finished cleanly (exit 0, DONE, no ERROR line). */
 int bench_djs_ok(const bench_djs *d);
+/*
+ * Reads a departures file the script wrote (one line per connection:
+ * index, then the send time of each RTP packet in ns) and adds each
+ * connection as a stream to |a|, skipping |skip| packets each. Returns the
+ * number of streams read, or -1 (file unreadable, malformed, or out of
+ * memory).
+ */
+int bench_djs_read_departures(const char *path, bench_arrivals *a, size_t skip,
+                              uint64_t period_ns);
 /* Closes the handles; run the loop until d->open is 0, then call
  * bench_djs_free. */
 void bench_djs_close(bench_djs *d);

@@ -11,7 +11,9 @@
  *   the program prints the lateness of each packet behind its stream's
  *   ideal 20 ms grid (p50/p99/p99.9/max), the inter-arrival deviation and
  *   the drift, pooled over the N streams (the first P packets of each
- *   stream skipped), as a table and one JSON line. --decode also has the
+ *   stream skipped), as a table and one JSON line; the same statistics
+ *   over the times discord.js handed each packet to its UDP socket
+ *   (departures, recorded inside Node) come first. --decode also has the
  *   simulator Opus-decode every packet (it adds work to the measuring side,
  *   so it is off by default).
  * join: K joins one after the other; for each, the time from
@@ -148,7 +150,7 @@ static void sum_sessions(dv_sim_vgw *vgw, totals *t) {
 int main(int argc, char **argv) {
   opts o;
   bench_certs certs;
-  char ogg[256];
+  char ogg[256], dep[256];
   uv_loop_t loop;
   dv_sim_uv_settings st;
   dv_sim_uv *sim;
@@ -156,7 +158,7 @@ int main(int argc, char **argv) {
   bench_djs p;
   bench_djs_settings ds;
   totals t;
-  bench_arrivals arr;
+  bench_arrivals arr, dep_arr;
   int join = 0, ok = 1, sim_closed = 0;
   unsigned count;
   uint32_t frames;
@@ -196,6 +198,8 @@ int main(int argc, char **argv) {
   ds.endpoint = dv_sim_uv_endpoint(sim);
   ds.ca = certs.ca;
   ds.ogg = join ? NULL : ogg;
+  snprintf(dep, sizeof(dep), "%s/departures.txt", certs.dir);
+  ds.departures = join ? NULL : dep;
   ds.peers = o.peers;
   ds.script = o.script;
   ds.timeout_ms =
@@ -253,8 +257,18 @@ int main(int argc, char **argv) {
         return 1;
       }
     }
-    snprintf(label, sizeof(label), "discord.js N=%u %us", o.n, o.seconds);
+    /* The same statistics over the send times discord.js recorded (the
+     * departures, before the kernel and the simulator's loop). */
+    bench_arrivals_init(&dep_arr);
+    if (bench_djs_read_departures(dep, &dep_arr, o.skip, PERIOD_NS) !=
+        (int)o.n) {
+      fprintf(stderr, "bench: no usable departures file %s\n", dep);
+      ok = 0;
+    }
     bench_arrivals_header(stdout);
+    snprintf(label, sizeof(label), "djs N=%u %us departure", o.n, o.seconds);
+    bench_arrivals_row(&dep_arr, label, stdout);
+    snprintf(label, sizeof(label), "djs N=%u %us arrival", o.n, o.seconds);
     bench_arrivals_row(&arr, label, stdout);
     printf("# sim: received %" PRIu64 " (played %" PRIu64
            "), decrypt failures %" PRIu64 ", decode failures %" PRIu64
@@ -267,6 +281,8 @@ int main(int argc, char **argv) {
            "\"seconds\":%u,\"skip\":%u,\"arrivals\":",
            p.version, p.transport, o.n, o.seconds, o.skip);
     bench_arrivals_json(&arr, stdout);
+    printf(",\"departures\":");
+    bench_arrivals_json(&dep_arr, stdout);
     printf(",\"ready_ms\":{\"p50\":%.4f,\"max\":%.4f},\"received\":%" PRIu64
            ",\"played\":%" PRIu64 ",\"decrypt_failures\":%" PRIu64
            ",\"decode_failures\":%" PRIu64 ",\"missing\":%" PRIu64
@@ -276,6 +292,7 @@ int main(int argc, char **argv) {
            p.packets_played, t.decrypt_failures, t.decode_failures, t.missing,
            t.ts_errors, t.violations, ok ? "true" : "false");
     bench_arrivals_free(&arr);
+    bench_arrivals_free(&dep_arr);
   }
 
   bench_djs_close(&p);

@@ -4,7 +4,7 @@
 //
 // Usage: node djs_voice.js --endpoint HOST:PORT --ca CA.pem --ogg FILE
 //          [--mode play|join] [--n N] [--prefix P] [--guild-base G]
-//          [--user U] [--dave 0|1] [--debug]
+//          [--user U] [--dave 0|1] [--departures FILE] [--debug]
 //
 // Connection i uses guild (G + i), user U, session "P-s<i>" and token
 // "P-t<i>"; the simulator registers the same names as expected joins.
@@ -22,6 +22,9 @@
 //   HEARD n silent minlen maxlen   (listen mode) Opus packets received from
 //                             L, how many were silence frames, their sizes
 //   DONE                      everything left cleanly
+// --departures FILE (play mode) records when discord.js handed each RTP
+// packet to its UDP socket (process.hrtime, ns) and writes one line per
+// connection to FILE before DONE: "i t0 t1 t2 ...".
 //   ERROR text                something failed; the exit status is 1
 //
 // @discordjs/voice 0.19 needs Node >= 22.12 and reads the test CA only from
@@ -37,6 +40,7 @@ function parseArgs(argv) {
   const o = {
     mode: 'play', n: 1, prefix: 'djs', guildBase: '41771983423143900',
     user: '104694319306248192', dave: 0, debug: false, listen: null,
+    departures: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -55,6 +59,7 @@ function parseArgs(argv) {
       case '--user': o.user = v(); break;
       case '--dave': o.dave = Number(v()); break;
       case '--listen': o.listen = v(); break;
+      case '--departures': o.departures = v(); break;
       case '--debug': o.debug = true; break;
       default: throw new Error(`unknown argument ${k}`);
     }
@@ -122,7 +127,25 @@ function idsFor(o, i) {
   };
 }
 
+// Records the send time of every RTP packet (version 2, payload type 120)
+// per UDP socket, by wrapping dgram's send before discord.js uses it.
+function recordDepartures() {
+  const dgram = require('dgram');
+  const times = new Map();
+  const send = dgram.Socket.prototype.send;
+  dgram.Socket.prototype.send = function (buf, ...rest) {
+    if (buf.length > 12 && buf[0] >> 6 === 2 && (buf[1] & 0x7f) === 120) {
+      let a = times.get(this);
+      if (!a) times.set(this, (a = []));
+      a.push(process.hrtime.bigint());
+    }
+    return send.call(this, buf, ...rest);
+  };
+  return times;
+}
+
 async function main(o) {
+  const departures = o.departures ? recordDepartures() : null;
   const voice = require('@discordjs/voice');
   const fs = require('fs');
   const {
@@ -147,7 +170,8 @@ async function main(o) {
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const data = conn.state.networking.state.connectionData;
     say(`READY ${i} ${data.ssrc} ${data.encryptionMode} ${ms.toFixed(3)}`);
-    return { conn, ms, ids };
+    // The UDP socket survives resumes; remember it for --departures.
+    return { conn, ms, ids, udp: conn.state.networking.state.udp.socket };
   };
 
   const leave = async (conn) => {
@@ -195,6 +219,11 @@ async function main(o) {
     });
     await Promise.all(done);
     for (const { conn } of conns) await leave(conn);
+    if (departures) {
+      const lines = conns.map(({ udp }, i) =>
+        [i, ...(departures.get(udp) ?? [])].join(' '));
+      fs.writeFileSync(o.departures, lines.join('\n') + '\n');
+    }
   } else if (o.mode === 'listen') {
     const { conn } = await join(0);
     const stream = conn.receiver.subscribe(o.listen, {
