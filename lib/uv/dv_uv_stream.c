@@ -19,13 +19,13 @@
  * input in a state is handled explicitly in each switch.
  */
 typedef enum conn_state {
-  ST_RESOLVING, /* client: getaddrinfo in flight */
+  ST_RESOLVING,  /* client: getaddrinfo in flight */
   ST_CONNECTING, /* client: TCP connect in flight (one address at a time) */
-  ST_HANDSHAKE, /* TCP up; TLS handshake and/or Upgrade in progress */
-  ST_OPEN,      /* WebSocket open */
-  ST_CLOSING,   /* a close frame went one way; waiting for the other */
-  ST_SHUTDOWN,  /* WebSocket done; close_notify and FIN sent, awaiting EOF */
-  ST_DEAD       /* transport gone (or going); only releasing remains */
+  ST_HANDSHAKE,  /* TCP up; TLS handshake and/or Upgrade in progress */
+  ST_OPEN,       /* WebSocket open */
+  ST_CLOSING,    /* a close frame went one way; waiting for the other */
+  ST_SHUTDOWN,   /* WebSocket done; close_notify and FIN sent, awaiting EOF */
+  ST_DEAD        /* transport gone (or going); only releasing remains */
 } conn_state;
 
 static const char *const state_names[] = {
@@ -48,8 +48,9 @@ struct dv_uv_ws {
   dv_uv_ws_server *srv; /* server side: the server that accepted us */
   int is_server;
   int secure;
-  dv_url url;   /* client */
-  char *target; /* server: the request target, copied */
+  dv_uv_url url; /* client */
+  char *target;  /* server: the request target, copied */
+  char peer[80]; /* "host:port" for log lines */
   conn_state state;
 
   /* libuv handles and requests; |pending| counts closes and requests that
@@ -129,12 +130,31 @@ static dvoice_tstamp now_ns(const dv_uv_ws *s) {
   return dv_uv_env_now(&s->env);
 }
 
-static const char *peer_host(const dv_uv_ws *s) {
-  return s->is_server ? "client" : s->url.host;
+/* "host:port" of the peer for log lines. */
+static const char *peer_name(const dv_uv_ws *s) {
+  return s->peer;
 }
 
-static unsigned peer_port(const dv_uv_ws *s) {
-  return s->is_server ? 0 : s->url.port;
+static void set_peer_name(dv_uv_ws *s) {
+  struct sockaddr_storage a;
+  char ip[64] = "?";
+  int len = sizeof(a);
+  unsigned port = 0;
+  if (!s->is_server) {
+    snprintf(s->peer, sizeof(s->peer), "%.60s:%u", s->url.host,
+             (unsigned)s->url.port);
+    return;
+  }
+  if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&a, &len) == 0) {
+    if (a.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&a, ip, sizeof(ip));
+      port = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&a, ip, sizeof(ip));
+      port = ntohs(((struct sockaddr_in *)&a)->sin_port);
+    }
+  }
+  snprintf(s->peer, sizeof(s->peer), "client %s:%u", ip, port);
 }
 
 static int code_sendable(uint16_t code) {
@@ -162,15 +182,15 @@ static void fail(dv_uv_ws *s, int err, int uv_err, const char *what) {
   s->err = err;
   s->uv_err = uv_err;
   if (s->close_requested || s->terminal) {
-    DV_DEBUG(&s->env, "uv: %s:%u: %s while closing: %s%s%s", peer_host(s),
-             peer_port(s), what, dvoice_strerror(err), uv_err ? ": " : "",
+    DV_DEBUG(&s->env, "uv: %s: %s while closing: %s%s%s", peer_name(s), what,
+             dvoice_strerror(err), uv_err ? ": " : "",
              uv_err ? uv_strerror(uv_err) : "");
     return;
   }
   s->err_pending = 1;
-  DV_WARN(&s->env, "uv: %s:%u: %s failed in state %s: %s%s%s", peer_host(s),
-          peer_port(s), what, state_names[s->state], dvoice_strerror(err),
-          uv_err ? ": " : "", uv_err ? uv_strerror(uv_err) : "");
+  DV_WARN(&s->env, "uv: %s: %s failed in state %s: %s%s%s%s", peer_name(s),
+          what, state_names[s->state], dvoice_strerror(err), uv_err ? " (" : "",
+          uv_err ? uv_err_name(uv_err) : "", uv_err ? ")" : "");
 }
 
 static int map_connect_err(int uv_err) {
@@ -203,8 +223,8 @@ static void free_stream(dv_uv_ws *s) {
   if (s->ai_list != NULL) {
     uv_freeaddrinfo(s->ai_list);
   }
-  dv_buf_free(&s->plain);
-  dv_url_free(&s->url, mem);
+  dv_buf_free_secret(&s->plain);
+  dv_uv_url_free(&s->url, mem);
   dv_free(mem, s->target);
   dv_free(mem, s);
   if (srv != NULL) {
@@ -256,8 +276,7 @@ static void to_dead(dv_uv_ws *s) {
   if (s->state == ST_DEAD) {
     return;
   }
-  DV_DEBUG(&s->env, "uv: %s:%u: %s -> dead", peer_host(s), peer_port(s),
-           state_names[s->state]);
+  DV_DEBUG(&s->env, "uv: %s: %s -> dead", peer_name(s), state_names[s->state]);
   s->state = ST_DEAD;
   s->deadline = DVOICE_TSTAMP_NONE;
   if (s->gai_pending) {
@@ -341,6 +360,8 @@ static void pump(dv_uv_ws *s) {
       write_out(s, wo);
     } else if (wo->len > 0) {
       int rv = dv_tls_write(&s->tls, wo->data, wo->len);
+      /* Frames carry tokens (Identify) in a reversible mask: wipe them. */
+      dv_wipe(wo->data, wo->len);
       dv_buf_reset(wo);
       if (rv == DVOICE_ERR_INVALID_STATE) {
         /* TLS is already shut down: nothing more may be sent. */
@@ -399,13 +420,13 @@ static void on_timer(uv_timer_t *t) {
       case ST_HANDSHAKE:
         fail(s, DVOICE_ERR_TIMEOUT, 0,
              s->secure && !dv_tls_is_established(&s->tls) ? "TLS handshake"
-                                                           : "upgrade");
+                                                          : "upgrade");
         to_dead(s);
         break;
       case ST_CLOSING:
       case ST_SHUTDOWN:
-        DV_INFO(&s->env, "uv: %s:%u: close timed out in state %s; dropping",
-                peer_host(s), peer_port(s), state_names[s->state]);
+        DV_INFO(&s->env, "uv: %s: close timed out in state %s; dropping",
+                peer_name(s), state_names[s->state]);
         to_dead(s);
         break;
       case ST_OPEN:
@@ -466,8 +487,8 @@ static void begin_shutdown(dv_uv_ws *s) {
     return;
   }
   if (s->tcp_state == 1 && !s->shutdown_sent) {
-    int rv = uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp,
-                         on_shutdown_done);
+    int rv =
+        uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown_done);
     s->shutdown_sent = 1;
     if (rv != 0) {
       to_dead(s);
@@ -637,6 +658,8 @@ static void feed_bytes(dv_uv_ws *s, const uint8_t *p, size_t n) {
   }
   if (s->plain.len > 0) {
     feed_ws(s, s->plain.data, s->plain.len);
+    /* Decrypted frames carry keys (Session Description): wipe them. */
+    dv_wipe(s->plain.data, s->plain.len);
     dv_buf_reset(&s->plain);
   }
   if (rv != 0) {
@@ -737,8 +760,8 @@ static int ws_on_open(dv_ws *ws, void *ud) {
   }
   s->state = ST_OPEN;
   s->deadline = DVOICE_TSTAMP_NONE;
-  DV_INFO(&s->env, "uv: %s:%u: WebSocket open%s%s", peer_host(s),
-          peer_port(s), s->secure ? " over " : "",
+  DV_INFO(&s->env, "uv: %s: WebSocket open%s%s", peer_name(s),
+          s->secure ? " over " : "",
           s->secure ? dv_tls_ciphersuite(&s->tls) : "");
   if (!s->close_requested && s->cb.on_open != NULL) {
     s->cb.on_open(s, s->ud);
@@ -757,8 +780,7 @@ static int ws_on_message(dv_ws *ws, dv_ws_opcode op, const uint8_t *data,
   return 0;
 }
 
-static void ws_on_pong(dv_ws *ws, const uint8_t *data, size_t len,
-                       void *ud) {
+static void ws_on_pong(dv_ws *ws, const uint8_t *data, size_t len, void *ud) {
   dv_uv_ws *s = ud;
   (void)ws;
   if (!s->close_requested && !s->terminal && s->err == 0 &&
@@ -772,8 +794,7 @@ static void ws_on_close(dv_ws *ws, uint16_t code, const uint8_t *reason,
   dv_uv_ws *s = ud;
   char text[128];
   (void)ws;
-  DV_INFO(&s->env, "uv: %s:%u: peer closed with %u", peer_host(s),
-          peer_port(s), (unsigned)code);
+  DV_INFO(&s->env, "uv: %s: peer closed with %u", peer_name(s), (unsigned)code);
   if (s->close_requested || s->terminal || s->err != 0) {
     return; /* the answer to our close, or after a failure */
   }
@@ -833,8 +854,8 @@ static void on_connected(uv_connect_t *req, int status) {
   }
   if (status != 0) {
     s->last_connect_err = status;
-    DV_DEBUG(&s->env, "uv: %s:%u: connect attempt: %s", peer_host(s),
-             peer_port(s), uv_strerror(status));
+    DV_DEBUG(&s->env, "uv: %s: connect attempt: %s", peer_name(s),
+             uv_strerror(status));
     close_tcp(s); /* on_tcp_closed tries the next address */
     settle(s);
     return;
@@ -842,7 +863,7 @@ static void on_connected(uv_connect_t *req, int status) {
   uv_freeaddrinfo(s->ai_list);
   s->ai_list = s->ai_next = NULL;
   s->state = ST_HANDSHAKE;
-  DV_DEBUG(&s->env, "uv: %s:%u: TCP connected", peer_host(s), peer_port(s));
+  DV_DEBUG(&s->env, "uv: %s: TCP connected", peer_name(s));
   start_reading(s);
   settle(s);
 }
@@ -872,8 +893,7 @@ static void try_next_address(dv_uv_ws *s) {
     close_tcp(s); /* on_tcp_closed comes back here */
     return;
   }
-  fail(s, map_connect_err(s->last_connect_err), s->last_connect_err,
-       "connect");
+  fail(s, map_connect_err(s->last_connect_err), s->last_connect_err, "connect");
   to_dead(s);
 }
 
@@ -992,8 +1012,9 @@ int dv_uv_ws_connect(dv_uv_ws **out, uv_loop_t *loop, const char *url,
   if (rv != 0) {
     return rv;
   }
-  rv = dv_url_parse(&s->url, url, env.mem);
+  rv = dv_uv_url_parse(&s->url, url, env.mem);
   if (rv == 0) {
+    set_peer_name(s);
     s->secure = s->url.secure;
     if (s->secure) {
       rv = make_client_conf(s, settings);
@@ -1049,8 +1070,7 @@ int dv_uv_ws_send(dv_uv_ws *s, dv_ws_opcode op, const uint8_t *data,
       (data == NULL && len > 0)) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  if (s->state != ST_OPEN || s->close_requested || s->terminal ||
-      s->err != 0) {
+  if (s->state != ST_OPEN || s->close_requested || s->terminal || s->err != 0) {
     return DVOICE_ERR_INVALID_STATE;
   }
   if (queue_size(s) > s->set.write_queue_max) {
@@ -1058,6 +1078,11 @@ int dv_uv_ws_send(dv_uv_ws *s, dv_ws_opcode op, const uint8_t *data,
     return DVOICE_ERR_NOBUF;
   }
   rv = dv_ws_send(&s->ws, op, data, len);
+  if (rv != 0 && rv != DVOICE_ERR_NOMEM) {
+    /* The WebSocket is failing inside the current callback; the owner
+     * hears why through on_error. */
+    rv = DVOICE_ERR_INVALID_STATE;
+  }
   if (rv == DVOICE_ERR_NOMEM) {
     fail(s, rv, 0, "send");
     to_dead(s);
@@ -1078,14 +1103,16 @@ int dv_uv_ws_ping(dv_uv_ws *s, const uint8_t *data, size_t len) {
   if (s == NULL || (data == NULL && len > 0) || len > 125) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  if (s->state != ST_OPEN || s->close_requested || s->terminal ||
-      s->err != 0) {
+  if (s->state != ST_OPEN || s->close_requested || s->terminal || s->err != 0) {
     return DVOICE_ERR_INVALID_STATE;
   }
   if (queue_size(s) > s->set.write_queue_max) {
     return DVOICE_ERR_NOBUF;
   }
   rv = dv_ws_ping(&s->ws, data, len);
+  if (rv != 0 && rv != DVOICE_ERR_NOMEM) {
+    rv = DVOICE_ERR_INVALID_STATE;
+  }
   if (rv == DVOICE_ERR_NOMEM) {
     fail(s, rv, 0, "ping");
     to_dead(s);
@@ -1099,8 +1126,7 @@ size_t dv_uv_ws_write_queue_size(const dv_uv_ws *s) {
 }
 
 int dv_uv_ws_writable(const dv_uv_ws *s) {
-  return s != NULL &&
-         queue_size((dv_uv_ws *)s) <= s->set.write_high_water;
+  return s != NULL && queue_size((dv_uv_ws *)s) <= s->set.write_high_water;
 }
 
 int dv_uv_ws_close(dv_uv_ws *s, uint16_t code, const char *reason,
@@ -1116,17 +1142,25 @@ int dv_uv_ws_close(dv_uv_ws *s, uint16_t code, const char *reason,
   s->close_cb = close_cb;
   s->err_pending = s->drain_pending = 0;
   switch (s->state) {
-    case ST_OPEN:
-      if (dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
-        int rv = dv_ws_close(&s->ws, code, reason, reason_len);
-        if (rv == DVOICE_ERR_NOMEM) {
-          to_dead(s);
-        } else if (rv == 0) {
-          s->state = ST_CLOSING;
-          set_close_deadline(s);
-        }
+    case ST_OPEN: {
+      /* Once the peer's close arrived (on_close may be running now) the
+       * core has answered it already: just let the handshake finish. */
+      int answered = dv_ws_close_code_received(&s->ws) != 0;
+      int rv = DVOICE_ERR_INVALID_STATE;
+      if (!answered && dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
+        rv = dv_ws_close(&s->ws, code, reason, reason_len);
       }
+      if (rv == 0 || answered) {
+        s->state = ST_CLOSING;
+        set_close_deadline(s);
+      } else if (rv == DVOICE_ERR_NOMEM ||
+                 dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
+        /* No close frame can be sent: drop the connection. */
+        to_dead(s);
+      }
+      /* Otherwise the WebSocket is already finishing; advance() follows. */
       break;
+    }
     case ST_RESOLVING:
     case ST_CONNECTING:
     case ST_HANDSHAKE:
@@ -1190,8 +1224,8 @@ static void free_headers(const dvoice_mem *mem, dv_ws_header *h, size_t n) {
   dv_free(mem, h);
 }
 
-static int copy_headers(const dvoice_mem *mem, const dv_ws_header *in,
-                        size_t n, dv_ws_header **out) {
+static int copy_headers(const dvoice_mem *mem, const dv_ws_header *in, size_t n,
+                        dv_ws_header **out) {
   dv_ws_header *h;
   *out = NULL;
   if (n == 0) {
@@ -1284,10 +1318,10 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   uv_tcp_nodelay(&s->tcp, 1);
+  set_peer_name(s);
   rv = init_cores(s, srv->headers, srv->nheaders);
   if (rv != 0) {
-    DV_WARN(&srv->env, "uv: server: connection setup: %s",
-            dvoice_strerror(rv));
+    DV_WARN(&srv->env, "uv: server: connection setup: %s", dvoice_strerror(rv));
     drop_conn(s);
     return;
   }
@@ -1387,9 +1421,9 @@ int dv_uv_ws_server_new(dv_uv_ws_server **out, uv_loop_t *loop,
     uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
     return DVOICE_ERR_TRANSPORT;
   }
-  srv->port = ntohs(got.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&got)->sin6_port
-                        : ((struct sockaddr_in *)&got)->sin_port);
+  srv->port =
+      ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                      : ((struct sockaddr_in *)&got)->sin_port);
   DV_INFO(&env, "uv: server: listening on %s:%u (%s)", host,
           (unsigned)srv->port, srv->tls_conf != NULL ? "wss" : "ws");
   *out = srv;

@@ -217,6 +217,7 @@ static void check_stream(const char *mode) {
   assert_int_equal(st->ia_max_dev_ns, 0);
   assert_true(dv_sim_media_stats_ia_stddev(st) == 0.0);
   assert_true(st->jitter_ns == 0.0);
+  assert_true(st->drift_min_ns == 0 && st->drift_max_ns == 0);
   dv_sim_media_arrivals(f.m, f.a, &times, &n);
   assert_int_equal(n, 11);
   assert_true(times[3] == 1060 * MS);
@@ -256,6 +257,53 @@ static void test_decrypt_and_continuity_aes(void **state) {
 static void test_decrypt_and_continuity_xchacha(void **state) {
   (void)state;
   check_stream(XCHACHA);
+}
+
+static void test_drift_against_media_clock(void **state) {
+  /* Arrival offsets from the 20 ms grid, in ms: the pacer's error. */
+  static const int off[] = {0, 1, -2, 0, 3, 0};
+  dv_sim_media_stats *st;
+  dv_buf b;
+  fx f;
+  (void)state;
+  fx_init(&f, NULL);
+  join(&f, f.a, AES, 1);
+  dv_buf_init(&b, NULL);
+  for (uint32_t i = 0; i < 6; i++) {
+    build_pkt(&b, f.a, (uint16_t)i, 777 + 960 * i, f.a->ssrc, SILENCE, 3, i);
+    feed(&f, &b, &f.addr_a,
+         (dvoice_tstamp)((int64_t)(5000 + 20 * i + off[i]) * (int64_t)MS));
+  }
+  st = &f.a->report.media;
+  assert_true(st->drift_min_ns == -2 * (int64_t)MS);
+  assert_true(st->drift_max_ns == 3 * (int64_t)MS);
+  /* Inter-arrival: 21, 17, 22, 23, 17 ms. */
+  assert_true(st->ia_min_ns == 17 * MS);
+  assert_true(st->ia_max_ns == 23 * MS);
+  assert_true(st->ia_max_dev_ns == 3 * MS);
+  assert_int_equal(st->ia_count, 5);
+  /* The packets came from the address given in Select Protocol. */
+  assert_int_equal(f.a->report.violations.n, 0);
+  dv_buf_free(&b);
+  fx_free(&f);
+}
+
+static void test_select_address_mismatch_recorded(void **state) {
+  dv_buf b;
+  fx f;
+  (void)state;
+  fx_init(&f, NULL);
+  join(&f, f.a, AES, 1);
+  dv_buf_init(&b, NULL);
+  build_pkt(&b, f.a, 1, 960, f.a->ssrc, SILENCE, 3, 0);
+  feed(&f, &b, &f.addr_b, 0);
+  assert_int_equal(f.a->report.media.decrypted, 1);
+  assert_true(dv_sim_violations_find(
+      &f.a->report.violations,
+      "source 127.0.0.1:40001 is not the selected 10.1.2.3:43981"));
+  assert_int_equal(f.a->report.violations.v[0].close_code, 0);
+  dv_buf_free(&b);
+  fx_free(&f);
 }
 
 static void test_gaps_duplicates_reorders(void **state) {
@@ -736,6 +784,8 @@ int main(void) {
       cmocka_unit_test(test_ip_discovery_answer),
       cmocka_unit_test(test_decrypt_and_continuity_aes),
       cmocka_unit_test(test_decrypt_and_continuity_xchacha),
+      cmocka_unit_test(test_drift_against_media_clock),
+      cmocka_unit_test(test_select_address_mismatch_recorded),
       cmocka_unit_test(test_gaps_duplicates_reorders),
       cmocka_unit_test(test_bad_packets_counted),
       cmocka_unit_test(test_forwarding_reencrypts),
