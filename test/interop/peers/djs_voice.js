@@ -14,6 +14,9 @@
 //         time from joinVoiceChannel() to the Ready state for each.
 //   listen: joins one connection undeafened, subscribes to user L's audio
 //         (--listen L) and leaves once L has been silent for a second.
+//   pair: two members of one channel (guild G; users U and U + 1, sessions
+//         P-s0 and P-s1): the first plays FILE, the second listens to the
+//         first as in listen mode.
 // Output, one line each on stdout:
 //   VERSION v node nv         @discordjs/voice and Node versions
 //   READY i ssrc mode ms      connection i is ready to send
@@ -65,7 +68,9 @@ function parseArgs(argv) {
     }
   }
   if (!o.endpoint || !o.ca) throw new Error('--endpoint and --ca are required');
-  if (o.mode === 'play' && !o.ogg) throw new Error('play needs --ogg');
+  if ((o.mode === 'play' || o.mode === 'pair') && !o.ogg) {
+    throw new Error(`${o.mode} needs --ogg`);
+  }
   if (o.mode === 'listen' && !o.listen) throw new Error('listen needs --listen');
   if (!Number.isInteger(o.n) || o.n < 1) throw new Error('bad --n');
   return o;
@@ -120,9 +125,11 @@ function fakeAdapter(ids, endpoint) {
 }
 
 function idsFor(o, i) {
-  const guild = (BigInt(o.guildBase) + BigInt(i)).toString();
+  const pair = o.mode === 'pair';
+  const guild = (BigInt(o.guildBase) + BigInt(pair ? 0 : i)).toString();
   return {
-    guild, channel: (BigInt(guild) + 1000n).toString(), user: o.user,
+    guild, channel: (BigInt(guild) + 1000n).toString(),
+    user: pair ? (BigInt(o.user) + BigInt(i)).toString() : o.user,
     session: `${o.prefix}-s${i}`, token: `${o.prefix}-t${i}`,
   };
 }
@@ -144,6 +151,28 @@ function recordDepartures() {
   return times;
 }
 
+// Subscribes |conn|'s receiver to |userId| and resolves, once the user has
+// been silent for a second, to a HEARD line.
+function listen(conn, userId) {
+  const { EndBehaviorType } = require('@discordjs/voice');
+  const stream = conn.receiver.subscribe(userId, {
+    end: { behavior: EndBehaviorType.AfterSilence, duration: 1000 },
+  });
+  let n = 0, silent = 0, minLen = Infinity, maxLen = 0;
+  return new Promise((resolve, reject) => {
+    stream.on('data', (pkt) => {
+      n++;
+      if (pkt.length === 3 && pkt[0] === 0xf8 && pkt[1] === 0xff &&
+          pkt[2] === 0xfe) silent++;
+      minLen = Math.min(minLen, pkt.length);
+      maxLen = Math.max(maxLen, pkt.length);
+    });
+    stream.once('end', () =>
+      resolve(`HEARD ${n} ${silent} ${n ? minLen : 0} ${maxLen}`));
+    stream.once('error', reject);
+  });
+}
+
 async function main(o) {
   const departures = o.departures ? recordDepartures() : null;
   const voice = require('@discordjs/voice');
@@ -151,7 +180,6 @@ async function main(o) {
   const {
     joinVoiceChannel, entersState, VoiceConnectionStatus, createAudioPlayer,
     createAudioResource, AudioPlayerStatus, StreamType, NoSubscriberBehavior,
-    EndBehaviorType,
   } = voice;
   say(`VERSION ${voice.version} node ${process.version}`);
 
@@ -159,7 +187,7 @@ async function main(o) {
     const ids = idsFor(o, i);
     const t0 = process.hrtime.bigint();
     const conn = joinVoiceChannel({
-      guildId: ids.guild, channelId: ids.channel, selfDeaf: o.mode !== 'listen',
+      guildId: ids.guild, channelId: ids.channel, selfDeaf: o.mode === 'play',
       selfMute: false, group: `g${i}`,
       adapterCreator: fakeAdapter(ids, o.endpoint),
       daveEncryption: o.dave !== 0, debug: o.debug,
@@ -226,22 +254,26 @@ async function main(o) {
     }
   } else if (o.mode === 'listen') {
     const { conn } = await join(0);
-    const stream = conn.receiver.subscribe(o.listen, {
-      end: { behavior: EndBehaviorType.AfterSilence, duration: 1000 },
-    });
-    let n = 0, silent = 0, minLen = Infinity, maxLen = 0;
-    await new Promise((resolve, reject) => {
-      stream.on('data', (pkt) => {
-        n++;
-        if (pkt.length === 3 && pkt[0] === 0xf8 && pkt[1] === 0xff && pkt[2] === 0xfe) silent++;
-        minLen = Math.min(minLen, pkt.length);
-        maxLen = Math.max(maxLen, pkt.length);
-      });
-      stream.once('end', resolve);
-      stream.once('error', reject);
-    });
-    say(`HEARD ${n} ${silent} ${n ? minLen : 0} ${maxLen}`);
+    const heard = listen(conn, o.listen);
+    say(await heard);
     await leave(conn);
+  } else if (o.mode === 'pair') {
+    const [a, b] = await Promise.all([join(0), join(1)]);
+    const heard = listen(b.conn, a.ids.user);
+    const player = createAudioPlayer({
+      behaviors: { noSubscriber: NoSubscriberBehavior.Play },
+    });
+    player.on('error', (e) => say(`ERROR player: ${e.message}`));
+    a.conn.subscribe(player);
+    player.play(createAudioResource(fs.createReadStream(o.ogg),
+      { inputType: StreamType.OggOpus }));
+    await entersState(player, AudioPlayerStatus.Playing, 10000);
+    await entersState(player, AudioPlayerStatus.Idle, 3600 * 1000);
+    await new Promise((r) => setTimeout(r, 60));
+    say(`PLAYED 0 ${a.conn.state.networking.state.connectionData.packetsPlayed}`);
+    say(await heard);
+    await leave(a.conn);
+    await leave(b.conn);
   } else {
     throw new Error(`unknown mode ${o.mode}`);
   }
