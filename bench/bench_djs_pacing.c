@@ -3,7 +3,7 @@
  * .npm-peers) against the simulator, measured on the simulator's side
  * exactly as bench_pacing measures dvoice.
  *
- *   bench_djs_pacing [--n N] [--seconds S] [--skip P] [--decode]
+ *   bench_djs_pacing [--n N] [--seconds S] [--skip P] [--decode] [--xchacha]
  *   bench_djs_pacing --mode join [--k K]
  *
  * pace (default): N connections (one guild each) play an S-second Ogg Opus
@@ -20,6 +20,8 @@
  *   joinVoiceChannel() to the Ready state (Session Description in hand), as
  *   measured inside Node; prints median, p95 and max.
  *
+ * --xchacha: the simulator offers only XChaCha20-Poly1305 (default: its
+ * usual list, AES-256-GCM first, which discord.js takes).
  * Other options: --peers DIR (default $DVOICE_NPM_PEERS, else
  * SOURCE/.npm-peers), --script PATH (default SOURCE/test/interop/peers/
  * djs_voice.js), --verbose (the peer's lines on stderr).
@@ -48,14 +50,14 @@
 typedef struct opts {
   const char *mode;
   unsigned n, k, seconds, skip;
-  int decode, verbose;
+  int decode, verbose, xchacha;
   const char *peers, *script;
 } opts;
 
 static void usage(void) {
   fprintf(stderr,
           "usage: bench_djs_pacing [--mode pace|join] [--n N] [--seconds S]\n"
-          "         [--k K] [--skip P] [--decode] [--peers DIR]\n"
+          "         [--k K] [--skip P] [--decode] [--xchacha] [--peers DIR]\n"
           "         [--script PATH] [--verbose]\n");
   exit(2);
 }
@@ -80,6 +82,10 @@ static void parse_opts(int argc, char **argv, opts *o) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--decode") == 0) {
       o->decode = 1;
+      continue;
+    }
+    if (strcmp(a, "--xchacha") == 0) {
+      o->xchacha = 1;
       continue;
     }
     if (strcmp(a, "--verbose") == 0) {
@@ -183,6 +189,11 @@ int main(int argc, char **argv) {
   st.media.decode_opus = o.decode;
   st.media.forward = 0;
   st.media.max_arrivals = frames + 64;
+  if (o.xchacha) {
+    /* A server without AES-GCM: discord.js falls back to XChaCha20. */
+    st.vgw.modes[0] = "aead_xchacha20_poly1305_rtpsize";
+    st.vgw.nmodes = 1;
+  }
   if (dv_sim_uv_new(&loop, &st, &sim) != 0) {
     fprintf(stderr, "bench: cannot start the simulator\n");
     return 1;
