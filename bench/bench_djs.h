@@ -1,0 +1,82 @@
+/*
+ * discord.js as a benchmark peer: registers the sessions its driver script
+ * (test/interop/peers/djs_voice.js) joins with, runs the script under Node
+ * on the caller's loop, and collects what it reports. Lets a benchmark run
+ * discord.js and dvoice side by side against one simulator in one process.
+ */
+#ifndef BENCH_DJS_H
+#define BENCH_DJS_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "../test/sim/sim_vgw.h"
+#include "bench_common.h"
+
+/* The identities djs_voice.js uses: connection i joins guild
+ * BENCH_DJS_GUILD_BASE + i as BENCH_DJS_USER with session
+ * "BENCH_DJS_PREFIX-s<i>" and token "BENCH_DJS_PREFIX-t<i>". */
+#define BENCH_DJS_GUILD_BASE "41771983423143900"
+#define BENCH_DJS_USER "104694319306248192"
+#define BENCH_DJS_PREFIX "djsb"
+
+typedef struct bench_djs_settings {
+  const char *mode;     /* "play" (default) or "join" */
+  unsigned n;           /* connections (play) or joins (join) */
+  const char *endpoint; /* the simulator's "127.0.0.1:PORT" */
+  const char *ca;       /* PEM file that signed the simulator's cert */
+  const char *ogg;      /* play: the Ogg Opus file every connection plays */
+  /* NULL: $DVOICE_NPM_PEERS, else SOURCE/.npm-peers. */
+  const char *peers;
+  /* NULL: SOURCE/test/interop/peers/djs_voice.js. */
+  const char *script;
+  /* play: a file the script writes its RTP send times to (NULL: none). */
+  const char *departures;
+  uint64_t timeout_ms; /* the script is killed after this long */
+  int verbose;         /* copy its lines to stderr */
+} bench_djs_settings;
+
+typedef struct bench_djs {
+  /* Results, valid once |exited|. */
+  int exited, timed_out, term_signal;
+  int64_t exit_status;
+  char version[128];  /* "@discordjs/voice version node version" */
+  char transport[64]; /* the encryption mode it chose */
+  unsigned ready, played, errors, done;
+  uint64_t packets_played; /* summed over connections */
+  bench_samples ready_ms;  /* per connection: join to Ready */
+  bench_samples join_ms;   /* join mode: per join */
+  /* Private. */
+  uv_process_t proc;
+  uv_pipe_t out;
+  uv_timer_t watchdog;
+  int open, verbose;
+  char line[4096];
+  size_t linelen;
+  char rbuf[4096];
+} bench_djs;
+
+/* Registers |count| sessions on |vgw| as above. Returns 0 or a dvoice
+ * error code. */
+int bench_djs_register(dv_sim_vgw *vgw, unsigned count);
+/* Starts the script. Returns 0, or -1 (spawn failed; message on stderr;
+ * bench_djs_close is still needed). */
+int bench_djs_start(bench_djs *d, uv_loop_t *loop, const bench_djs_settings *s);
+/* Nonzero if the script finished cleanly (exit 0, DONE, no ERROR line). */
+int bench_djs_ok(const bench_djs *d);
+/*
+ * Reads a departures file the script wrote (one line per connection:
+ * index, then the send time of each RTP packet in ns) and adds each
+ * connection as a stream to |a|, skipping |skip| packets each. Returns the
+ * number of streams read, or -1 (file unreadable, malformed, or out of
+ * memory).
+ */
+int bench_djs_read_departures(const char *path, bench_arrivals *a, size_t skip,
+                              uint64_t period_ns);
+/* Closes the handles; run the loop until d->open is 0, then call
+ * bench_djs_free. */
+void bench_djs_close(bench_djs *d);
+void bench_djs_free(bench_djs *d);
+
+#endif
