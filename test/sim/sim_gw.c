@@ -430,6 +430,10 @@ static const dv_sim_gw_bot *find_bot(const dv_sim_gw *gw, const char *token,
   return NULL;
 }
 
+int dv_sim_gw_has_bot(const dv_sim_gw *gw, const char *token) {
+  return find_bot(gw, token, strlen(token)) != NULL;
+}
+
 int dv_sim_gw_add_bot(dv_sim_gw *gw, const char *token, uint64_t user_id) {
   dv_sim_gw_bot *nb;
   if (token == NULL || token[0] == 0 || user_id == 0 ||

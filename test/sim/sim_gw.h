@@ -168,6 +168,9 @@ int dv_sim_gw_add_voice_server(dv_sim_gw *gw, dv_sim_vgw *vgw,
  * token, user_id 0, token taken), NOMEM. */
 int dv_sim_gw_add_bot(dv_sim_gw *gw, const char *token, uint64_t user_id);
 
+/* 1 if |token| belongs to a registered bot. */
+int dv_sim_gw_has_bot(const dv_sim_gw *gw, const char *token);
+
 /* Adds a guild with |n| voice channels (copied). Sessions whose intents
  * include GUILDS see it in READY (unavailable) and then as GUILD_CREATE,
  * as libraries that cache guilds (discord.js) expect. Returns 0,
