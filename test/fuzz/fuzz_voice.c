@@ -121,8 +121,7 @@ static int dave_text(void *ud, dv_voice *v, int op, const json_t *d,
   int present;
   (void)ud;
   (void)ts;
-  if (dv_json_get_int_opt(d, "transition_id", 0, 65535, &tid, &present) !=
-      0) {
+  if (dv_json_get_int_opt(d, "transition_id", 0, 65535, &tid, &present) != 0) {
     return DVOICE_ERR_PROTO;
   }
   if (op == 21 && present) {

@@ -39,9 +39,9 @@ typedef struct fx {
   int nev, rd;
   dave_rec dv[64];
   int ndv;
-  int dave_fail;     /* hooks return this */
-  int dave_send;     /* hooks queue client frames */
-  int reentry_rv;    /* result of a dv_voice_close from inside a callback */
+  int dave_fail;  /* hooks return this */
+  int dave_send;  /* hooks queue client frames */
+  int reentry_rv; /* result of a dv_voice_close from inside a callback */
   int try_reentry;
 } fx;
 
@@ -97,8 +97,8 @@ static int dave_text(void *ud, dv_voice *v, int op, const json_t *d,
                                        &r->transition_id, &present),
                    0);
   if (f->dave_send && op == 21) {
-    json_t *reply = json_pack("{s:I}", "transition_id",
-                              (json_int_t)r->transition_id);
+    json_t *reply =
+        json_pack("{s:I}", "transition_id", (json_int_t)r->transition_id);
     assert_int_equal(dv_voice_send_json(v, 23, reply), 0);
     json_decref(reply);
   }
@@ -265,14 +265,14 @@ static const char *const KEY_JSON =
     "26,27,28,29,30,31]";
 
 #define HELLO "{\"op\":8,\"d\":{\"v\":8,\"heartbeat_interval\":13750}}"
-#define READY_BOTH                                                            \
-  "{\"op\":2,\"d\":{\"ssrc\":12871,\"ip\":\"1.2.3.4\",\"port\":50010,"        \
-  "\"modes\":[\"aead_aes256_gcm_rtpsize\","                                   \
-  "\"aead_xchacha20_poly1305_rtpsize\",\"xsalsa20_poly1305\"],"               \
+#define READY_BOTH                                                             \
+  "{\"op\":2,\"d\":{\"ssrc\":12871,\"ip\":\"1.2.3.4\",\"port\":50010,"         \
+  "\"modes\":[\"aead_aes256_gcm_rtpsize\","                                    \
+  "\"aead_xchacha20_poly1305_rtpsize\",\"xsalsa20_poly1305\"],"                \
   "\"heartbeat_interval\":1,\"experiments\":[]}}"
-#define IDENTIFY_JSON                                                         \
-  "{\"op\":0,\"d\":{\"server_id\":\"111\",\"user_id\":\"222\","               \
-  "\"session_id\":\"" SESSION "\",\"token\":\"" TOKEN "\","                   \
+#define IDENTIFY_JSON                                                          \
+  "{\"op\":0,\"d\":{\"server_id\":\"111\",\"user_id\":\"222\","                \
+  "\"session_id\":\"" SESSION "\",\"token\":\"" TOKEN "\","                    \
   "\"max_dave_protocol_version\":%d}}"
 
 /* Start -> Identify -> Hello -> Ready (state UDP_DISCOVERY). */
@@ -280,8 +280,7 @@ static void to_discovery(fx *f, const char *ready) {
   char want[512];
   assert_int_equal(dv_voice_start(&f->v, f->now), 0);
   assert_int_equal(dv_voice_on_open(&f->v, f->now), 0);
-  snprintf(want, sizeof(want), IDENTIFY_JSON,
-           f->cfg.max_dave_protocol_version);
+  snprintf(want, sizeof(want), IDENTIFY_JSON, f->cfg.max_dave_protocol_version);
   expect_out(f, want);
   assert_int_equal(text(f, HELLO), 0);
   assert_int_equal(text(f, ready), 0);
@@ -291,9 +290,8 @@ static void to_discovery(fx *f, const char *ready) {
 /* ... -> Select Protocol -> Session Description -> Speaking (READY). */
 static void to_ready(fx *f) {
   to_discovery(f, READY_BOTH);
-  assert_int_equal(dv_voice_on_ip_discovered(&f->v, "203.0.113.7", 40000,
-                                             f->now),
-                   0);
+  assert_int_equal(
+      dv_voice_on_ip_discovered(&f->v, "203.0.113.7", 40000, f->now), 0);
   expect_out(f, "{\"op\":1,\"d\":{\"protocol\":\"udp\",\"data\":{\"address\":"
                 "\"203.0.113.7\",\"port\":40000,\"mode\":"
                 "\"aead_aes256_gcm_rtpsize\"}}}");
@@ -308,7 +306,7 @@ static void to_ready(fx *f) {
   skip_events(f);
 }
 
-/* ---- tests ---------------------------------------------------------------- */
+/* ---- tests ------------------------------------------------------------ */
 
 static void test_happy_path(void **state) {
   fx f;
@@ -355,8 +353,7 @@ static void test_happy_path(void **state) {
   assert_false(dv_voice_may_send(&f.v));
 
   f.now = 90 * MS;
-  assert_int_equal(dv_voice_on_ip_discovered(&f.v, "203.0.113.7", 40000,
-                                             f.now),
+  assert_int_equal(dv_voice_on_ip_discovered(&f.v, "203.0.113.7", 40000, f.now),
                    0);
   expect_out(&f, "{\"op\":1,\"d\":{\"protocol\":\"udp\",\"data\":{\"address\":"
                  "\"203.0.113.7\",\"port\":40000,\"mode\":"
@@ -382,7 +379,8 @@ static void test_happy_path(void **state) {
   expect_ev(&f, DV_VOICE_EV_MAY_SEND);
   expect_no_ev(&f);
   /* Speaking precedes any audio. */
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
   expect_no_out(&f);
   assert_true(dv_voice_may_send(&f.v));
   assert_int_equal(dv_voice_get_mode(&f.v), DV_VOICE_MODE_AES256_GCM_RTPSIZE);
@@ -390,7 +388,8 @@ static void test_happy_path(void **state) {
   assert_int_equal(dv_voice_get_expiry(&f.v), 60 * MS + 13750 * MS);
 
   assert_int_equal(dv_voice_set_speaking(&f.v, 1, f.now), 0);
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":1,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":1,\"delay\":0,\"ssrc\":12871}}");
   assert_int_equal(dv_voice_set_speaking(&f.v, 1, f.now), 0);
   expect_no_out(&f);
   assert_int_equal(dv_voice_set_speaking(&f.v, 8, f.now),
@@ -425,8 +424,8 @@ static void test_happy_path(void **state) {
   assert_int_equal(text(&f, "{\"op\":13,\"d\":{\"user_id\":\"444\"},"
                             "\"seq\":5}"),
                    0);
-  assert_int_equal(
-      expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id, 444);
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id,
+                   444);
   assert_int_equal(dv_voice_user_count(&f.v), 1);
   assert_int_equal(dv_voice_user_at(&f.v, 0)->user_id, 333);
   assert_null(dv_voice_user_at(&f.v, 1));
@@ -496,7 +495,8 @@ static void test_speaking_requested_early(void **state) {
             "\"secret_key\":%s}}",
             KEY_JSON),
       0);
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":5,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":5,\"delay\":0,\"ssrc\":12871}}");
   assert_true(dv_voice_may_send(&f.v));
   /* The MAY_SEND event comes after SESSION. */
   skip_events(&f);
@@ -672,8 +672,7 @@ static void test_zombie_after_three_missed_acks(void **state) {
   fx_setup(&f, 0, 1);
   assert_int_equal(dv_voice_start(&f.v, 0), 0);
   assert_int_equal(dv_voice_on_open(&f.v, 0), 0);
-  dv_voice_next_out(&f.v, &(const uint8_t *){NULL}, &(size_t){0},
-                    &(int){0});
+  dv_voice_next_out(&f.v, &(const uint8_t *){NULL}, &(size_t){0}, &(int){0});
   f.now = hello;
   assert_int_equal(text(&f, HELLO), 0);
   assert_int_equal(text(&f, READY_BOTH), 0);
@@ -803,7 +802,8 @@ static void test_resume_and_replay(void **state) {
   expect_state(&f, DV_VOICE_READY);
   expect_ev(&f, DV_VOICE_EV_RESUMED);
   expect_no_ev(&f);
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
   assert_true(dv_voice_may_send(&f.v));
   assert_int_equal(dv_voice_ssrc(&f.v), 12871);
   assert_int_equal(dv_voice_get_mode(&f.v), DV_VOICE_MODE_XCHACHA20_RTPSIZE);
@@ -821,8 +821,8 @@ static void test_resume_and_replay(void **state) {
   assert_int_equal(text(&f, "{\"op\":13,\"d\":{\"user_id\":\"5\"},"
                             "\"seq\":7}"),
                    0);
-  assert_int_equal(
-      expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id, 5);
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id,
+                   5);
   assert_int_equal(dv_voice_last_seq(&f.v), 7);
   /* Resumed again in READY is a protocol error. */
   assert_int_equal(text(&f, "{\"op\":9,\"d\":null}"), DVOICE_ERR_PROTO);
@@ -974,8 +974,7 @@ static void test_mode_selection(void **state) {
                cases[i].want);
       expect_out(&f, want);
       /* The server must confirm the mode we asked for. */
-      rv = textf(&f,
-                 "{\"op\":4,\"d\":{\"mode\":\"%s\",\"secret_key\":%s}}",
+      rv = textf(&f, "{\"op\":4,\"d\":{\"mode\":\"%s\",\"secret_key\":%s}}",
                  strcmp(cases[i].want, "aead_aes256_gcm_rtpsize") == 0
                      ? "aead_xchacha20_poly1305_rtpsize"
                      : "aead_aes256_gcm_rtpsize",
@@ -1020,8 +1019,7 @@ static void test_backoff_bounded(void **state) {
       assert_int_equal(ev->u.state.deadline, want);
       advance(&f, want);
       expect_state(&f, DV_VOICE_CONNECTING);
-      assert_int_equal(expect_ev(&f, DV_VOICE_EV_CONNECT)->u.connect.resume,
-                       0);
+      assert_int_equal(expect_ev(&f, DV_VOICE_EV_CONNECT)->u.connect.resume, 0);
       connects++;
       assert_int_equal(dv_voice_on_open(&f.v, f.now), 0);
       expect_out(&f, "{\"op\":0,\"d\":{\"server_id\":\"111\",\"user_id\":"
@@ -1140,11 +1138,7 @@ static void test_stable_connection_resets_counters(void **state) {
   fx_free(&f);
 }
 
-typedef enum prep {
-  AT_IDENTIFYING,
-  AT_SELECTING,
-  AT_READY
-} prep;
+typedef enum prep { AT_IDENTIFYING, AT_SELECTING, AT_READY } prep;
 
 typedef struct bad_case {
   prep at;
@@ -1310,7 +1304,8 @@ static void test_dave_interface(void **state) {
             KEY_JSON),
       0);
   /* Speaking first, then the key package DAVE queued from on_session. */
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
   expect_out_bin(&f, kp, sizeof(kp));
   expect_no_out(&f);
   assert_int_equal(f.dv[1].kind, 3);
@@ -1321,8 +1316,8 @@ static void test_dave_interface(void **state) {
   assert_int_equal(dv_voice_on_binary(&f.v, p, n, f.now), 0);
   assert_int_equal(f.dv[2].kind, 2);
   assert_int_equal(f.dv[2].op, 25);
-  dvt_assert_bytes(f.dv[2].payload, f.dv[2].len, (const uint8_t *)"\x40\x41\x42",
-                   3);
+  dvt_assert_bytes(f.dv[2].payload, f.dv[2].len,
+                   (const uint8_t *)"\x40\x41\x42", 3);
   p = frame(2, 30, "", &n);
   bin_frame[3] = 0x00;
   bin_frame[4] = 0x07;
@@ -1420,8 +1415,8 @@ static void test_wait_server(void **state) {
                  "\"session_id\":\"s-new\",\"token\":\"t-new\","
                  "\"max_dave_protocol_version\":0}}");
   /* The old session's users are gone. */
-  assert_int_equal(
-      expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id, 9);
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id,
+                   9);
   assert_int_equal(dv_voice_user_count(&f.v), 0);
   fx_free(&f);
 
@@ -1539,11 +1534,17 @@ static void test_state_errors_and_reentry(void **state) {
   fx_free(&f);
 }
 
+static void nop_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
+  (void)v;
+  (void)ev;
+  (void)ud;
+}
+
 static void test_init_validation(void **state) {
   dvt_env e;
   dv_voice v;
   dv_voice_config cfg;
-  dv_voice_callbacks cb = {on_event}, nocb = {NULL};
+  dv_voice_callbacks cb = {nop_event}, nocb = {NULL};
   (void)state;
   dvt_env_init(&e);
   dv_voice_config_default(&cfg);
@@ -1554,8 +1555,31 @@ static void test_init_validation(void **state) {
   cfg.token = NULL;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL),
                    DVOICE_ERR_INVALID_ARGUMENT);
-  cfg.token = "t\"";
+  /* Quotes and backslashes are escaped in Identify and parse back. */
+  cfg.token = "t\"\\k";
+  cfg.server_id = UINT64_MAX;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL), 0);
+  assert_int_equal(dv_voice_start(&v, 0), 0);
+  assert_int_equal(dv_voice_on_open(&v, 0), 0);
+  {
+    const uint8_t *p;
+    size_t n;
+    int bin;
+    dv_json_envelope env;
+    json_t *d;
+    const char *tok;
+    uint64_t sid;
+    assert_int_equal(dv_voice_next_out(&v, &p, &n, &bin), 1);
+    assert_int_equal(dv_json_envelope_parse(&env, (const char *)p, n, "seq"),
+                     0);
+    assert_int_equal(env.op, 0);
+    d = env.d;
+    assert_int_equal(dv_json_get_str(d, "token", &tok, NULL), 0);
+    assert_string_equal(tok, "t\"\\k");
+    assert_int_equal(dv_json_get_snowflake(d, "server_id", &sid), 0);
+    assert_true(sid == UINT64_MAX);
+    dv_json_envelope_free(&env);
+  }
   dv_voice_free(&v);
   cfg.max_dave_protocol_version = 256;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL),
@@ -1566,12 +1590,6 @@ static void test_init_validation(void **state) {
                    DVOICE_ERR_INVALID_ARGUMENT);
   dv_voice_free(&v);
   dvt_env_free(&e);
-}
-
-static void nop_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
-  (void)v;
-  (void)ev;
-  (void)ud;
 }
 
 /* The whole happy path plus a resume with every allocation failing in
@@ -1597,9 +1615,9 @@ static int run_session(const dvoice_mem *mem, void *ud) {
            "\"secret_key\":%s}}",
            KEY_JSON);
   rv = dv_voice_init(&v, &cfg, &cb, &e.env, NULL);
-#define STEP(call)                                                            \
-  if (rv == 0) {                                                              \
-    rv = (call);                                                              \
+#define STEP(call)                                                             \
+  if (rv == 0) {                                                               \
+    rv = (call);                                                               \
   }
 #define T(s) dv_voice_on_text(&v, (s), strlen(s), 0)
   STEP(dv_voice_start(&v, 0));
@@ -1628,6 +1646,76 @@ static int run_session(const dvoice_mem *mem, void *ud) {
 static void test_nomem_each_allocation(void **state) {
   (void)state;
   assert_true(dvt_mem_fail_each(run_session, NULL) >= 8);
+}
+
+static void test_ssrc_remap_and_unknown_user(void **state) {
+  fx f;
+  uint64_t uid;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  to_ready(&f);
+  assert_int_equal(text(&f, "{\"op\":5,\"d\":{\"user_id\":\"1\",\"ssrc\":99,"
+                            "\"speaking\":1}}"),
+                   0);
+  /* op 5 for a user not announced by op 11 adds the user. */
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_CONNECT)->u.user.user_id, 1);
+  expect_ev(&f, DV_VOICE_EV_SPEAKING);
+  /* The SSRC moves to another user: the newest mapping wins. */
+  assert_int_equal(text(&f, "{\"op\":5,\"d\":{\"user_id\":\"2\",\"ssrc\":99,"
+                            "\"speaking\":0}}"),
+                   0);
+  assert_int_equal(dv_voice_user_for_ssrc(&f.v, 99, &uid), 0);
+  assert_int_equal(uid, 2);
+  assert_false(dv_voice_user_at(&f.v, 0)->has_ssrc);
+  /* Clients Connect for a known user emits nothing new. */
+  skip_events(&f);
+  assert_int_equal(text(&f, "{\"op\":11,\"d\":{\"user_ids\":[\"1\",\"2\"]}}"),
+                   0);
+  expect_no_ev(&f);
+  /* A disconnect for an unknown user is ignored. */
+  assert_int_equal(text(&f, "{\"op\":13,\"d\":{\"user_id\":\"77\"}}"), 0);
+  expect_no_ev(&f);
+  assert_int_equal(dv_voice_user_count(&f.v), 2);
+  fx_free(&f);
+}
+
+static void test_heartbeat_after_stall(void **state) {
+  fx f;
+  const dvoice_tstamp iv = 13750 * MS;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  to_ready(&f);
+  /* The loop stalls for 3.5 intervals: one beat, never a burst, and the
+   * schedule restarts from now. */
+  f.now = 3 * iv + iv / 2;
+  assert_int_equal(dv_voice_handle_expiry(&f.v, f.now), 0);
+  expect_out(&f, "{\"op\":3,\"d\":{\"t\":48125,\"seq_ack\":-1}}");
+  expect_no_out(&f);
+  assert_int_equal(dv_voice_get_expiry(&f.v), f.now + iv);
+  /* Expiry handling before the deadline does nothing. */
+  assert_int_equal(dv_voice_handle_expiry(&f.v, f.now + iv - 1), 0);
+  expect_no_out(&f);
+  fx_free(&f);
+}
+
+static void test_deadlines_saturate(void **state) {
+  fx f;
+  const dvoice_tstamp t0 = DVOICE_TSTAMP_NONE - 5 * SEC;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  f.now = t0;
+  assert_int_equal(dv_voice_start(&f.v, f.now), 0);
+  /* t0 + 10 s does not wrap around into the past. */
+  assert_int_equal(dv_voice_get_expiry(&f.v), DVOICE_TSTAMP_NONE - 1);
+  assert_int_equal(dv_voice_on_open(&f.v, f.now), 0);
+  assert_int_equal(text(&f, HELLO), 0);
+  assert_int_equal(dv_voice_get_expiry(&f.v), DVOICE_TSTAMP_NONE - 1);
+  assert_int_equal(dv_voice_on_text(&f.v, NULL, 5, f.now),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_voice_on_binary(&f.v, NULL, 5, f.now),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_voice_get_state(&f.v), DV_VOICE_IDENTIFYING);
+  fx_free(&f);
 }
 
 int main(void) {
@@ -1659,6 +1747,9 @@ int main(void) {
       cmocka_unit_test(test_state_errors_and_reentry),
       cmocka_unit_test(test_init_validation),
       cmocka_unit_test(test_nomem_each_allocation),
+      cmocka_unit_test(test_ssrc_remap_and_unknown_user),
+      cmocka_unit_test(test_heartbeat_after_stall),
+      cmocka_unit_test(test_deadlines_saturate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
