@@ -112,6 +112,17 @@ typedef enum dvoice_error {
   /* A Discord gateway rejected us with a non-recoverable close code. */
   DVOICE_ERR_REJECTED = -1501,
 
+  /* IP discovery response: type is not 0x0002. */
+  DVOICE_ERR_IPDISC_TYPE = -1601,
+  /* IP discovery response: length field is not 70. */
+  DVOICE_ERR_IPDISC_LENGTH = -1602,
+  /* IP discovery response: address not a NUL-terminated IPv4 literal. */
+  DVOICE_ERR_IPDISC_ADDRESS = -1603,
+  /* IP discovery response: port 0. */
+  DVOICE_ERR_IPDISC_PORT = -1604,
+  /* IP discovery response: SSRC is not ours. */
+  DVOICE_ERR_IPDISC_SSRC = -1605,
+
   /* <= this value: fatal for the object that returned it. */
   DVOICE_ERR_FATAL = -1900,
   /* An allocation failed. */

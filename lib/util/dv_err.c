@@ -31,6 +31,11 @@
   X(DVOICE_ERR_TLS_CA, "cannot load the trusted CA certificates")             \
   X(DVOICE_ERR_CRYPTO, "cryptographic check failed")                          \
   X(DVOICE_ERR_REJECTED, "rejected by Discord")                               \
+  X(DVOICE_ERR_IPDISC_TYPE, "IP discovery: not a response")                 \
+  X(DVOICE_ERR_IPDISC_LENGTH, "IP discovery: bad length field")               \
+  X(DVOICE_ERR_IPDISC_ADDRESS, "IP discovery: bad address")                   \
+  X(DVOICE_ERR_IPDISC_PORT, "IP discovery: port 0")                           \
+  X(DVOICE_ERR_IPDISC_SSRC, "IP discovery: SSRC mismatch")                    \
   X(DVOICE_ERR_NOMEM, "out of memory")                                        \
   X(DVOICE_ERR_CALLBACK_FAILURE, "application callback failed")               \
   X(DVOICE_ERR_INTERNAL, "internal error")
