@@ -91,8 +91,7 @@ static int load_ca(dv_tls_conf *c, const dv_tls_conf_opts *o) {
     return DVOICE_ERR_TLS_CA;
   }
   if (ret > 0) {
-    DV_INFO(&c->env, "tls: %s: skipped %d unparsable certificates", what,
-            ret);
+    DV_INFO(&c->env, "tls: %s: skipped %d unparsable certificates", what, ret);
   }
   return 0;
 }
@@ -167,6 +166,7 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
   }
   c = dv_calloc(env->mem, 1, sizeof *c);
   if (c == NULL) {
+    DV_WARN(env, "tls: out of memory creating the configuration");
     return DVOICE_ERR_NOMEM;
   }
   c->env = *env;
@@ -189,8 +189,9 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
       &c->ssl, c->is_server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (ret != 0) {
-    ret = ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? DVOICE_ERR_NOMEM
-                                             : DVOICE_ERR_TLS;
+    DV_WARN(env, "tls: mbedtls_ssl_config_defaults failed (%d)", ret);
+    ret =
+        ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? DVOICE_ERR_NOMEM : DVOICE_ERR_TLS;
     goto fail;
   }
   mbedtls_ssl_conf_min_version(&c->ssl, MBEDTLS_SSL_MAJOR_VERSION_3,
@@ -220,6 +221,9 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
   return 0;
 
 fail:
+  if (ret == DVOICE_ERR_NOMEM) {
+    DV_WARN(env, "tls: out of memory creating the configuration");
+  }
   dv_tls_conf_del(c);
   return ret;
 }
@@ -280,9 +284,9 @@ int dv_tls_init(dv_tls *t, dv_tls_conf *conf, const char *hostname) {
   dv_buf_init(&t->out, conf->env.mem);
   dv_buf_init(&t->plain, conf->env.mem);
   dv_buf_init(&t->pending, conf->env.mem);
-  if (t->is_server ? hostname != NULL
-                   : (hostname == NULL || hostname[0] == 0) &&
-                         !conf->insecure) {
+  if (t->is_server
+          ? hostname != NULL
+          : (hostname == NULL || hostname[0] == 0) && !conf->insecure) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   mbedtls_ssl_init(&t->ssl);
@@ -292,6 +296,7 @@ int dv_tls_init(dv_tls *t, dv_tls_conf *conf, const char *hostname) {
     ret = mbedtls_ssl_set_hostname(&t->ssl, hostname);
   }
   if (ret != 0) {
+    DV_WARN(t->env, "tls: connection setup failed (%d)", ret);
     return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? DVOICE_ERR_NOMEM
                                                : DVOICE_ERR_TLS;
   }
@@ -478,9 +483,8 @@ int dv_tls_write(dv_tls *t, const uint8_t *plaintext, size_t len) {
   }
   switch (t->state) {
     case DV_TLS_HANDSHAKE:
-      return dv_buf_append(&t->pending, plaintext, len) == 0
-                 ? 0
-                 : DVOICE_ERR_NOMEM;
+      return dv_buf_append(&t->pending, plaintext, len) == 0 ? 0
+                                                             : DVOICE_ERR_NOMEM;
     case DV_TLS_OPEN:
       return write_all(t, plaintext, len);
     case DV_TLS_CLOSING:

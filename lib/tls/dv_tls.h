@@ -137,12 +137,12 @@ typedef struct dv_tls {
   dv_buf pending;        /* plaintext written before the handshake ended */
   const uint8_t *in;     /* ciphertext being fed (during dv_tls_feed) */
   size_t in_len;
-  int out_err;           /* allocation failure inside the send callback */
+  int out_err; /* allocation failure inside the send callback */
   dv_tls_state state;
-  int err;               /* sticky error once FAILED (or TLS_CLOSED) */
+  int err; /* sticky error once FAILED (or TLS_CLOSED) */
   int is_server;
-  int established;       /* the handshake completed at some point */
-  int initialised;       /* ssl context needs mbedtls_ssl_free */
+  int established; /* the handshake completed at some point */
+  int initialised; /* ssl context needs mbedtls_ssl_free */
 } dv_tls;
 
 /*
@@ -170,7 +170,8 @@ void dv_tls_free(dv_tls *t);
  * Starts the handshake: a client writes its ClientHello to the outbuf. For
  * a server this does nothing (it waits for the ClientHello via feed).
  * Returns 0, or the errors of dv_tls_feed(); DVOICE_ERR_INVALID_STATE if
- * not in DV_TLS_HANDSHAKE.
+ * not in DV_TLS_HANDSHAKE; DVOICE_ERR_INVALID_ARGUMENT if |t| was never
+ * initialised successfully.
  */
 int dv_tls_start(dv_tls *t);
 
@@ -200,7 +201,9 @@ int dv_tls_feed(dv_tls *t, const uint8_t *ciphertext, size_t len);
  * encrypted into the outbuf immediately, in records of at most 16 KiB.
  * Returns 0, or:
  *   DVOICE_ERR_INVALID_STATE  after dv_tls_shutdown() or once CLOSED
- *   DVOICE_ERR_NOMEM          an allocation failed (the connection FAILS)
+ *   DVOICE_ERR_NOMEM          an allocation failed (before the handshake
+ *                             completes nothing was queued; afterwards the
+ *                             connection FAILS)
  *   DVOICE_ERR_TLS            mbedTLS refused to encrypt (FAILS)
  *   the sticky error          if the connection FAILED
  */
@@ -209,7 +212,8 @@ int dv_tls_write(dv_tls *t, const uint8_t *plaintext, size_t len);
 /*
  * Moves all decrypted plaintext into |dst| (appended; when |dst| is empty
  * the storage is handed over without copying, so |dst| must use the same
- * allocator as the env). Returns 0 or DVOICE_ERR_NOMEM (nothing moved).
+ * allocator as the env). Returns 0, DVOICE_ERR_NOMEM (nothing moved) or
+ * DVOICE_ERR_INVALID_ARGUMENT (NULL argument).
  */
 int dv_tls_read(dv_tls *t, dv_buf *dst);
 

@@ -79,10 +79,9 @@ static void wsl_on_msg(wslay_event_context_ptr ctx,
     case WSLAY_TEXT_FRAME:
     case WSLAY_BINARY_FRAME:
       if (ws->cb.on_message != NULL &&
-          ws->cb.on_message(ws,
-                            arg->opcode == WSLAY_TEXT_FRAME ? DV_WS_TEXT
-                                                            : DV_WS_BINARY,
-                            arg->msg, arg->msg_length, ws->user_data) != 0) {
+          ws->cb.on_message(
+              ws, arg->opcode == WSLAY_TEXT_FRAME ? DV_WS_TEXT : DV_WS_BINARY,
+              arg->msg, arg->msg_length, ws->user_data) != 0) {
         callback_failed(ws);
       }
       break;
@@ -351,8 +350,7 @@ static int server_upgrade(dv_ws *ws, const dv_ws_http *m) {
 }
 
 /* Collects and parses the head; returns 1 when upgraded (with *used). */
-static int feed_upgrade(dv_ws *ws, const uint8_t *p, size_t len,
-                        size_t *used) {
+static int feed_upgrade(dv_ws *ws, const uint8_t *p, size_t len, size_t *used) {
   dv_ws_http m;
   int r = dv_ws_http_collect(&ws->hdr, ws->max_header, !ws->is_server, p, len,
                              used);
@@ -411,8 +409,8 @@ int dv_ws_init(dv_ws *ws, const dv_ws_opts *o, const dv_ws_callbacks *cb,
   ws->user_data = user_data;
   ws->is_server = o->is_server != 0;
   ws->state = DV_WS_HANDSHAKE;
-  ws->max_message =
-      o->max_message_size != 0 ? o->max_message_size : DV_WS_DEFAULT_MAX_MESSAGE;
+  ws->max_message = o->max_message_size != 0 ? o->max_message_size
+                                             : DV_WS_DEFAULT_MAX_MESSAGE;
   ws->max_header =
       o->max_header_size != 0 ? o->max_header_size : DV_WS_DEFAULT_MAX_HEADER;
   if (dv_ws_http_check_headers(o->headers, o->nheaders) != 0) {

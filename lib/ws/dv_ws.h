@@ -56,10 +56,7 @@
 typedef struct dv_ws dv_ws;
 
 /* Message types for dv_ws_send() and on_message. */
-typedef enum dv_ws_opcode {
-  DV_WS_TEXT = 1,
-  DV_WS_BINARY = 2
-} dv_ws_opcode;
+typedef enum dv_ws_opcode { DV_WS_TEXT = 1, DV_WS_BINARY = 2 } dv_ws_opcode;
 
 typedef enum dv_ws_state {
   DV_WS_HANDSHAKE = 0, /* client: request sent, awaiting the response;
@@ -136,8 +133,8 @@ typedef struct dv_ws_callbacks {
   int (*on_open)(dv_ws *ws, void *user_data);
   /* A complete message; |data| (not NUL-terminated) is borrowed for the
    * call. Text messages are valid UTF-8. */
-  int (*on_message)(dv_ws *ws, dv_ws_opcode op, const uint8_t *data,
-                    size_t len, void *user_data);
+  int (*on_message)(dv_ws *ws, dv_ws_opcode op, const uint8_t *data, size_t len,
+                    void *user_data);
   /* A pong arrived (payload borrowed). */
   void (*on_pong)(dv_ws *ws, const uint8_t *data, size_t len, void *user_data);
   /*
@@ -155,28 +152,28 @@ typedef struct dv_ws_callbacks {
  * the functions below.
  */
 struct dv_ws {
-  dvoice_env env;              /* copied */
-  dv_ws_callbacks cb;          /* copied */
+  dvoice_env env;     /* copied */
+  dv_ws_callbacks cb; /* copied */
   void *user_data;
   wslay_event_context_ptr ctx; /* NULL until OPEN */
   dv_ws_state state;
   int is_server;
-  int err;                     /* sticky error once FAILED */
-  int cb_err;                  /* error raised inside a wslay callback */
-  int in_callback;             /* defer flushing while inside wslay_recv */
-  int close_reported;          /* on_close delivered */
-  int we_closed;               /* dv_ws_close() was called */
-  int http_status;             /* status of the Upgrade response */
+  int err;            /* sticky error once FAILED */
+  int cb_err;         /* error raised inside a wslay callback */
+  int in_callback;    /* defer flushing while inside wslay_recv */
+  int close_reported; /* on_close delivered */
+  int we_closed;      /* dv_ws_close() was called */
+  int http_status;    /* status of the Upgrade response */
   size_t max_message;
   size_t max_header;
-  dv_buf out;                  /* bytes to send */
-  dv_buf hdr;                  /* Upgrade header block being collected */
-  uint16_t code_recv;          /* peer's close code, 0 until received */
-  int nomem;                   /* allocation failed inside a wslay callback */
-  const uint8_t *in;           /* frame bytes being fed (during feed) */
+  dv_buf out;         /* bytes to send */
+  dv_buf hdr;         /* Upgrade header block being collected */
+  uint16_t code_recv; /* peer's close code, 0 until received */
+  int nomem;          /* allocation failed inside a wslay callback */
+  const uint8_t *in;  /* frame bytes being fed (during feed) */
   size_t in_len;
-  char accept[29];             /* client: expected Sec-WebSocket-Accept */
-  dv_buf extra;                /* server: extra response header lines */
+  char accept[29]; /* client: expected Sec-WebSocket-Accept */
+  dv_buf extra;    /* server: extra response header lines */
 };
 
 /*
@@ -232,8 +229,11 @@ int dv_ws_feed(dv_ws *ws, const uint8_t *data, size_t len);
  * writes its frame to the outbuf (unless called from a callback: then after
  * it returns). Returns 0, or one of:
  *   DVOICE_ERR_INVALID_ARGUMENT  bad opcode, NULL data with len > 0
- *   DVOICE_ERR_INVALID_STATE     not OPEN (handshake pending, closing, ...)
- *   DVOICE_ERR_NOMEM             an allocation failed
+ *   DVOICE_ERR_INVALID_STATE     not OPEN (handshake pending, closing,
+ *                                closed, or a callback already failed)
+ *   DVOICE_ERR_NOMEM             an allocation failed (writing the frame
+ *                                out of memory FAILS the connection)
+ *   the sticky error             once FAILED
  */
 int dv_ws_send(dv_ws *ws, dv_ws_opcode op, const uint8_t *data, size_t len);
 
@@ -243,9 +243,11 @@ int dv_ws_ping(dv_ws *ws, const uint8_t *data, size_t len);
 
 /*
  * Starts the close handshake: queues a close frame with |code| and
- * |reason| (|reason_len| <= 123 bytes, copied; may be NULL with 0). The
- * state becomes CLOSING, or CLOSED if the peer's close already arrived.
- * Returns 0, or one of:
+ * |reason| (UTF-8, |reason_len| <= 123 bytes, copied; may be NULL with 0;
+ * an invalid UTF-8 reason makes the peer fail the connection with 1007).
+ * The state becomes CLOSING until the peer's close frame arrives (CLOSED).
+ * Once the peer's close has arrived it was already answered, and this
+ * returns DVOICE_ERR_INVALID_STATE. Returns 0, or one of:
  *   DVOICE_ERR_INVALID_ARGUMENT  code not sendable (must be 1000..1003,
  *                                1007..1011 or 3000..4999), reason too long
  *   DVOICE_ERR_INVALID_STATE     not OPEN (already closing, failed, or the

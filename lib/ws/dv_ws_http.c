@@ -315,8 +315,7 @@ int dv_ws_http_check_headers(const dv_ws_header *h, size_t n) {
 }
 
 int dv_ws_http_write_request(dv_buf *out, const char *host, const char *path,
-                             const char *key, const dv_ws_header *h,
-                             size_t n) {
+                             const char *key, const dv_ws_header *h, size_t n) {
   size_t i;
   int rv = dv_buf_appendf(out,
                           "GET %s HTTP/1.1\r\n"
@@ -335,8 +334,7 @@ int dv_ws_http_write_request(dv_buf *out, const char *host, const char *path,
   return rv == 0 ? 0 : DVOICE_ERR_NOMEM;
 }
 
-int dv_ws_http_write_101(dv_buf *out, const char *accept,
-                         const dv_buf *extra) {
+int dv_ws_http_write_101(dv_buf *out, const char *accept, const dv_buf *extra) {
   int rv = dv_buf_appendf(out,
                           "HTTP/1.1 101 Switching Protocols\r\n"
                           "Upgrade: websocket\r\n"

@@ -65,10 +65,8 @@ int dv_ws_http_is_visible(const char *s);
 
 /* Writers; each returns 0 or DVOICE_ERR_NOMEM. */
 int dv_ws_http_write_request(dv_buf *out, const char *host, const char *path,
-                             const char *key, const dv_ws_header *h,
-                             size_t n);
-int dv_ws_http_write_101(dv_buf *out, const char *accept,
-                         const dv_buf *extra);
+                             const char *key, const dv_ws_header *h, size_t n);
+int dv_ws_http_write_101(dv_buf *out, const char *accept, const dv_buf *extra);
 int dv_ws_http_write_status(dv_buf *out, int status);
 
 #endif

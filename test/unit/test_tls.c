@@ -9,6 +9,7 @@
 #include "tls/dv_tls.h"
 #include "tls_testca.h"
 #include "util/dv_mem.h"
+#include "ws/dv_ws.h"
 
 static dvt_testca pki;
 
@@ -197,8 +198,7 @@ static void test_handshake_any_chunking(void **state) {
     assert_int_equal(dv_tls_write(&p.c, (const uint8_t *)"ping", 4), 0);
     assert_int_equal(pump_chunked(&p, patterns[k], npat[k]), 0);
     assert_true(dv_tls_is_established(&p.c));
-    dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"ping",
-                     4);
+    dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"ping", 4);
     pair_free(&p);
     dvt_env_free(&e);
   }
@@ -235,8 +235,7 @@ static void test_wrong_hostname(void **state) {
   pair p;
   (void)state;
   dvt_env_init(&e);
-  assert_int_equal(
-      pair_init(&p, &e.env, pki.ca_pem, "gateway.discord.gg"), 0);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "gateway.discord.gg"), 0);
   assert_int_equal(dv_tls_start(&p.c), 0);
   assert_int_equal(pump(&p), DVOICE_ERR_TLS_HOSTNAME);
   assert_int_equal(p.c_err, DVOICE_ERR_TLS_HOSTNAME);
@@ -281,8 +280,8 @@ static void test_close_notify(void **state) {
                    DVOICE_ERR_INVALID_STATE);
   assert_int_equal(transfer(&p.c, &p.s, &p.s_plain, NULL, 0),
                    DVOICE_ERR_TLS_CLOSED);
-  dvt_assert_bytes(p.s_plain.data, p.s_plain.len,
-                   (const uint8_t *)"last words", 10);
+  dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"last words",
+                   10);
   assert_int_equal(dv_tls_state_get(&p.s), DV_TLS_CLOSED);
   assert_true(dv_tls_is_closed(&p.s));
   assert_true(dv_tls_is_established(&p.s));
@@ -330,6 +329,51 @@ static void test_garbage_ciphertext(void **state) {
   dv_tls_outbuf(&p.c)->data[dv_tls_outbuf(&p.c)->len - 1] ^= 1;
   assert_int_equal(transfer(&p.c, &p.s, &p.s_plain, NULL, 0), DVOICE_ERR_TLS);
   assert_int_equal(p.s_plain.len, 0);
+  pair_free(&p);
+  dvt_env_free(&e);
+}
+
+/* Plaintext alerts arriving instead of the ServerHello. */
+static void test_alert_during_handshake(void **state) {
+  static const uint8_t close_notify[] = {0x15, 0x03, 0x03, 0x00,
+                                         0x02, 0x01, 0x00};
+  static const uint8_t hs_failure[] = {0x15, 0x03, 0x03, 0x00,
+                                       0x02, 0x02, 0x28};
+  dvt_env e;
+  pair p;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  assert_int_equal(dv_tls_start(&p.c), 0);
+  assert_int_equal(
+      dvt_feed_drip(close_notify, sizeof close_notify, sink_tls, &p.c),
+      DVOICE_ERR_TLS_CLOSED);
+  assert_int_equal(dv_tls_state_get(&p.c), DV_TLS_CLOSED);
+  assert_true(dvt_log_contains(&e.log, "peer closed during handshake"));
+  pair_free(&p);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  assert_int_equal(dv_tls_start(&p.c), 0);
+  assert_int_equal(dv_tls_feed(&p.c, hs_failure, sizeof hs_failure),
+                   DVOICE_ERR_TLS);
+  assert_int_equal(dv_tls_state_get(&p.c), DV_TLS_FAILED);
+  pair_free(&p);
+  dvt_env_free(&e);
+}
+
+/* dv_tls_read appends when the destination already holds bytes. */
+static void test_read_appends(void **state) {
+  dvt_env e;
+  pair p;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  handshake_ok(&p);
+  assert_int_equal(dv_tls_write(&p.c, (const uint8_t *)"abc", 3), 0);
+  assert_int_equal(pump(&p), 0);
+  assert_int_equal(dv_tls_write(&p.c, (const uint8_t *)"def", 3), 0);
+  assert_int_equal(pump(&p), 0);
+  dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"abcdef", 6);
+  assert_int_equal(dv_tls_read(&p.s, NULL), DVOICE_ERR_INVALID_ARGUMENT);
   pair_free(&p);
   dvt_env_free(&e);
 }
@@ -487,6 +531,134 @@ static void test_randomness_from_hook_only(void **state) {
   dv_buf_free(&hello[1]);
 }
 
+/* ---- WebSocket over TLS, both cores stacked as lib/uv stacks them -------- */
+
+typedef struct wsend {
+  dv_ws ws;
+  dv_tls *tls;
+  dv_buf plain;
+  int nmsg;
+  dv_buf last;
+  uint16_t close_code;
+} wsend;
+
+static int wsend_on_message(dv_ws *ws, dv_ws_opcode op, const uint8_t *data,
+                            size_t len, void *ud) {
+  wsend *w = ud;
+  (void)ws;
+  (void)op;
+  w->nmsg++;
+  dv_buf_reset(&w->last);
+  return dv_buf_append(&w->last, data, len) == 0 ? 0
+                                                 : DVOICE_ERR_CALLBACK_FAILURE;
+}
+
+static void wsend_on_close(dv_ws *ws, uint16_t code, const uint8_t *r, size_t n,
+                           void *ud) {
+  wsend *w = ud;
+  (void)ws;
+  (void)r;
+  (void)n;
+  w->close_code = code;
+}
+
+/* ws outbuf -> TLS plaintext in. */
+static void ws_down(wsend *w) {
+  dv_buf *ob = dv_ws_outbuf(&w->ws);
+  if (ob->len > 0) {
+    assert_int_equal(dv_tls_write(w->tls, ob->data, ob->len), 0);
+    dv_buf_reset(ob);
+  }
+}
+
+/* Peer's ciphertext -> our TLS -> plaintext -> our ws, in |chunk| pieces. */
+static void tls_up(wsend *from, wsend *to, size_t chunk) {
+  dv_buf *ob = dv_tls_outbuf(from->tls);
+  dv_buf ct = *ob;
+  dv_buf_init(ob, ct.mem);
+  for (size_t off = 0; off < ct.len; off += chunk) {
+    size_t n = ct.len - off < chunk ? ct.len - off : chunk;
+    int rv = dv_tls_feed(to->tls, ct.data + off, n);
+    assert_true(rv == 0 || rv == DVOICE_ERR_TLS_CLOSED);
+    assert_int_equal(dv_tls_read(to->tls, &to->plain), 0);
+    if (to->plain.len > 0) {
+      assert_int_equal(dv_ws_feed(&to->ws, to->plain.data, to->plain.len), 0);
+      dv_buf_reset(&to->plain);
+    }
+  }
+  dv_buf_free(&ct);
+}
+
+static void stack_pump(wsend *a, wsend *b, size_t chunk) {
+  for (int i = 0; i < 100; i++) {
+    ws_down(a);
+    ws_down(b);
+    if (dv_tls_outbuf(a->tls)->len == 0 && dv_tls_outbuf(b->tls)->len == 0) {
+      return;
+    }
+    tls_up(a, b, chunk);
+    tls_up(b, a, chunk);
+  }
+  fail_msg("stack did not settle");
+}
+
+static void test_ws_over_tls(void **state) {
+  static const dv_ws_callbacks cb = {NULL, NULL, wsend_on_message, NULL,
+                                     wsend_on_close};
+  dvt_env e;
+  pair p;
+  wsend c, s;
+  dv_ws_opts o;
+  uint8_t *big = malloc(1048576);
+  (void)state;
+  for (size_t i = 0; i < 1048576; i++) {
+    big[i] = (uint8_t)(0x20 + i % 95); /* ASCII: valid UTF-8 text */
+  }
+  dvt_env_init(&e);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  memset(&c, 0, sizeof c);
+  memset(&s, 0, sizeof s);
+  c.tls = &p.c;
+  s.tls = &p.s;
+  dv_buf_init(&c.plain, NULL);
+  dv_buf_init(&s.plain, NULL);
+  dv_buf_init(&c.last, NULL);
+  dv_buf_init(&s.last, NULL);
+  memset(&o, 0, sizeof o);
+  o.host = "localhost";
+  o.path = "/?v=8";
+  assert_int_equal(dv_ws_init(&c.ws, &o, &cb, &e.env, &c), 0);
+  o.is_server = 1;
+  assert_int_equal(dv_ws_init(&s.ws, &o, &cb, &e.env, &s), 0);
+  /* The Upgrade request is written before TLS is up, as lib/uv does. */
+  assert_int_equal(dv_tls_start(&p.c), 0);
+  stack_pump(&c, &s, 1000);
+  assert_int_equal(dv_ws_state_get(&c.ws), DV_WS_OPEN);
+  assert_int_equal(dv_ws_state_get(&s.ws), DV_WS_OPEN);
+  assert_int_equal(dv_ws_send(&c.ws, DV_WS_TEXT, big, 1048576), 0);
+  assert_int_equal(dv_ws_send(&s.ws, DV_WS_BINARY, big + 1, 70000), 0);
+  stack_pump(&c, &s, 777);
+  assert_int_equal(s.nmsg, 1);
+  dvt_assert_bytes(s.last.data, s.last.len, big, 1048576);
+  assert_int_equal(c.nmsg, 1);
+  dvt_assert_bytes(c.last.data, c.last.len, big + 1, 70000);
+  assert_int_equal(dv_ws_close(&c.ws, 1000, "bye", 3), 0);
+  stack_pump(&c, &s, 1);
+  assert_int_equal(s.close_code, 1000);
+  assert_int_equal(c.close_code, 1000);
+  assert_int_equal(dv_ws_state_get(&c.ws), DV_WS_CLOSED);
+  assert_int_equal(dv_ws_state_get(&s.ws), DV_WS_CLOSED);
+  dv_ws_free(&c.ws);
+  dv_ws_free(&s.ws);
+  dv_buf_free(&c.plain);
+  dv_buf_free(&s.plain);
+  dv_buf_free(&c.last);
+  dv_buf_free(&s.last);
+  pair_free(&p);
+  dvt_env_free(&e);
+  free(big);
+}
+
 static int session_with_mem(const dvoice_mem *mem, void *ud) {
   dvt_env e;
   pair p;
@@ -543,9 +715,12 @@ int main(void) {
       cmocka_unit_test(test_close_notify),
       cmocka_unit_test(test_shutdown_states),
       cmocka_unit_test(test_garbage_ciphertext),
+      cmocka_unit_test(test_alert_during_handshake),
+      cmocka_unit_test(test_read_appends),
       cmocka_unit_test(test_conf_errors),
       cmocka_unit_test(test_files_and_system_bundle),
       cmocka_unit_test(test_randomness_from_hook_only),
+      cmocka_unit_test(test_ws_over_tls),
       cmocka_unit_test(test_nomem_each_allocation),
   };
   return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -22,12 +22,12 @@ typedef struct side {
   size_t reason_len;
   int pongs;
   dv_buf last_pong;
-  int echo;             /* on_message: send the message back */
-  int close_in_cb;      /* on_message: close with 4000 */
-  int fail_on_message;  /* on_message: return CALLBACK_FAILURE */
-  int refuse_status;    /* on_request: refuse with this status */
-  char target[128];     /* on_request: the request target seen */
-  char ua[64];          /* on_request: User-Agent seen */
+  int echo;            /* on_message: send the message back */
+  int close_in_cb;     /* on_message: close with 4000 */
+  int fail_on_message; /* on_message: return CALLBACK_FAILURE */
+  int refuse_status;   /* on_request: refuse with this status */
+  char target[128];    /* on_request: the request target seen */
+  char ua[64];         /* on_request: User-Agent seen */
 } side;
 
 static int on_request(dv_ws *ws, const dv_ws_request *req, void *ud) {
@@ -171,12 +171,11 @@ static const char want_request[] =
     "\r\n";
 /* base64(SHA-1(key + GUID)), computed independently. */
 #define GOOD_ACCEPT "Bz3qJYTGdOe8gUSpLosEdiLKDrk="
-static const char good_response[] =
-    "HTTP/1.1 101 Switching Protocols\r\n"
-    "Upgrade: websocket\r\n"
-    "Connection: Upgrade\r\n"
-    "Sec-WebSocket-Accept: " GOOD_ACCEPT "\r\n"
-    "\r\n";
+static const char good_response[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                    "Upgrade: websocket\r\n"
+                                    "Connection: Upgrade\r\n"
+                                    "Sec-WebSocket-Accept: " GOOD_ACCEPT "\r\n"
+                                    "\r\n";
 
 static void test_accept_rfc_example(void **state) {
   char out[DV_WS_ACCEPT_LEN + 1];
@@ -292,21 +291,19 @@ static void test_upgrade_any_chunking(void **state) {
 }
 
 static void test_upgrade_header_case(void **state) {
-  static const char resp[] =
-      "HTTP/1.1 101 OK\r\n"
-      "upgrade: WebSocket\r\n"
-      "CONNECTION: keep-alive, Upgrade\r\n"
-      "X-Other:    spaced value   \r\n"
-      "sec-websocket-accept:" GOOD_ACCEPT "\r\n"
-      "\r\n";
+  static const char resp[] = "HTTP/1.1 101 OK\r\n"
+                             "upgrade: WebSocket\r\n"
+                             "CONNECTION: keep-alive, Upgrade\r\n"
+                             "X-Other:    spaced value   \r\n"
+                             "sec-websocket-accept:" GOOD_ACCEPT "\r\n"
+                             "\r\n";
   dvt_env e;
   side c;
   (void)state;
   dvt_env_init(&e);
   assert_int_equal(side_init(&c, 0, &e.env, 0), 0);
-  assert_int_equal(dvt_feed_drip((const uint8_t *)resp, strlen(resp), sink_ws,
-                                 &c.ws),
-                   0);
+  assert_int_equal(
+      dvt_feed_drip((const uint8_t *)resp, strlen(resp), sink_ws, &c.ws), 0);
   assert_int_equal(c.opened, 1);
   side_free(&c);
   dvt_env_free(&e);
@@ -374,7 +371,8 @@ static void test_upgrade_bad_accept(void **state) {
          "Connection: Upgrade\r\n\r\n",
          DVOICE_ERR_WS_ACCEPT);
   EXPECT("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-         "Connection: Upgrade\r\nSec-WebSocket-Accept: " GOOD_ACCEPT "x\r\n\r\n",
+         "Connection: Upgrade\r\nSec-WebSocket-Accept: " GOOD_ACCEPT
+         "x\r\n\r\n",
          DVOICE_ERR_WS_ACCEPT);
   EXPECT("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
          "Connection: Upgrade\r\nSec-WebSocket-Accept: " GOOD_ACCEPT "\r\n"
@@ -387,8 +385,7 @@ static void test_upgrade_malformed(void **state) {
   EXPECT("FOO/1.1 101 x\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("HTTP/1.1 101 OK\nUpgrade: websocket\r\n\r\n", DVOICE_ERR_PROTO);
-  EXPECT("HTTP/1.1 101 OK\r\nUpgrade: websocket\rX\r\n\r\n",
-         DVOICE_ERR_PROTO);
+  EXPECT("HTTP/1.1 101 OK\r\nUpgrade: websocket\rX\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("HTTP/1.1 1x1 OK\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("HTTP/1.1 101OK\r\n\r\n", DVOICE_ERR_PROTO);
   EXPECT("HTTP/1.1 099 OK\r\n\r\n", DVOICE_ERR_PROTO);
@@ -525,6 +522,76 @@ static void test_server_bad_requests(void **state) {
                         "HTTP/1.1 400 ");
 }
 
+static int fail_open(dv_ws *ws, void *ud) {
+  (void)ws;
+  (void)ud;
+  return DVOICE_ERR_CALLBACK_FAILURE;
+}
+
+static int fail_request(dv_ws *ws, const dv_ws_request *req, void *ud) {
+  (void)ws;
+  (void)req;
+  (void)ud;
+  return DVOICE_ERR_CALLBACK_FAILURE;
+}
+
+static void test_server_extra_headers_and_callback_failures(void **state) {
+  static const dv_ws_header extra[] = {{"X-Served-By", "dvoice"}};
+  dvt_env e;
+  side c;
+  dv_ws srv;
+  dv_ws_opts o;
+  dv_ws_callbacks cb = side_cb;
+  dv_buf *ob;
+  (void)state;
+  dvt_env_init(&e);
+  /* Extra headers appear in the 101, before the blank line. */
+  assert_int_equal(side_init(&c, 0, &e.env, 0), 0);
+  memset(&o, 0, sizeof o);
+  o.is_server = 1;
+  o.headers = extra;
+  o.nheaders = 1;
+  assert_int_equal(dv_ws_init(&srv, &o, NULL, &e.env, NULL), 0);
+  ob = dv_ws_outbuf(&c.ws);
+  assert_int_equal(dv_ws_feed(&srv, ob->data, ob->len), 0);
+  ob = dv_ws_outbuf(&srv);
+  assert_non_null(
+      strstr((const char *)ob->data, "\r\nX-Served-By: dvoice\r\n\r\n"));
+  assert_int_equal(dv_ws_close_code_sent(&srv), 0);
+  assert_int_equal(dv_ws_close_code_received(&srv), 0);
+  dv_ws_free(&srv);
+  /* on_request failing aborts the server. */
+  cb.on_request = fail_request;
+  assert_int_equal(dv_ws_init(&srv, &o, &cb, &e.env, NULL), 0);
+  ob = dv_ws_outbuf(&c.ws);
+  assert_int_equal(dv_ws_feed(&srv, ob->data, ob->len),
+                   DVOICE_ERR_CALLBACK_FAILURE);
+  dv_ws_free(&srv);
+  /* on_open failing closes with 1011; sends then get the sticky error. */
+  memset(&cb, 0, sizeof cb);
+  cb.on_open = fail_open;
+  assert_int_equal(dv_ws_init(&srv, &o, &cb, &e.env, NULL), 0);
+  assert_int_equal(dv_ws_feed(&srv, ob->data, ob->len),
+                   DVOICE_ERR_CALLBACK_FAILURE);
+  assert_int_equal(dv_ws_close_code_sent(&srv), 1011);
+  assert_int_equal(dv_ws_send(&srv, DV_WS_TEXT, (const uint8_t *)"x", 1),
+                   DVOICE_ERR_CALLBACK_FAILURE);
+  assert_int_equal(dv_ws_close(&srv, 1000, NULL, 0), DVOICE_ERR_INVALID_STATE);
+  dv_ws_free(&srv);
+  side_free(&c);
+  dvt_env_free(&e);
+}
+
+static void test_token_lists(void **state) {
+  (void)state;
+  assert_true(dv_ws_http_list_has("Upgrade", "upgrade"));
+  assert_true(dv_ws_http_list_has(" keep-alive ,  UPGRADE  ", "upgrade"));
+  assert_true(dv_ws_http_list_has("a,,upgrade\t", "upgrade"));
+  assert_false(dv_ws_http_list_has("upgraded", "upgrade"));
+  assert_false(dv_ws_http_list_has("up grade", "upgrade"));
+  assert_false(dv_ws_http_list_has("", "upgrade"));
+}
+
 /* ---- messages ------------------------------------------------------------ */
 
 static void exchange_sizes(dv_ws_opcode op) {
@@ -633,8 +700,7 @@ static void test_fragmented_with_ping(void **state) {
   (void)state;
   dvt_env_init(&e);
   connect_pair(&e, &c, &s, 0);
-  assert_int_equal(
-      dvt_feed(frames, sizeof frames, drip, 1, sink_ws, &c.ws), 0);
+  assert_int_equal(dvt_feed(frames, sizeof frames, drip, 1, sink_ws, &c.ws), 0);
   assert_int_equal(c.nmsg, 1);
   assert_int_equal(c.last_op, DV_WS_TEXT);
   dvt_assert_bytes(c.last.data, c.last.len, (const uint8_t *)"Hello", 5);
@@ -670,6 +736,73 @@ static void test_server_reassembles_masked_fragments(void **state) {
   side_free(&c);
   side_free(&s);
   dvt_env_free(&e);
+}
+
+/* A whole conversation from the server, fed to the client in random
+ * chunkings: the same messages, in order, whatever the boundaries. */
+static void test_frames_any_chunking(void **state) {
+  static const size_t drip[] = {1};
+  dvt_env e;
+  side c, s;
+  dv_buf wire;
+  uint8_t *p = malloc(70000);
+  uint32_t seed = 777;
+  (void)state;
+  for (size_t i = 0; i < 70000; i++) {
+    p[i] = (uint8_t)('A' + i % 23);
+  }
+  dvt_env_init(&e);
+  connect_pair(&e, &c, &s, 0);
+  assert_int_equal(dv_ws_send(&s.ws, DV_WS_TEXT, (const uint8_t *)"a", 1), 0);
+  assert_int_equal(dv_ws_send(&s.ws, DV_WS_BINARY, p, 300), 0);
+  assert_int_equal(dv_ws_ping(&s.ws, (const uint8_t *)"hb", 2), 0);
+  assert_int_equal(dv_ws_send(&s.ws, DV_WS_TEXT, p, 70000), 0);
+  assert_int_equal(dv_ws_close(&s.ws, 4006, "session", 7), 0);
+  wire = *dv_ws_outbuf(&s.ws);
+  dv_buf_init(dv_ws_outbuf(&s.ws), NULL);
+  side_free(&c);
+  for (int round = 0; round < 30; round++) {
+    size_t chunks[6];
+    const size_t *cp = chunks;
+    size_t nc = 6;
+    dvt_env ce;
+    dv_buf *ob;
+    for (int i = 0; i < 6; i++) {
+      seed = seed * 1103515245u + 12345u;
+      chunks[i] = 1 + (seed >> 16) % (round < 10 ? 7 : 5000);
+    }
+    if (round == 0) {
+      cp = drip;
+      nc = 1;
+    }
+    /* A fresh client with the same RNG start, upgraded by the same 101. */
+    dvt_env_init(&ce);
+    assert_int_equal(side_init(&c, 0, &ce.env, 0), 0);
+    dv_buf_reset(dv_ws_outbuf(&c.ws));
+    assert_int_equal(dv_ws_feed(&c.ws, (const uint8_t *)good_response,
+                                strlen(good_response)),
+                     0);
+    assert_int_equal(dvt_feed(wire.data, wire.len, cp, nc, sink_ws, &c.ws), 0);
+    assert_int_equal(c.nmsg, 3);
+    assert_int_equal(c.last_op, DV_WS_TEXT);
+    dvt_assert_bytes(c.last.data, c.last.len, p, 70000);
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.close_code, 4006);
+    assert_string_equal(c.reason, "session");
+    assert_int_equal(dv_ws_state_get(&c.ws), DV_WS_CLOSED);
+    /* The client answered: a masked pong "hb" then the close echo. */
+    ob = dv_ws_outbuf(&c.ws);
+    assert_true(ob->len >= 8);
+    assert_int_equal(ob->data[0], 0x8a);
+    assert_int_equal(ob->data[1], 0x82);
+    assert_int_equal(ob->data[8], 0x88);
+    side_free(&c);
+    dvt_env_free(&ce);
+  }
+  dv_buf_free(&wire);
+  side_free(&s);
+  dvt_env_free(&e);
+  free(p);
 }
 
 static void test_ping_pong(void **state) {
@@ -961,8 +1094,8 @@ static int session_with_mem(const dvoice_mem *mem, void *ud) {
   if (rv == 0) {
     rv = pump(&c, &s);
   }
-  if (rv == 0 && (s.nmsg != 1 || c.nmsg != 1 ||
-                  dv_ws_state_get(&c.ws) != DV_WS_CLOSED)) {
+  if (rv == 0 &&
+      (s.nmsg != 1 || c.nmsg != 1 || dv_ws_state_get(&c.ws) != DV_WS_CLOSED)) {
     rv = DVOICE_ERR_INTERNAL;
   }
   side_free(&c);
@@ -989,12 +1122,15 @@ int main(void) {
       cmocka_unit_test(test_server_drip_request),
       cmocka_unit_test(test_server_refuses),
       cmocka_unit_test(test_server_bad_requests),
+      cmocka_unit_test(test_server_extra_headers_and_callback_failures),
+      cmocka_unit_test(test_token_lists),
       cmocka_unit_test(test_text_sizes),
       cmocka_unit_test(test_binary_sizes),
       cmocka_unit_test(test_frame_length_encoding),
       cmocka_unit_test(test_client_masking_vector),
       cmocka_unit_test(test_fragmented_with_ping),
       cmocka_unit_test(test_server_reassembles_masked_fragments),
+      cmocka_unit_test(test_frames_any_chunking),
       cmocka_unit_test(test_ping_pong),
       cmocka_unit_test(test_echo_from_callback),
       cmocka_unit_test(test_close_1000_from_client),

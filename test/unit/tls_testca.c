@@ -96,9 +96,9 @@ int dvt_testca_generate(dvt_testca *t, const char *server_cn, uint32_t seed) {
   }
   if (ret == 0) {
     /* Same name as the real CA: only the key tells them apart. */
-    ret = issue(&other_key, "CN=dvoice test CA", &other_key,
-                "CN=dvoice test CA", 1, 2, &rng, t->other_ca_pem,
-                sizeof t->other_ca_pem);
+    ret =
+        issue(&other_key, "CN=dvoice test CA", &other_key, "CN=dvoice test CA",
+              1, 2, &rng, t->other_ca_pem, sizeof t->other_ca_pem);
   }
   if (ret == 0) {
     ret = issue(&srv_key, subject, &ca_key, "CN=dvoice test CA", 0, 3, &rng,
