@@ -19,13 +19,13 @@
  * input in a state is handled explicitly in each switch.
  */
 typedef enum conn_state {
-  ST_RESOLVING, /* client: getaddrinfo in flight */
+  ST_RESOLVING,  /* client: getaddrinfo in flight */
   ST_CONNECTING, /* client: TCP connect in flight (one address at a time) */
-  ST_HANDSHAKE, /* TCP up; TLS handshake and/or Upgrade in progress */
-  ST_OPEN,      /* WebSocket open */
-  ST_CLOSING,   /* a close frame went one way; waiting for the other */
-  ST_SHUTDOWN,  /* WebSocket done; close_notify and FIN sent, awaiting EOF */
-  ST_DEAD       /* transport gone (or going); only releasing remains */
+  ST_HANDSHAKE,  /* TCP up; TLS handshake and/or Upgrade in progress */
+  ST_OPEN,       /* WebSocket open */
+  ST_CLOSING,    /* a close frame went one way; waiting for the other */
+  ST_SHUTDOWN,   /* WebSocket done; close_notify and FIN sent, awaiting EOF */
+  ST_DEAD        /* transport gone (or going); only releasing remains */
 } conn_state;
 
 static const char *const state_names[] = {
@@ -168,9 +168,10 @@ static void fail(dv_uv_ws *s, int err, int uv_err, const char *what) {
     return;
   }
   s->err_pending = 1;
-  DV_WARN(&s->env, "uv: %s:%u: %s failed in state %s: %s%s%s", peer_host(s),
+  DV_WARN(&s->env, "uv: %s:%u: %s failed in state %s: %s%s%s%s", peer_host(s),
           peer_port(s), what, state_names[s->state], dvoice_strerror(err),
-          uv_err ? ": " : "", uv_err ? uv_strerror(uv_err) : "");
+          uv_err ? " (" : "", uv_err ? uv_err_name(uv_err) : "",
+          uv_err ? ")" : "");
 }
 
 static int map_connect_err(int uv_err) {
@@ -203,7 +204,7 @@ static void free_stream(dv_uv_ws *s) {
   if (s->ai_list != NULL) {
     uv_freeaddrinfo(s->ai_list);
   }
-  dv_buf_free(&s->plain);
+  dv_buf_free_secret(&s->plain);
   dv_url_free(&s->url, mem);
   dv_free(mem, s->target);
   dv_free(mem, s);
@@ -341,6 +342,8 @@ static void pump(dv_uv_ws *s) {
       write_out(s, wo);
     } else if (wo->len > 0) {
       int rv = dv_tls_write(&s->tls, wo->data, wo->len);
+      /* Frames carry tokens (Identify) in a reversible mask: wipe them. */
+      dv_wipe(wo->data, wo->len);
       dv_buf_reset(wo);
       if (rv == DVOICE_ERR_INVALID_STATE) {
         /* TLS is already shut down: nothing more may be sent. */
@@ -399,7 +402,7 @@ static void on_timer(uv_timer_t *t) {
       case ST_HANDSHAKE:
         fail(s, DVOICE_ERR_TIMEOUT, 0,
              s->secure && !dv_tls_is_established(&s->tls) ? "TLS handshake"
-                                                           : "upgrade");
+                                                          : "upgrade");
         to_dead(s);
         break;
       case ST_CLOSING:
@@ -466,8 +469,8 @@ static void begin_shutdown(dv_uv_ws *s) {
     return;
   }
   if (s->tcp_state == 1 && !s->shutdown_sent) {
-    int rv = uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp,
-                         on_shutdown_done);
+    int rv =
+        uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown_done);
     s->shutdown_sent = 1;
     if (rv != 0) {
       to_dead(s);
@@ -637,6 +640,8 @@ static void feed_bytes(dv_uv_ws *s, const uint8_t *p, size_t n) {
   }
   if (s->plain.len > 0) {
     feed_ws(s, s->plain.data, s->plain.len);
+    /* Decrypted frames carry keys (Session Description): wipe them. */
+    dv_wipe(s->plain.data, s->plain.len);
     dv_buf_reset(&s->plain);
   }
   if (rv != 0) {
@@ -737,8 +742,8 @@ static int ws_on_open(dv_ws *ws, void *ud) {
   }
   s->state = ST_OPEN;
   s->deadline = DVOICE_TSTAMP_NONE;
-  DV_INFO(&s->env, "uv: %s:%u: WebSocket open%s%s", peer_host(s),
-          peer_port(s), s->secure ? " over " : "",
+  DV_INFO(&s->env, "uv: %s:%u: WebSocket open%s%s", peer_host(s), peer_port(s),
+          s->secure ? " over " : "",
           s->secure ? dv_tls_ciphersuite(&s->tls) : "");
   if (!s->close_requested && s->cb.on_open != NULL) {
     s->cb.on_open(s, s->ud);
@@ -757,8 +762,7 @@ static int ws_on_message(dv_ws *ws, dv_ws_opcode op, const uint8_t *data,
   return 0;
 }
 
-static void ws_on_pong(dv_ws *ws, const uint8_t *data, size_t len,
-                       void *ud) {
+static void ws_on_pong(dv_ws *ws, const uint8_t *data, size_t len, void *ud) {
   dv_uv_ws *s = ud;
   (void)ws;
   if (!s->close_requested && !s->terminal && s->err == 0 &&
@@ -772,8 +776,8 @@ static void ws_on_close(dv_ws *ws, uint16_t code, const uint8_t *reason,
   dv_uv_ws *s = ud;
   char text[128];
   (void)ws;
-  DV_INFO(&s->env, "uv: %s:%u: peer closed with %u", peer_host(s),
-          peer_port(s), (unsigned)code);
+  DV_INFO(&s->env, "uv: %s:%u: peer closed with %u", peer_host(s), peer_port(s),
+          (unsigned)code);
   if (s->close_requested || s->terminal || s->err != 0) {
     return; /* the answer to our close, or after a failure */
   }
@@ -872,8 +876,7 @@ static void try_next_address(dv_uv_ws *s) {
     close_tcp(s); /* on_tcp_closed comes back here */
     return;
   }
-  fail(s, map_connect_err(s->last_connect_err), s->last_connect_err,
-       "connect");
+  fail(s, map_connect_err(s->last_connect_err), s->last_connect_err, "connect");
   to_dead(s);
 }
 
@@ -1049,8 +1052,7 @@ int dv_uv_ws_send(dv_uv_ws *s, dv_ws_opcode op, const uint8_t *data,
       (data == NULL && len > 0)) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  if (s->state != ST_OPEN || s->close_requested || s->terminal ||
-      s->err != 0) {
+  if (s->state != ST_OPEN || s->close_requested || s->terminal || s->err != 0) {
     return DVOICE_ERR_INVALID_STATE;
   }
   if (queue_size(s) > s->set.write_queue_max) {
@@ -1058,6 +1060,11 @@ int dv_uv_ws_send(dv_uv_ws *s, dv_ws_opcode op, const uint8_t *data,
     return DVOICE_ERR_NOBUF;
   }
   rv = dv_ws_send(&s->ws, op, data, len);
+  if (rv != 0 && rv != DVOICE_ERR_NOMEM) {
+    /* The WebSocket is failing inside the current callback; the owner
+     * hears why through on_error. */
+    rv = DVOICE_ERR_INVALID_STATE;
+  }
   if (rv == DVOICE_ERR_NOMEM) {
     fail(s, rv, 0, "send");
     to_dead(s);
@@ -1078,14 +1085,16 @@ int dv_uv_ws_ping(dv_uv_ws *s, const uint8_t *data, size_t len) {
   if (s == NULL || (data == NULL && len > 0) || len > 125) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  if (s->state != ST_OPEN || s->close_requested || s->terminal ||
-      s->err != 0) {
+  if (s->state != ST_OPEN || s->close_requested || s->terminal || s->err != 0) {
     return DVOICE_ERR_INVALID_STATE;
   }
   if (queue_size(s) > s->set.write_queue_max) {
     return DVOICE_ERR_NOBUF;
   }
   rv = dv_ws_ping(&s->ws, data, len);
+  if (rv != 0 && rv != DVOICE_ERR_NOMEM) {
+    rv = DVOICE_ERR_INVALID_STATE;
+  }
   if (rv == DVOICE_ERR_NOMEM) {
     fail(s, rv, 0, "ping");
     to_dead(s);
@@ -1099,8 +1108,7 @@ size_t dv_uv_ws_write_queue_size(const dv_uv_ws *s) {
 }
 
 int dv_uv_ws_writable(const dv_uv_ws *s) {
-  return s != NULL &&
-         queue_size((dv_uv_ws *)s) <= s->set.write_high_water;
+  return s != NULL && queue_size((dv_uv_ws *)s) <= s->set.write_high_water;
 }
 
 int dv_uv_ws_close(dv_uv_ws *s, uint16_t code, const char *reason,
@@ -1116,17 +1124,22 @@ int dv_uv_ws_close(dv_uv_ws *s, uint16_t code, const char *reason,
   s->close_cb = close_cb;
   s->err_pending = s->drain_pending = 0;
   switch (s->state) {
-    case ST_OPEN:
+    case ST_OPEN: {
+      int rv = DVOICE_ERR_INVALID_STATE;
       if (dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
-        int rv = dv_ws_close(&s->ws, code, reason, reason_len);
-        if (rv == DVOICE_ERR_NOMEM) {
-          to_dead(s);
-        } else if (rv == 0) {
-          s->state = ST_CLOSING;
-          set_close_deadline(s);
-        }
+        rv = dv_ws_close(&s->ws, code, reason, reason_len);
       }
+      if (rv == 0) {
+        s->state = ST_CLOSING;
+        set_close_deadline(s);
+      } else if (rv == DVOICE_ERR_NOMEM ||
+                 dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
+        /* No close frame can be sent: drop the connection. */
+        to_dead(s);
+      }
+      /* Otherwise the WebSocket is already finishing; advance() follows. */
       break;
+    }
     case ST_RESOLVING:
     case ST_CONNECTING:
     case ST_HANDSHAKE:
@@ -1190,8 +1203,8 @@ static void free_headers(const dvoice_mem *mem, dv_ws_header *h, size_t n) {
   dv_free(mem, h);
 }
 
-static int copy_headers(const dvoice_mem *mem, const dv_ws_header *in,
-                        size_t n, dv_ws_header **out) {
+static int copy_headers(const dvoice_mem *mem, const dv_ws_header *in, size_t n,
+                        dv_ws_header **out) {
   dv_ws_header *h;
   *out = NULL;
   if (n == 0) {
@@ -1286,8 +1299,7 @@ static void on_connection(uv_stream_t *listener, int status) {
   uv_tcp_nodelay(&s->tcp, 1);
   rv = init_cores(s, srv->headers, srv->nheaders);
   if (rv != 0) {
-    DV_WARN(&srv->env, "uv: server: connection setup: %s",
-            dvoice_strerror(rv));
+    DV_WARN(&srv->env, "uv: server: connection setup: %s", dvoice_strerror(rv));
     drop_conn(s);
     return;
   }
@@ -1387,9 +1399,9 @@ int dv_uv_ws_server_new(dv_uv_ws_server **out, uv_loop_t *loop,
     uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
     return DVOICE_ERR_TRANSPORT;
   }
-  srv->port = ntohs(got.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&got)->sin6_port
-                        : ((struct sockaddr_in *)&got)->sin_port);
+  srv->port =
+      ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                      : ((struct sockaddr_in *)&got)->sin_port);
   DV_INFO(&env, "uv: server: listening on %s:%u (%s)", host,
           (unsigned)srv->port, srv->tls_conf != NULL ? "wss" : "ws");
   *out = srv;

@@ -13,11 +13,11 @@
 #define DV_URL_HOST_MAX 253
 
 typedef struct dv_url {
-  int secure;    /* 1 for wss://, 0 for ws:// */
-  int host_ipv6; /* 1 if the host was a bracketed IPv6 literal */
-  char *host;    /* without brackets, NUL-terminated; owned */
-  uint16_t port; /* explicit port, or 443 / 80 */
-  char *target;  /* path and query, always starting with '/'; owned */
+  int secure;      /* 1 for wss://, 0 for ws:// */
+  int host_ipv6;   /* 1 if the host was a bracketed IPv6 literal */
+  char *host;      /* without brackets, NUL-terminated; owned */
+  uint16_t port;   /* explicit port, or 443 / 80 */
+  char *target;    /* path and query, always starting with '/'; owned */
   char *authority; /* Host header value: host[:port], brackets kept; owned */
 } dv_url;
 

@@ -210,8 +210,7 @@ void dvt_peer_start(dvt_peer *p, uv_loop_t *loop, const char *npm_peers,
   if (rv != 0) {
     fail_msg("cannot spawn node: %s", uv_strerror(rv));
   }
-  assert_int_equal(uv_read_start((uv_stream_t *)&p->out, peer_alloc,
-                                 peer_read),
+  assert_int_equal(uv_read_start((uv_stream_t *)&p->out, peer_alloc, peer_read),
                    0);
 }
 
@@ -249,8 +248,8 @@ int dvt_peer_has(dvt_peer *p, const char *prefix) {
   return find_line(p, prefix) != NULL;
 }
 
-void dvt_peer_wait(dvt_peer *p, const char *prefix, char *rest,
-                   size_t restlen, unsigned timeout_ms) {
+void dvt_peer_wait(dvt_peer *p, const char *prefix, char *rest, size_t restlen,
+                   unsigned timeout_ms) {
   wait_ctx w = {p, prefix};
   char *line;
   dvt_run_until(p->loop, line_there, &w, timeout_ms);

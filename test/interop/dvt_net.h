@@ -43,8 +43,8 @@ typedef struct dvt_peer {
   uv_process_t proc;
   uv_pipe_t out;
   uv_pipe_t in;
-  dv_buf text;   /* every stdout line so far, '\n'-terminated */
-  int open;      /* handles not yet closed */
+  dv_buf text; /* every stdout line so far, '\n'-terminated */
+  int open;    /* handles not yet closed */
   int exited;
   int64_t exit_status;
   int term_signal;
@@ -64,8 +64,8 @@ void dvt_peer_start(dvt_peer *p, uv_loop_t *loop, const char *npm_peers,
  * (after the prefix) into |rest| when not NULL. Fails the test after
  * |timeout_ms|.
  */
-void dvt_peer_wait(dvt_peer *p, const char *prefix, char *rest,
-                   size_t restlen, unsigned timeout_ms);
+void dvt_peer_wait(dvt_peer *p, const char *prefix, char *rest, size_t restlen,
+                   unsigned timeout_ms);
 /* Nonzero if such a line is there now (not consumed). */
 int dvt_peer_has(dvt_peer *p, const char *prefix);
 /* Ends the peer (closes its stdin, SIGTERM) and closes every handle; runs

@@ -77,8 +77,7 @@ static void test_url_bad(void **state) {
     dv_url u;
     int rv = dv_url_parse(&u, bad[i].url, NULL);
     if (rv != bad[i].err) {
-      fail_msg("url %zu \"%s\": got %d want %d", i, bad[i].url, rv,
-               bad[i].err);
+      fail_msg("url %zu \"%s\": got %d want %d", i, bad[i].url, rv, bad[i].err);
     }
     assert_null(u.host);
     assert_null(u.target);
