@@ -55,8 +55,7 @@ fail:
   return rv;
 }
 
-static int int_value(const json_t *v, int64_t min, int64_t max,
-                     int64_t *out) {
+static int int_value(const json_t *v, int64_t min, int64_t max, int64_t *out) {
   json_int_t i;
   if (!json_is_integer(v)) {
     return DVOICE_ERR_PROTO;
@@ -233,8 +232,7 @@ int dv_json_append_value(dv_buf *b, const json_t *j) {
   if (j == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  if (json_dump_callback(j, dump_cb, &c, JSON_COMPACT | JSON_ENCODE_ANY) !=
-      0) {
+  if (json_dump_callback(j, dump_cb, &c, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
     b->len = mark;
     return c.err != 0 ? c.err : DVOICE_ERR_INVALID_ARGUMENT;
   }

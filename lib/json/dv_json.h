@@ -27,12 +27,12 @@
 
 /* A parsed gateway message. */
 typedef struct dv_json_envelope {
-  json_t *root;   /* owned reference; released by dv_json_envelope_free */
-  int op;         /* "op": integer 0..65535 */
-  json_t *d;      /* "d", borrowed from root; NULL when absent */
-  int has_seq;    /* nonzero when the sequence member is present, not null */
-  int64_t seq;    /* its value, 0..2^53-1 */
-  const char *t;  /* "t" (dispatch name), borrowed; NULL when absent/null */
+  json_t *root;  /* owned reference; released by dv_json_envelope_free */
+  int op;        /* "op": integer 0..65535 */
+  json_t *d;     /* "d", borrowed from root; NULL when absent */
+  int has_seq;   /* nonzero when the sequence member is present, not null */
+  int64_t seq;   /* its value, 0..2^53-1 */
+  const char *t; /* "t" (dispatch name), borrowed; NULL when absent/null */
 } dv_json_envelope;
 
 /* Largest integer a JSON peer can represent exactly (2^53 - 1). */

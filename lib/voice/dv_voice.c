@@ -127,7 +127,8 @@ const char *dv_voice_reason_name(dv_voice_reason r) {
   return "?";
 }
 
-/* ---- close-code policy (reference 3 and 6.5) ------------------------------ */
+/* ---- close-code policy (reference 3 and 6.5) ------------------------------
+ */
 
 typedef struct policy_row {
   int code;
@@ -183,8 +184,7 @@ dv_voice_policy dv_voice_policy_for(int code, int dave_enabled) {
     p.exhausted = DV_VOICE_OUTCOME_DISCONNECTED;
     return p;
   }
-  for (size_t i = 0; i < sizeof(policy_table) / sizeof(policy_table[0]);
-       i++) {
+  for (size_t i = 0; i < sizeof(policy_table) / sizeof(policy_table[0]); i++) {
     if (policy_table[i].code == code) {
       p.outcome = policy_table[i].outcome;
       p.max_sessions = policy_table[i].max_sessions;
@@ -263,8 +263,7 @@ static void set_state(dv_voice *v, dv_voice_state s, dv_voice_outcome outcome,
             close_code);
   } else {
     DV_DEBUG(&v->env, "voice: %s -> %s",
-             dv_voice_state_name(ev.u.state.old_state),
-             dv_voice_state_name(s));
+             dv_voice_state_name(ev.u.state.old_state), dv_voice_state_name(s));
   }
   emit(v, &ev);
 }
@@ -369,8 +368,7 @@ static int user_add(dv_voice *v, uint64_t user_id, dv_voice_user **out) {
     }
     if (v->nusers == v->users_cap) {
       size_t ncap = v->users_cap ? v->users_cap * 2 : 16;
-      dv_voice_user *nu =
-          dv_realloc(v->env.mem, v->users, ncap * sizeof(*nu));
+      dv_voice_user *nu = dv_realloc(v->env.mem, v->users, ncap * sizeof(*nu));
       if (nu == NULL) {
         return DVOICE_ERR_NOMEM;
       }
@@ -472,13 +470,14 @@ static int send_speaking(dv_voice *v) {
   return rv;
 }
 
-/* ---- failure handling ----------------------------------------------------- */
+/* ---- failure handling -----------------------------------------------------
+ */
 
 static void connect_now(dv_voice *v, dvoice_tstamp ts) {
   dv_voice_event ev;
   v->deadline = ts + v->cfg.handshake_timeout;
-  set_state(v, DV_VOICE_CONNECTING, DV_VOICE_OUTCOME_NONE,
-            DV_VOICE_REASON_NONE, 0);
+  set_state(v, DV_VOICE_CONNECTING, DV_VOICE_OUTCOME_NONE, DV_VOICE_REASON_NONE,
+            0);
   memset(&ev, 0, sizeof(ev));
   ev.type = DV_VOICE_EV_CONNECT;
   ev.u.connect.resume = v->resuming;
@@ -512,8 +511,8 @@ static void go_disconnected(dv_voice *v, dv_voice_outcome outcome,
 static void handle_failure(dv_voice *v, int code, dv_voice_reason reason,
                            dvoice_tstamp ts) {
   dv_voice_state was = v->state;
-  int was_resuming = v->resuming && (was == DV_VOICE_RESUMING ||
-                                     was == DV_VOICE_CONNECTING);
+  int was_resuming =
+      v->resuming && (was == DV_VOICE_RESUMING || was == DV_VOICE_CONNECTING);
   dv_voice_policy p;
   dv_voice_outcome outcome;
   int limit;
@@ -551,8 +550,7 @@ static void handle_failure(dv_voice *v, int code, dv_voice_reason reason,
       limit = v->cfg.max_session_attempts;
     }
     if (v->session_attempts >= limit) {
-      go_disconnected(v, p.exhausted, DV_VOICE_REASON_RETRIES_EXHAUSTED,
-                      code);
+      go_disconnected(v, p.exhausted, DV_VOICE_REASON_RETRIES_EXHAUSTED, code);
       return;
     }
   }
@@ -571,13 +569,12 @@ static void handle_failure(dv_voice *v, int code, dv_voice_reason reason,
       v->resuming = 0;
       v->established = 0;
       v->retry_at = ts + backoff_delay(v, v->session_attempts);
-      v->deadline = ts + (outcome == DV_VOICE_OUTCOME_NEW_SESSION
-                              ? v->cfg.session_wait
-                              : v->cfg.server_wait);
+      v->deadline =
+          ts + (outcome == DV_VOICE_OUTCOME_NEW_SESSION ? v->cfg.session_wait
+                                                        : v->cfg.server_wait);
       set_state(v,
-                outcome == DV_VOICE_OUTCOME_NEW_SESSION
-                    ? DV_VOICE_NEED_SESSION
-                    : DV_VOICE_WAIT_SERVER,
+                outcome == DV_VOICE_OUTCOME_NEW_SESSION ? DV_VOICE_NEED_SESSION
+                                                        : DV_VOICE_WAIT_SERVER,
                 outcome, reason, code);
       return;
     case DV_VOICE_OUTCOME_DISCONNECTED:
@@ -599,8 +596,7 @@ static int fail_local(dv_voice *v, dv_voice_reason reason, int err,
     if (ws_present(v)) {
       emit_close_ws(v, CLOSE_LOCAL_ERROR);
     }
-    go_disconnected(v, DV_VOICE_OUTCOME_DISCONNECTED, DV_VOICE_REASON_NOMEM,
-                    0);
+    go_disconnected(v, DV_VOICE_OUTCOME_DISCONNECTED, DV_VOICE_REASON_NOMEM, 0);
     return err;
   }
   DV_WARN(&v->env, "voice: dropping the connection: %s (%s)",
@@ -626,8 +622,8 @@ static int is_replay(const dv_voice *v, int64_t seq) {
 
 static int on_hello(dv_voice *v, const json_t *d, dvoice_tstamp ts) {
   double ms;
-  int rv = dv_json_get_number(d, "heartbeat_interval", HB_MIN_MS, HB_MAX_MS,
-                              &ms);
+  int rv =
+      dv_json_get_number(d, "heartbeat_interval", HB_MIN_MS, HB_MAX_MS, &ms);
   if (rv != 0) {
     return rv;
   }
@@ -682,8 +678,7 @@ static int on_ready(dv_voice *v, const json_t *d, dvoice_tstamp ts) {
   int rv;
 
   if (v->state != DV_VOICE_IDENTIFYING) {
-    DV_WARN(&v->env, "voice: Ready in state %s",
-            dv_voice_state_name(v->state));
+    DV_WARN(&v->env, "voice: Ready in state %s", dv_voice_state_name(v->state));
     return DVOICE_ERR_PROTO;
   }
   if ((rv = dv_json_get_int(d, "ssrc", 0, UINT32_MAX, &ssrc)) != 0 ||
@@ -704,8 +699,8 @@ static int on_ready(dv_voice *v, const json_t *d, dvoice_tstamp ts) {
   if (mode == DV_VOICE_MODE_NONE) {
     DV_ERROR(&v->env, "voice: no usable encryption mode offered");
     emit_close_ws(v, CLOSE_NORMAL);
-    go_disconnected(v, DV_VOICE_OUTCOME_FATAL,
-                    DV_VOICE_REASON_NO_COMMON_MODE, 0);
+    go_disconnected(v, DV_VOICE_OUTCOME_FATAL, DV_VOICE_REASON_NO_COMMON_MODE,
+                    0);
     return DVOICE_ERR_UNSUPPORTED;
   }
   v->ssrc = (uint32_t)ssrc;
@@ -776,8 +771,7 @@ static int on_session_description(dv_voice *v, const json_t *d,
   v->deadline = DVOICE_TSTAMP_NONE;
   DV_INFO(&v->env, "voice: session ready, mode %s, dave v%d", mode,
           v->dave_version);
-  set_state(v, DV_VOICE_READY, DV_VOICE_OUTCOME_NONE, DV_VOICE_REASON_NONE,
-            0);
+  set_state(v, DV_VOICE_READY, DV_VOICE_OUTCOME_NONE, DV_VOICE_REASON_NONE, 0);
   memset(&ev, 0, sizeof(ev));
   ev.type = DV_VOICE_EV_SESSION;
   ev.u.session.mode = v->mode;
@@ -807,8 +801,7 @@ static int on_resumed(dv_voice *v, dvoice_tstamp ts) {
   }
   v->ready_since = ts;
   v->deadline = DVOICE_TSTAMP_NONE;
-  set_state(v, DV_VOICE_READY, DV_VOICE_OUTCOME_NONE, DV_VOICE_REASON_NONE,
-            0);
+  set_state(v, DV_VOICE_READY, DV_VOICE_OUTCOME_NONE, DV_VOICE_REASON_NONE, 0);
   memset(&ev, 0, sizeof(ev));
   ev.type = DV_VOICE_EV_RESUMED;
   emit(v, &ev);
@@ -1122,9 +1115,9 @@ int dv_voice_init(dv_voice *v, const dv_voice_config *cfg,
   }
   v->cfg.dave = NULL;
   v->cfg.session_id = v->cfg.token = NULL;
-#define DEF(field, value)                                                     \
-  if (v->cfg.field == 0) {                                                    \
-    v->cfg.field = (value);                                                   \
+#define DEF(field, value)                                                      \
+  if (v->cfg.field == 0) {                                                     \
+    v->cfg.field = (value);                                                    \
   }
   DEF(max_missed_acks, 3);
   DEF(max_resume_attempts, 3);
@@ -1239,8 +1232,8 @@ int dv_voice_on_ip_discovered(dv_voice *v, const char *ip, uint16_t port,
   return 0;
 }
 
-int dv_voice_new_session(dv_voice *v, const char *session_id,
-                         const char *token, dvoice_tstamp ts) {
+int dv_voice_new_session(dv_voice *v, const char *session_id, const char *token,
+                         dvoice_tstamp ts) {
   dvoice_tstamp at = ts;
   int rv;
   if (v->in_callback) {
@@ -1277,8 +1270,8 @@ int dv_voice_new_session(dv_voice *v, const char *session_id,
   v->established = 0;
   if (at > ts) {
     v->deadline = at;
-    set_state(v, DV_VOICE_BACKOFF, DV_VOICE_OUTCOME_NONE,
-              DV_VOICE_REASON_NONE, 0);
+    set_state(v, DV_VOICE_BACKOFF, DV_VOICE_OUTCOME_NONE, DV_VOICE_REASON_NONE,
+              0);
   } else {
     connect_now(v, ts);
   }
@@ -1313,8 +1306,8 @@ int dv_voice_close(dv_voice *v, dvoice_tstamp ts) {
   if (ws_present(v)) {
     emit_close_ws(v, CLOSE_NORMAL);
   }
-  go_disconnected(v, DV_VOICE_OUTCOME_DISCONNECTED,
-                  DV_VOICE_REASON_APP_CLOSED, 0);
+  go_disconnected(v, DV_VOICE_OUTCOME_DISCONNECTED, DV_VOICE_REASON_APP_CLOSED,
+                  0);
   return 0;
 }
 
@@ -1350,8 +1343,7 @@ int dv_voice_handle_expiry(dv_voice *v, dvoice_tstamp ts) {
   if (ws_open(v) && v->hello_seen && ts >= v->hb_next) {
     if (v->missed_acks >= v->cfg.max_missed_acks) {
       /* discord.js: at a tick with 3 unanswered beats, close and resume. */
-      DV_WARN(&v->env, "voice: %d heartbeats unacknowledged",
-              v->missed_acks);
+      DV_WARN(&v->env, "voice: %d heartbeats unacknowledged", v->missed_acks);
       fail_local(v, DV_VOICE_REASON_ZOMBIE, 0, ts);
       return 0;
     }

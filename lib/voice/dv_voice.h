@@ -52,7 +52,9 @@
  *   op 4 Session Desc SELECTING only. Elsewhere: PROTO. A mode other than
  *                     the one selected: PROTO (as songbird).
  *   op 9 Resumed      RESUMING only. Elsewhere: PROTO.
- *   op 6 ACK          any open state; ignored if no heartbeat is pending.
+ *   op 6 ACK          any open state; any valid ACK clears the missed
+ *                     count (as discord.js); EV_HEARTBEAT_ACK only when
+ *                     it echoes the nonce of the pending heartbeat.
  *   op 5/11/13        any open state from IDENTIFYING on (reference 2.2:
  *                     per-user state arrives during the handshake).
  *   op 21/22/24, binary 21..31   any open state; handed to the DAVE hooks.
@@ -77,25 +79,25 @@
 /* Transport encryption modes this library implements (reference 5.1). */
 typedef enum dv_voice_mode {
   DV_VOICE_MODE_NONE = 0,
-  DV_VOICE_MODE_AES256_GCM_RTPSIZE = 1,  /* "aead_aes256_gcm_rtpsize" */
-  DV_VOICE_MODE_XCHACHA20_RTPSIZE = 2    /* "aead_xchacha20_poly1305_rtpsize" */
+  DV_VOICE_MODE_AES256_GCM_RTPSIZE = 1, /* "aead_aes256_gcm_rtpsize" */
+  DV_VOICE_MODE_XCHACHA20_RTPSIZE = 2   /* "aead_xchacha20_poly1305_rtpsize" */
 } dv_voice_mode;
 
 /* Returns the wire name of |mode|, or NULL for DV_VOICE_MODE_NONE. */
 const char *dv_voice_mode_name(dv_voice_mode mode);
 
 typedef enum dv_voice_state {
-  DV_VOICE_IDLE = 0,         /* initialised, dv_voice_start not called */
-  DV_VOICE_CONNECTING,       /* EV_CONNECT emitted, waiting for on_open */
-  DV_VOICE_IDENTIFYING,      /* Identify sent, waiting for Ready */
-  DV_VOICE_UDP_DISCOVERY,    /* Ready seen, waiting for on_ip_discovered */
-  DV_VOICE_SELECTING,        /* Select Protocol sent, waiting for op 4 */
-  DV_VOICE_READY,            /* session up (after op 4 or op 9) */
-  DV_VOICE_RESUMING,         /* Resume sent, waiting for op 9 */
-  DV_VOICE_BACKOFF,          /* no WS; EV_CONNECT due at the deadline */
-  DV_VOICE_NEED_SESSION,     /* no WS; waiting for dv_voice_new_session */
-  DV_VOICE_WAIT_SERVER,      /* no WS; 4014/4022, waiting for a new server */
-  DV_VOICE_DISCONNECTED      /* terminal */
+  DV_VOICE_IDLE = 0,      /* initialised, dv_voice_start not called */
+  DV_VOICE_CONNECTING,    /* EV_CONNECT emitted, waiting for on_open */
+  DV_VOICE_IDENTIFYING,   /* Identify sent, waiting for Ready */
+  DV_VOICE_UDP_DISCOVERY, /* Ready seen, waiting for on_ip_discovered */
+  DV_VOICE_SELECTING,     /* Select Protocol sent, waiting for op 4 */
+  DV_VOICE_READY,         /* session up (after op 4 or op 9) */
+  DV_VOICE_RESUMING,      /* Resume sent, waiting for op 9 */
+  DV_VOICE_BACKOFF,       /* no WS; EV_CONNECT due at the deadline */
+  DV_VOICE_NEED_SESSION,  /* no WS; waiting for dv_voice_new_session */
+  DV_VOICE_WAIT_SERVER,   /* no WS; 4014/4022, waiting for a new server */
+  DV_VOICE_DISCONNECTED   /* terminal */
 } dv_voice_state;
 
 /* Returns a static name for |s| ("READY"). */
@@ -131,11 +133,11 @@ const char *dv_voice_reason_name(dv_voice_reason r);
 
 /* The close-code policy row for one code (reference 3 and 6.5). */
 typedef struct dv_voice_policy {
-  dv_voice_outcome outcome;    /* RESUME, NEW_SESSION, WAIT_SERVER,
-                                  DISCONNECTED or FATAL */
-  int max_sessions;            /* NEW_SESSION: consecutive new sessions this
-                                  code allows; 0 = config max_session_attempts */
-  dv_voice_outcome exhausted;  /* DISCONNECTED or FATAL once over the limit */
+  dv_voice_outcome outcome;   /* RESUME, NEW_SESSION, WAIT_SERVER,
+                                 DISCONNECTED or FATAL */
+  int max_sessions;           /* NEW_SESSION: consecutive new sessions this
+                                 code allows; 0 = config max_session_attempts */
+  dv_voice_outcome exhausted; /* DISCONNECTED or FATAL once over the limit */
 } dv_voice_policy;
 
 /*
@@ -169,8 +171,8 @@ typedef struct dv_voice_event {
       dv_voice_state state, old_state;
       dv_voice_outcome outcome; /* NONE unless the change is a failure */
       dv_voice_reason reason;
-      int close_code;           /* the WS close code, 0 if none/local */
-      dvoice_tstamp deadline;   /* BACKOFF/NEED_SESSION/WAIT_SERVER */
+      int close_code;         /* the WS close code, 0 if none/local */
+      dvoice_tstamp deadline; /* BACKOFF/NEED_SESSION/WAIT_SERVER */
     } state;
     struct {
       int resume; /* 1: op 7 will follow on_open; 0: Identify */
@@ -225,28 +227,28 @@ typedef struct dv_voice_dave {
   int (*on_text)(void *user_data, dv_voice *v, int op, const json_t *d,
                  dvoice_tstamp ts);
   /* Binary ops 21..31: |payload| is what follows the op byte, borrowed. */
-  int (*on_binary)(void *user_data, dv_voice *v, int op,
-                   const uint8_t *payload, size_t len, dvoice_tstamp ts);
+  int (*on_binary)(void *user_data, dv_voice *v, int op, const uint8_t *payload,
+                   size_t len, dvoice_tstamp ts);
 } dv_voice_dave;
 
 typedef struct dv_voice_config {
-  uint64_t server_id;  /* guild id */
-  uint64_t user_id;    /* the bot's user id */
+  uint64_t server_id;     /* guild id */
+  uint64_t user_id;       /* the bot's user id */
   const char *session_id; /* copied; printable ASCII, 1..256 bytes */
   const char *token;      /* copied, secret; printable ASCII, 1..256 bytes */
   int max_dave_protocol_version; /* 0..255; 0 until DAVE lands */
   int aes256_gcm_available;      /* nonzero: this build can do AES-256-GCM */
   const dv_voice_dave *dave;     /* copied; NULL: DAVE hooks do nothing */
   /* Tunables; 0 means the default shown. */
-  int max_missed_acks;                 /* 3 */
-  int max_resume_attempts;             /* 3 consecutive resumes */
-  int max_session_attempts;            /* 5 consecutive new sessions */
-  dvoice_tstamp backoff_base;          /* 250 ms, doubled per attempt */
-  dvoice_tstamp backoff_max;           /* 10 s; jitter is +-10 % */
-  dvoice_tstamp handshake_timeout;     /* 10 s from EV_CONNECT to READY */
-  dvoice_tstamp session_wait;          /* 10 s in NEED_SESSION */
-  dvoice_tstamp server_wait;           /* 5 s in WAIT_SERVER */
-  dvoice_tstamp stable_after;          /* 60 s READY resets the counters */
+  int max_missed_acks;             /* 3 */
+  int max_resume_attempts;         /* 3 consecutive resumes */
+  int max_session_attempts;        /* 5 consecutive new sessions */
+  dvoice_tstamp backoff_base;      /* 250 ms, doubled per attempt */
+  dvoice_tstamp backoff_max;       /* 10 s; jitter is +-10 % */
+  dvoice_tstamp handshake_timeout; /* 10 s from EV_CONNECT to READY */
+  dvoice_tstamp session_wait;      /* 10 s in NEED_SESSION */
+  dvoice_tstamp server_wait;       /* 5 s in WAIT_SERVER */
+  dvoice_tstamp stable_after;      /* 60 s READY resets the counters */
 } dv_voice_config;
 
 /* Fills |cfg| with zeros/defaults (identity fields must be set after). */
@@ -279,10 +281,10 @@ struct dv_voice {
 
   dv_voice_state state;
   int in_callback;
-  int resuming;             /* the pending/current WS resumes */
-  int established;          /* a session key was handed over */
-  dvoice_tstamp deadline;   /* handshake, backoff or wait deadline */
-  dvoice_tstamp retry_at;   /* earliest reconnect after NEED_SESSION */
+  int resuming;           /* the pending/current WS resumes */
+  int established;        /* a session key was handed over */
+  dvoice_tstamp deadline; /* handshake, backoff or wait deadline */
+  dvoice_tstamp retry_at; /* earliest reconnect after NEED_SESSION */
   dvoice_tstamp ready_since;
 
   int resume_attempts;
@@ -361,8 +363,8 @@ int dv_voice_on_ip_discovered(dv_voice *v, const char *ip, uint16_t port,
  * copied. Emits EV_CONNECT{resume=0} after any pending backoff.
  * Errors: DVOICE_ERR_INVALID_STATE (IDLE or DISCONNECTED),
  * DVOICE_ERR_INVALID_ARGUMENT, DVOICE_ERR_NOMEM. */
-int dv_voice_new_session(dv_voice *v, const char *session_id,
-                         const char *token, dvoice_tstamp ts);
+int dv_voice_new_session(dv_voice *v, const char *session_id, const char *token,
+                         dvoice_tstamp ts);
 /* Sets the speaking flags (0..7: 1 mic, 2 soundshare, 4 priority). Sent at
  * once when READY (if changed), else at the next READY.
  * Errors: DVOICE_ERR_INVALID_ARGUMENT, DVOICE_ERR_INVALID_STATE
@@ -401,7 +403,6 @@ size_t dv_voice_user_count(const dv_voice *v);
 /* The i-th connected user (borrowed until the next call on |v|) or NULL. */
 const dv_voice_user *dv_voice_user_at(const dv_voice *v, size_t i);
 /* Returns the user owning |ssrc| via *user_id: 0, or DVOICE_ERR_NOT_FOUND. */
-int dv_voice_user_for_ssrc(const dv_voice *v, uint32_t ssrc,
-                           uint64_t *user_id);
+int dv_voice_user_for_ssrc(const dv_voice *v, uint32_t ssrc, uint64_t *user_id);
 
 #endif

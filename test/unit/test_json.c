@@ -46,21 +46,21 @@ static void test_envelope_rejects(void **state) {
       "",
       "[]",
       "42",
-      "{\"d\":{}}",                       /* no op */
-      "{\"op\":\"5\"}",                   /* op as string */
-      "{\"op\":5.0}",                     /* op as real */
-      "{\"op\":-1}",                      /* op out of range */
-      "{\"op\":65536}",                   /* op out of range */
-      "{\"op\":5,\"seq\":\"1\"}",         /* seq as string */
-      "{\"op\":5,\"seq\":-1}",            /* negative seq */
+      "{\"d\":{}}",                          /* no op */
+      "{\"op\":\"5\"}",                      /* op as string */
+      "{\"op\":5.0}",                        /* op as real */
+      "{\"op\":-1}",                         /* op out of range */
+      "{\"op\":65536}",                      /* op out of range */
+      "{\"op\":5,\"seq\":\"1\"}",            /* seq as string */
+      "{\"op\":5,\"seq\":-1}",               /* negative seq */
       "{\"op\":5,\"seq\":9007199254740992}", /* seq above 2^53-1 */
-      "{\"op\":5,\"seq\":1.5}",           /* seq real */
-      "{\"op\":5,\"t\":5}",               /* t not a string */
-      "{\"op\":5,\"op\":6}",              /* duplicate key */
-      "{\"op\":5} x",                     /* trailing garbage */
-      "{\"op\":5",                        /* truncated */
-      "{\"op\":5,\"d\":\"a\\u0000b\"}",   /* NUL in a string */
-      "{\"op\":99999999999999999999999}", /* integer overflow */
+      "{\"op\":5,\"seq\":1.5}",              /* seq real */
+      "{\"op\":5,\"t\":5}",                  /* t not a string */
+      "{\"op\":5,\"op\":6}",                 /* duplicate key */
+      "{\"op\":5} x",                        /* trailing garbage */
+      "{\"op\":5",                           /* truncated */
+      "{\"op\":5,\"d\":\"a\\u0000b\"}",      /* NUL in a string */
+      "{\"op\":99999999999999999999999}",    /* integer overflow */
   };
   dv_json_envelope e;
   (void)state;
@@ -135,8 +135,17 @@ static void test_getters(void **state) {
 
 static void test_snowflakes(void **state) {
   static const char *const bad[] = {
-      "",     "-1",    "+1",  " 1",  "1 ", "01", "1a", "0x10",
-      "1.0",  "18446744073709551616", "99999999999999999999",
+      "",
+      "-1",
+      "+1",
+      " 1",
+      "1 ",
+      "01",
+      "1a",
+      "0x10",
+      "1.0",
+      "18446744073709551616",
+      "99999999999999999999",
       "123456789012345678901",
   };
   uint64_t v;
@@ -144,8 +153,7 @@ static void test_snowflakes(void **state) {
   (void)state;
   assert_int_equal(dv_json_snowflake_parse("0", 1, &v), 0);
   assert_true(v == 0);
-  assert_int_equal(dv_json_snowflake_parse("18446744073709551615", 20, &v),
-                   0);
+  assert_int_equal(dv_json_snowflake_parse("18446744073709551615", 20, &v), 0);
   assert_true(v == UINT64_MAX);
   assert_int_equal(dv_json_snowflake_parse("81384788765712384", 17, &v), 0);
   assert_true(v == 81384788765712384ull);
@@ -201,8 +209,7 @@ static void test_writer(void **state) {
     json_decref(back);
     dv_buf_free(&b2);
   }
-  assert_int_equal(dv_json_append_value(&b, NULL),
-                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_json_append_value(&b, NULL), DVOICE_ERR_INVALID_ARGUMENT);
   dv_buf_free(&b);
 }
 

@@ -39,9 +39,9 @@ typedef struct fx {
   int nev, rd;
   dave_rec dv[64];
   int ndv;
-  int dave_fail;     /* hooks return this */
-  int dave_send;     /* hooks queue client frames */
-  int reentry_rv;    /* result of a dv_voice_close from inside a callback */
+  int dave_fail;  /* hooks return this */
+  int dave_send;  /* hooks queue client frames */
+  int reentry_rv; /* result of a dv_voice_close from inside a callback */
   int try_reentry;
 } fx;
 
@@ -97,8 +97,8 @@ static int dave_text(void *ud, dv_voice *v, int op, const json_t *d,
                                        &r->transition_id, &present),
                    0);
   if (f->dave_send && op == 21) {
-    json_t *reply = json_pack("{s:I}", "transition_id",
-                              (json_int_t)r->transition_id);
+    json_t *reply =
+        json_pack("{s:I}", "transition_id", (json_int_t)r->transition_id);
     assert_int_equal(dv_voice_send_json(v, 23, reply), 0);
     json_decref(reply);
   }
@@ -265,14 +265,14 @@ static const char *const KEY_JSON =
     "26,27,28,29,30,31]";
 
 #define HELLO "{\"op\":8,\"d\":{\"v\":8,\"heartbeat_interval\":13750}}"
-#define READY_BOTH                                                            \
-  "{\"op\":2,\"d\":{\"ssrc\":12871,\"ip\":\"1.2.3.4\",\"port\":50010,"        \
-  "\"modes\":[\"aead_aes256_gcm_rtpsize\","                                   \
-  "\"aead_xchacha20_poly1305_rtpsize\",\"xsalsa20_poly1305\"],"               \
+#define READY_BOTH                                                             \
+  "{\"op\":2,\"d\":{\"ssrc\":12871,\"ip\":\"1.2.3.4\",\"port\":50010,"         \
+  "\"modes\":[\"aead_aes256_gcm_rtpsize\","                                    \
+  "\"aead_xchacha20_poly1305_rtpsize\",\"xsalsa20_poly1305\"],"                \
   "\"heartbeat_interval\":1,\"experiments\":[]}}"
-#define IDENTIFY_JSON                                                         \
-  "{\"op\":0,\"d\":{\"server_id\":\"111\",\"user_id\":\"222\","               \
-  "\"session_id\":\"" SESSION "\",\"token\":\"" TOKEN "\","                   \
+#define IDENTIFY_JSON                                                          \
+  "{\"op\":0,\"d\":{\"server_id\":\"111\",\"user_id\":\"222\","                \
+  "\"session_id\":\"" SESSION "\",\"token\":\"" TOKEN "\","                    \
   "\"max_dave_protocol_version\":%d}}"
 
 /* Start -> Identify -> Hello -> Ready (state UDP_DISCOVERY). */
@@ -280,8 +280,7 @@ static void to_discovery(fx *f, const char *ready) {
   char want[512];
   assert_int_equal(dv_voice_start(&f->v, f->now), 0);
   assert_int_equal(dv_voice_on_open(&f->v, f->now), 0);
-  snprintf(want, sizeof(want), IDENTIFY_JSON,
-           f->cfg.max_dave_protocol_version);
+  snprintf(want, sizeof(want), IDENTIFY_JSON, f->cfg.max_dave_protocol_version);
   expect_out(f, want);
   assert_int_equal(text(f, HELLO), 0);
   assert_int_equal(text(f, ready), 0);
@@ -291,9 +290,8 @@ static void to_discovery(fx *f, const char *ready) {
 /* ... -> Select Protocol -> Session Description -> Speaking (READY). */
 static void to_ready(fx *f) {
   to_discovery(f, READY_BOTH);
-  assert_int_equal(dv_voice_on_ip_discovered(&f->v, "203.0.113.7", 40000,
-                                             f->now),
-                   0);
+  assert_int_equal(
+      dv_voice_on_ip_discovered(&f->v, "203.0.113.7", 40000, f->now), 0);
   expect_out(f, "{\"op\":1,\"d\":{\"protocol\":\"udp\",\"data\":{\"address\":"
                 "\"203.0.113.7\",\"port\":40000,\"mode\":"
                 "\"aead_aes256_gcm_rtpsize\"}}}");
@@ -308,7 +306,8 @@ static void to_ready(fx *f) {
   skip_events(f);
 }
 
-/* ---- tests ---------------------------------------------------------------- */
+/* ---- tests ----------------------------------------------------------------
+ */
 
 static void test_happy_path(void **state) {
   fx f;
@@ -355,8 +354,7 @@ static void test_happy_path(void **state) {
   assert_false(dv_voice_may_send(&f.v));
 
   f.now = 90 * MS;
-  assert_int_equal(dv_voice_on_ip_discovered(&f.v, "203.0.113.7", 40000,
-                                             f.now),
+  assert_int_equal(dv_voice_on_ip_discovered(&f.v, "203.0.113.7", 40000, f.now),
                    0);
   expect_out(&f, "{\"op\":1,\"d\":{\"protocol\":\"udp\",\"data\":{\"address\":"
                  "\"203.0.113.7\",\"port\":40000,\"mode\":"
@@ -382,7 +380,8 @@ static void test_happy_path(void **state) {
   expect_ev(&f, DV_VOICE_EV_MAY_SEND);
   expect_no_ev(&f);
   /* Speaking precedes any audio. */
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
   expect_no_out(&f);
   assert_true(dv_voice_may_send(&f.v));
   assert_int_equal(dv_voice_get_mode(&f.v), DV_VOICE_MODE_AES256_GCM_RTPSIZE);
@@ -390,7 +389,8 @@ static void test_happy_path(void **state) {
   assert_int_equal(dv_voice_get_expiry(&f.v), 60 * MS + 13750 * MS);
 
   assert_int_equal(dv_voice_set_speaking(&f.v, 1, f.now), 0);
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":1,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":1,\"delay\":0,\"ssrc\":12871}}");
   assert_int_equal(dv_voice_set_speaking(&f.v, 1, f.now), 0);
   expect_no_out(&f);
   assert_int_equal(dv_voice_set_speaking(&f.v, 8, f.now),
@@ -425,8 +425,8 @@ static void test_happy_path(void **state) {
   assert_int_equal(text(&f, "{\"op\":13,\"d\":{\"user_id\":\"444\"},"
                             "\"seq\":5}"),
                    0);
-  assert_int_equal(
-      expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id, 444);
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id,
+                   444);
   assert_int_equal(dv_voice_user_count(&f.v), 1);
   assert_int_equal(dv_voice_user_at(&f.v, 0)->user_id, 333);
   assert_null(dv_voice_user_at(&f.v, 1));
@@ -496,7 +496,8 @@ static void test_speaking_requested_early(void **state) {
             "\"secret_key\":%s}}",
             KEY_JSON),
       0);
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":5,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":5,\"delay\":0,\"ssrc\":12871}}");
   assert_true(dv_voice_may_send(&f.v));
   /* The MAY_SEND event comes after SESSION. */
   skip_events(&f);
@@ -672,8 +673,7 @@ static void test_zombie_after_three_missed_acks(void **state) {
   fx_setup(&f, 0, 1);
   assert_int_equal(dv_voice_start(&f.v, 0), 0);
   assert_int_equal(dv_voice_on_open(&f.v, 0), 0);
-  dv_voice_next_out(&f.v, &(const uint8_t *){NULL}, &(size_t){0},
-                    &(int){0});
+  dv_voice_next_out(&f.v, &(const uint8_t *){NULL}, &(size_t){0}, &(int){0});
   f.now = hello;
   assert_int_equal(text(&f, HELLO), 0);
   assert_int_equal(text(&f, READY_BOTH), 0);
@@ -803,7 +803,8 @@ static void test_resume_and_replay(void **state) {
   expect_state(&f, DV_VOICE_READY);
   expect_ev(&f, DV_VOICE_EV_RESUMED);
   expect_no_ev(&f);
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
   assert_true(dv_voice_may_send(&f.v));
   assert_int_equal(dv_voice_ssrc(&f.v), 12871);
   assert_int_equal(dv_voice_get_mode(&f.v), DV_VOICE_MODE_XCHACHA20_RTPSIZE);
@@ -821,8 +822,8 @@ static void test_resume_and_replay(void **state) {
   assert_int_equal(text(&f, "{\"op\":13,\"d\":{\"user_id\":\"5\"},"
                             "\"seq\":7}"),
                    0);
-  assert_int_equal(
-      expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id, 5);
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id,
+                   5);
   assert_int_equal(dv_voice_last_seq(&f.v), 7);
   /* Resumed again in READY is a protocol error. */
   assert_int_equal(text(&f, "{\"op\":9,\"d\":null}"), DVOICE_ERR_PROTO);
@@ -974,8 +975,7 @@ static void test_mode_selection(void **state) {
                cases[i].want);
       expect_out(&f, want);
       /* The server must confirm the mode we asked for. */
-      rv = textf(&f,
-                 "{\"op\":4,\"d\":{\"mode\":\"%s\",\"secret_key\":%s}}",
+      rv = textf(&f, "{\"op\":4,\"d\":{\"mode\":\"%s\",\"secret_key\":%s}}",
                  strcmp(cases[i].want, "aead_aes256_gcm_rtpsize") == 0
                      ? "aead_xchacha20_poly1305_rtpsize"
                      : "aead_aes256_gcm_rtpsize",
@@ -1020,8 +1020,7 @@ static void test_backoff_bounded(void **state) {
       assert_int_equal(ev->u.state.deadline, want);
       advance(&f, want);
       expect_state(&f, DV_VOICE_CONNECTING);
-      assert_int_equal(expect_ev(&f, DV_VOICE_EV_CONNECT)->u.connect.resume,
-                       0);
+      assert_int_equal(expect_ev(&f, DV_VOICE_EV_CONNECT)->u.connect.resume, 0);
       connects++;
       assert_int_equal(dv_voice_on_open(&f.v, f.now), 0);
       expect_out(&f, "{\"op\":0,\"d\":{\"server_id\":\"111\",\"user_id\":"
@@ -1140,11 +1139,7 @@ static void test_stable_connection_resets_counters(void **state) {
   fx_free(&f);
 }
 
-typedef enum prep {
-  AT_IDENTIFYING,
-  AT_SELECTING,
-  AT_READY
-} prep;
+typedef enum prep { AT_IDENTIFYING, AT_SELECTING, AT_READY } prep;
 
 typedef struct bad_case {
   prep at;
@@ -1310,7 +1305,8 @@ static void test_dave_interface(void **state) {
             KEY_JSON),
       0);
   /* Speaking first, then the key package DAVE queued from on_session. */
-  expect_out(&f, "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
+  expect_out(&f,
+             "{\"op\":5,\"d\":{\"speaking\":0,\"delay\":0,\"ssrc\":12871}}");
   expect_out_bin(&f, kp, sizeof(kp));
   expect_no_out(&f);
   assert_int_equal(f.dv[1].kind, 3);
@@ -1321,8 +1317,8 @@ static void test_dave_interface(void **state) {
   assert_int_equal(dv_voice_on_binary(&f.v, p, n, f.now), 0);
   assert_int_equal(f.dv[2].kind, 2);
   assert_int_equal(f.dv[2].op, 25);
-  dvt_assert_bytes(f.dv[2].payload, f.dv[2].len, (const uint8_t *)"\x40\x41\x42",
-                   3);
+  dvt_assert_bytes(f.dv[2].payload, f.dv[2].len,
+                   (const uint8_t *)"\x40\x41\x42", 3);
   p = frame(2, 30, "", &n);
   bin_frame[3] = 0x00;
   bin_frame[4] = 0x07;
@@ -1420,8 +1416,8 @@ static void test_wait_server(void **state) {
                  "\"session_id\":\"s-new\",\"token\":\"t-new\","
                  "\"max_dave_protocol_version\":0}}");
   /* The old session's users are gone. */
-  assert_int_equal(
-      expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id, 9);
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_DISCONNECT)->u.user.user_id,
+                   9);
   assert_int_equal(dv_voice_user_count(&f.v), 0);
   fx_free(&f);
 
@@ -1597,9 +1593,9 @@ static int run_session(const dvoice_mem *mem, void *ud) {
            "\"secret_key\":%s}}",
            KEY_JSON);
   rv = dv_voice_init(&v, &cfg, &cb, &e.env, NULL);
-#define STEP(call)                                                            \
-  if (rv == 0) {                                                              \
-    rv = (call);                                                              \
+#define STEP(call)                                                             \
+  if (rv == 0) {                                                               \
+    rv = (call);                                                               \
   }
 #define T(s) dv_voice_on_text(&v, (s), strlen(s), 0)
   STEP(dv_voice_start(&v, 0));
