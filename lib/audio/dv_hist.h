@@ -14,7 +14,7 @@
 #define DV_HIST_MIN_EXP 10
 #define DV_HIST_MAX_EXP 39
 #define DV_HIST_SUB 4
-#define DV_HIST_BUCKETS                                                       \
+#define DV_HIST_BUCKETS                                                        \
   (1 + (DV_HIST_MAX_EXP - DV_HIST_MIN_EXP + 1) * DV_HIST_SUB)
 
 typedef struct dv_hist {

@@ -28,9 +28,9 @@
 extern const uint8_t dv_opus_silence[DV_OPUS_SILENCE_LEN];
 
 typedef struct dv_opus_enc_settings {
-  int32_t bitrate;   /* bits per second, 500..512000; default 64000 */
-  int loss_percent;  /* expected loss for in-band FEC, 0..100; default 5 */
-  int complexity;    /* 0..10; default 10 */
+  int32_t bitrate;  /* bits per second, 500..512000; default 64000 */
+  int loss_percent; /* expected loss for in-band FEC, 0..100; default 5 */
+  int complexity;   /* 0..10; default 10 */
 } dv_opus_enc_settings;
 
 /* Fills |s| with the defaults above. */

@@ -18,6 +18,10 @@ struct dv_pacer_conn {
   unsigned tail_left;  /* silence frames still to prepare in TAIL */
   int due_slot;        /* a packet was due in the coming slot */
   int prepared;        /* ... and the glue holds it, ready to send */
+  int stopping;       /* stop() asked: no polling, IDLE after the tail */
+  unsigned tail_left; /* silence frames still to prepare in TAIL */
+  int due_slot;       /* a packet was due in the coming slot */
+  int prepared;       /* ... and the glue holds it, ready to send */
   int prepared_silence;
   uint16_t seq;
   uint32_t ts;
@@ -25,9 +29,9 @@ struct dv_pacer_conn {
   uint8_t *slots;
   size_t *lens;
   size_t cap, head, count;
-  unsigned qgen;       /* bumped when stop() flushes the queue */
+  unsigned qgen; /* bumped when stop() flushes the queue */
   int want_drain;
-  dv_opus_enc *enc;    /* pull with PCM */
+  dv_opus_enc *enc; /* pull with PCM */
   uint8_t scratch[DV_OPUS_MAX_PACKET];
   dv_pacer_stats st;
 };
@@ -307,8 +311,7 @@ void dv_pacer_conn_get_rtp(const dv_pacer_conn *c, uint16_t *seq,
   *timestamp = c->ts;
 }
 
-void dv_pacer_conn_set_rtp(dv_pacer_conn *c, uint16_t seq,
-                           uint32_t timestamp) {
+void dv_pacer_conn_set_rtp(dv_pacer_conn *c, uint16_t seq, uint32_t timestamp) {
   c->seq = seq;
   c->ts = timestamp;
 }

@@ -59,18 +59,18 @@ void dv_pacer_settings_default(dv_pacer_settings *s);
 typedef struct dv_pacer_frame {
   const uint8_t *data; /* Opus bytes, borrowed for the callback */
   size_t len;
-  uint16_t seq;        /* RTP sequence number to use */
-  uint32_t timestamp;  /* RTP timestamp to use */
-  int silence;         /* 1: a tail frame F8 FF FE (not DAVE-encrypted) */
-  dvoice_tstamp due;   /* the grid slot this packet will be sent in */
+  uint16_t seq;       /* RTP sequence number to use */
+  uint32_t timestamp; /* RTP timestamp to use */
+  int silence;        /* 1: a tail frame F8 FF FE (not DAVE-encrypted) */
+  dvoice_tstamp due;  /* the grid slot this packet will be sent in */
 } dv_pacer_frame;
 
 /* What a pull source returns. */
 typedef enum dv_pull_kind {
-  DV_PULL_NOTHING = 0,   /* nothing now: silence tail, then quiet */
-  DV_PULL_OPUS = 1,      /* data/len: one Opus frame, borrowed */
-  DV_PULL_PCM_S16 = 2,   /* data: DV_OPUS_FRAME_VALUES int16, borrowed */
-  DV_PULL_PCM_FLOAT = 3  /* data: DV_OPUS_FRAME_VALUES float, borrowed */
+  DV_PULL_NOTHING = 0,  /* nothing now: silence tail, then quiet */
+  DV_PULL_OPUS = 1,     /* data/len: one Opus frame, borrowed */
+  DV_PULL_PCM_S16 = 2,  /* data: DV_OPUS_FRAME_VALUES int16, borrowed */
+  DV_PULL_PCM_FLOAT = 3 /* data: DV_OPUS_FRAME_VALUES float, borrowed */
 } dv_pull_kind;
 
 typedef struct dv_pull_result {
@@ -102,7 +102,10 @@ typedef struct dv_pacer_callbacks {
   void (*stream)(dv_pacer_conn *c, void *conn_ud, int active);
 } dv_pacer_callbacks;
 
-typedef enum dv_pacer_style { DV_PACER_PUSH = 0, DV_PACER_PULL = 1 } dv_pacer_style;
+typedef enum dv_pacer_style {
+  DV_PACER_PUSH = 0,
+  DV_PACER_PULL = 1
+} dv_pacer_style;
 
 typedef enum dv_pacer_state {
   DV_PACER_IDLE = 0,
@@ -131,11 +134,11 @@ void dv_pacer_conn_settings_default(dv_pacer_conn_settings *s,
 
 /* Per-connection statistics. */
 typedef struct dv_pacer_stats {
-  uint64_t packets_sent;   /* send callbacks that returned 0 */
-  uint64_t silence_sent;   /* of which tail frames */
-  uint64_t expected;       /* slots in which a packet was due (50/s) */
-  uint64_t missed_slots;   /* slots skipped by resynchronisation */
-  uint64_t late_ticks;     /* sends later than deadline + tolerance */
+  uint64_t packets_sent; /* send callbacks that returned 0 */
+  uint64_t silence_sent; /* of which tail frames */
+  uint64_t expected;     /* slots in which a packet was due (50/s) */
+  uint64_t missed_slots; /* slots skipped by resynchronisation */
+  uint64_t late_ticks;   /* sends later than deadline + tolerance */
   uint64_t send_errors;
   uint64_t prepare_errors; /* prepare/pull callback, encoder, bad frame */
   uint64_t streams;        /* streams started */
@@ -147,11 +150,11 @@ uint64_t dv_pacer_stats_deficit(const dv_pacer_stats *s);
 
 /* Pacer-wide tick statistics. */
 typedef struct dv_pacer_tick_stats {
-  uint64_t ticks;        /* on_tick calls that ran a slot */
-  uint64_t early;        /* on_tick calls before the deadline (no-ops) */
+  uint64_t ticks; /* on_tick calls that ran a slot */
+  uint64_t early; /* on_tick calls before the deadline (no-ops) */
   uint64_t late_ticks;
   uint64_t missed_slots;
-  uint64_t restarts;     /* grids started after idle */
+  uint64_t restarts; /* grids started after idle */
   dv_hist lateness;
 } dv_pacer_tick_stats;
 

@@ -110,8 +110,8 @@ int dv_rtp_parse_plain(dv_rtp_rx *rx, const uint8_t *p, size_t len) {
   return dv_rtp_split(rx, p + rx->hdr.len, len - rx->hdr.len);
 }
 
-int dv_rtp_ext_next(const uint8_t *body, size_t len, size_t *pos,
-                    uint8_t *id, const uint8_t **data, size_t *data_len) {
+int dv_rtp_ext_next(const uint8_t *body, size_t len, size_t *pos, uint8_t *id,
+                    const uint8_t **data, size_t *data_len) {
   size_t i = *pos;
   while (i < len && body[i] == 0) {
     i++; /* padding between elements */
@@ -119,6 +119,11 @@ int dv_rtp_ext_next(const uint8_t *body, size_t len, size_t *pos,
   if (i >= len || (body[i] >> 4) == 15) {
     *pos = len;
     return 0;
+  }
+  if ((body[i] >> 4) == 0) {
+    /* ID 0 is reserved for the all-zero padding byte (RFC 8285 4.2). */
+    *pos = len;
+    return DVOICE_ERR_MALFORMED;
   }
   {
     size_t n = (size_t)(body[i] & 0x0f) + 1;

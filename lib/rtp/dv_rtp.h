@@ -77,12 +77,12 @@ int dv_rtp_hdr_parse(dv_rtp_hdr *h, const uint8_t *p, size_t len);
 /* A received packet split into its parts. */
 typedef struct dv_rtp_rx {
   dv_rtp_hdr hdr;
-  uint32_t nonce;           /* the appended counter (dv_rtp_open only) */
-  const uint8_t *ext;       /* extension body, ext_len = 4*ext_words bytes */
+  uint32_t nonce;     /* the appended counter (dv_rtp_open only) */
+  const uint8_t *ext; /* extension body, ext_len = 4*ext_words bytes */
   size_t ext_len;
-  const uint8_t *payload;   /* Opus or DAVE frame, padding removed */
+  const uint8_t *payload; /* Opus or DAVE frame, padding removed */
   size_t payload_len;
-  size_t pad_len;           /* padding bytes removed (0 if P is clear) */
+  size_t pad_len; /* padding bytes removed (0 if P is clear) */
 } dv_rtp_rx;
 
 /*
@@ -103,11 +103,12 @@ int dv_rtp_parse_plain(dv_rtp_rx *rx, const uint8_t *p, size_t len);
  * Iterates the elements of a one-byte-header extension body (RFC 8285
  * 4.2). Start with *pos = 0. Each call skips padding bytes (ID 0) and
  * returns 1 with |*id| (1..14), |*data| and |*data_len| (1..16) borrowed
- * from |body|, 0 at the end (end of body or ID 15), or DVOICE_ERR_TRUNCATED
- * if an element runs past the body.
+ * from |body|, 0 at the end (end of body or ID 15), DVOICE_ERR_TRUNCATED
+ * if an element runs past the body, or DVOICE_ERR_MALFORMED for ID 0 with a
+ * nonzero length (ID 0 is reserved for padding bytes).
  */
-int dv_rtp_ext_next(const uint8_t *body, size_t len, size_t *pos,
-                    uint8_t *id, const uint8_t **data, size_t *data_len);
+int dv_rtp_ext_next(const uint8_t *body, size_t len, size_t *pos, uint8_t *id,
+                    const uint8_t **data, size_t *data_len);
 
 /* ---- receive demultiplexing --------------------------------------------- */
 

@@ -58,9 +58,10 @@ static crypto_aead_aes256gcm_state *aes_state(const dv_rtp_crypt *c) {
 
 int dv_rtp_crypt_init(dv_rtp_crypt *c, dv_rtp_mode mode, const uint8_t *key,
                       dv_rtp_backend backend) {
+  int rv;
   memset(c, 0, sizeof(*c));
-  if (key == NULL || (mode != DV_RTP_MODE_AES256GCM &&
-                      mode != DV_RTP_MODE_XCHACHA20)) {
+  if (key == NULL ||
+      (mode != DV_RTP_MODE_AES256GCM && mode != DV_RTP_MODE_XCHACHA20)) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   if (backend != DV_RTP_BACKEND_AUTO && backend != DV_RTP_BACKEND_SODIUM &&
@@ -91,9 +92,13 @@ int dv_rtp_crypt_init(dv_rtp_crypt *c, dv_rtp_mode mode, const uint8_t *key,
   }
   mbedtls_gcm_init(&c->gcm);
   c->gcm_ready = 1;
-  if (mbedtls_gcm_setkey(&c->gcm, MBEDTLS_CIPHER_ID_AES, c->key, 256) != 0) {
+  /* mbedTLS allocates its cipher context here (with its own allocator),
+   * never per packet. */
+  rv = mbedtls_gcm_setkey(&c->gcm, MBEDTLS_CIPHER_ID_AES, c->key, 256);
+  if (rv != 0) {
     dv_rtp_crypt_clear(c);
-    return DVOICE_ERR_CRYPTO;
+    return rv == MBEDTLS_ERR_CIPHER_ALLOC_FAILED ? DVOICE_ERR_NOMEM
+                                                 : DVOICE_ERR_CRYPTO;
   }
   return 0;
 }
@@ -153,8 +158,8 @@ static int aead_open(dv_rtp_crypt *c, const uint8_t nonce[24],
         rv = crypto_aead_aes256gcm_decrypt_detached_afternm(
             out, NULL, ct, ct_len, tag, aad, aad_len, nonce, aes_state(c));
       } else {
-        rv = mbedtls_gcm_auth_decrypt(&c->gcm, ct_len, nonce, 12, aad,
-                                      aad_len, tag, DV_RTP_TAG_LEN, ct, out);
+        rv = mbedtls_gcm_auth_decrypt(&c->gcm, ct_len, nonce, 12, aad, aad_len,
+                                      tag, DV_RTP_TAG_LEN, ct, out);
       }
       return rv == 0 ? 0 : DVOICE_ERR_CRYPTO;
     case DV_RTP_MODE_NONE:
@@ -206,8 +211,8 @@ static void commit_nonce(dv_rtp_crypt *c) {
   c->sealed++;
 }
 
-int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
-                uint8_t *out, size_t cap, size_t *out_len) {
+int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                size_t cap, size_t *out_len) {
   uint32_t ctr;
   int rv = take_nonce(c, &ctr);
   if (rv == 0) {
@@ -220,9 +225,8 @@ int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
 }
 
 int dv_rtp_seal_opus(dv_rtp_crypt *c, uint16_t seq, uint32_t timestamp,
-                     uint32_t ssrc, const uint8_t *payload,
-                     size_t payload_len, uint8_t *out, size_t cap,
-                     size_t *out_len) {
+                     uint32_t ssrc, const uint8_t *payload, size_t payload_len,
+                     uint8_t *out, size_t cap, size_t *out_len) {
   dv_rtp_hdr h;
   uint8_t nonce[24];
   uint32_t ctr;
@@ -230,8 +234,7 @@ int dv_rtp_seal_opus(dv_rtp_crypt *c, uint16_t seq, uint32_t timestamp,
   if (c->mode == DV_RTP_MODE_NONE) {
     return DVOICE_ERR_INVALID_STATE;
   }
-  if (cap < DV_RTP_SEND_OVERHEAD ||
-      cap - DV_RTP_SEND_OVERHEAD < payload_len) {
+  if (cap < DV_RTP_SEND_OVERHEAD || cap - DV_RTP_SEND_OVERHEAD < payload_len) {
     return DVOICE_ERR_NOBUF;
   }
   rv = take_nonce(c, &ctr);
@@ -252,8 +255,8 @@ int dv_rtp_seal_opus(dv_rtp_crypt *c, uint16_t seq, uint32_t timestamp,
   return 0;
 }
 
-int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
-                uint8_t *out, size_t cap, dv_rtp_rx *rx) {
+int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                size_t cap, dv_rtp_rx *rx) {
   uint8_t nonce[24];
   size_t ct_len;
   int rv;
@@ -279,4 +282,61 @@ int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
     return rv;
   }
   return dv_rtp_split(rx, out, ct_len);
+}
+
+int dv_rtcp_seal_nonce(dv_rtp_crypt *c, uint32_t ctr, const uint8_t *pkt,
+                       size_t len, uint8_t *out, size_t cap, size_t *out_len) {
+  uint8_t nonce[24];
+  int rv;
+  if (c->mode == DV_RTP_MODE_NONE) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  if (len < DV_RTCP_HDR_LEN) {
+    return DVOICE_ERR_TRUNCATED;
+  }
+  if ((pkt[0] >> 6) != DV_RTP_VERSION) {
+    return DVOICE_ERR_MALFORMED;
+  }
+  if (cap < len || cap - len < DV_RTP_CRYPT_OVERHEAD) {
+    return DVOICE_ERR_NOBUF;
+  }
+  memcpy(out, pkt, DV_RTCP_HDR_LEN);
+  make_nonce(nonce, ctr);
+  rv = aead_seal(c, nonce, out, DV_RTCP_HDR_LEN, pkt + DV_RTCP_HDR_LEN,
+                 len - DV_RTCP_HDR_LEN, out + DV_RTCP_HDR_LEN, out + len);
+  if (rv < 0) {
+    return rv;
+  }
+  dv_put_u32(out + len + DV_RTP_TAG_LEN, ctr);
+  *out_len = len + DV_RTP_CRYPT_OVERHEAD;
+  return 0;
+}
+
+int dv_rtcp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                 size_t cap, size_t *out_len) {
+  uint8_t nonce[24];
+  size_t ct_len;
+  int rv;
+  if (c->mode == DV_RTP_MODE_NONE) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  if (len < DV_RTCP_HDR_LEN + DV_RTP_CRYPT_OVERHEAD) {
+    return DVOICE_ERR_TRUNCATED;
+  }
+  if ((pkt[0] >> 6) != DV_RTP_VERSION) {
+    return DVOICE_ERR_MALFORMED;
+  }
+  ct_len = len - DV_RTCP_HDR_LEN - DV_RTP_CRYPT_OVERHEAD;
+  if (cap < DV_RTCP_HDR_LEN + ct_len) {
+    return DVOICE_ERR_NOBUF;
+  }
+  make_nonce(nonce, dv_get_u32(pkt + len - DV_RTP_NONCE_LEN));
+  rv = aead_open(c, nonce, pkt, DV_RTCP_HDR_LEN, pkt + DV_RTCP_HDR_LEN, ct_len,
+                 pkt + DV_RTCP_HDR_LEN + ct_len, out + DV_RTCP_HDR_LEN);
+  if (rv < 0) {
+    return rv;
+  }
+  memcpy(out, pkt, DV_RTCP_HDR_LEN);
+  *out_len = DV_RTCP_HDR_LEN + ct_len;
+  return 0;
 }

@@ -84,12 +84,16 @@ int dv_rtp_sodium_aes_available(void);
  * selects the AES-256-GCM implementation (ignored for XChaCha20).
  * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (unknown mode or backend),
  * DVOICE_ERR_UNSUPPORTED (libsodium AES requested but unavailable, or
- * sodium_init failed) or DVOICE_ERR_CRYPTO (mbedTLS refused the key).
- * On error |c| holds no key and needs no clear.
+ * sodium_init failed), DVOICE_ERR_NOMEM (mbedTLS could not allocate its
+ * cipher context, through its own allocator) or DVOICE_ERR_CRYPTO (mbedTLS
+ * refused the key). |c| must be fresh or cleared (dv_rtp_crypt_clear);
+ * on error it holds no key and needs no clear.
  */
 int dv_rtp_crypt_init(dv_rtp_crypt *c, dv_rtp_mode mode, const uint8_t *key,
                       dv_rtp_backend backend);
-/* Wipes the key material; |c| may be re-initialised. Idempotent. */
+/* Wipes the key material and frees mbedTLS's context; |c| may then be
+ * re-initialised. Idempotent after a dv_rtp_crypt_init (even a failed
+ * one); not for a never-initialised struct. */
 void dv_rtp_crypt_clear(dv_rtp_crypt *c);
 
 /*
@@ -100,14 +104,13 @@ void dv_rtp_crypt_clear(dv_rtp_crypt *c);
  * valid RTP header), DVOICE_ERR_NOBUF (|cap| < len + 20),
  * DVOICE_ERR_INVALID_STATE (|c| not initialised) or DVOICE_ERR_CRYPTO.
  */
-int dv_rtp_seal_nonce(dv_rtp_crypt *c, uint32_t nonce,
-                      const uint8_t *pkt, size_t len, uint8_t *out,
-                      size_t cap, size_t *out_len);
+int dv_rtp_seal_nonce(dv_rtp_crypt *c, uint32_t nonce, const uint8_t *pkt,
+                      size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
 /* dv_rtp_seal_nonce with c->next_nonce, which then advances by one.
  * Additionally DVOICE_ERR_TOO_LARGE once 2^32 packets used the key. */
-int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
-                uint8_t *out, size_t cap, size_t *out_len);
+int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                size_t cap, size_t *out_len);
 
 /*
  * The send fast path: writes a bot packet (12-byte header from |seq|,
@@ -116,9 +119,8 @@ int dv_rtp_seal(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
  * |*out_len| = payload_len + DV_RTP_SEND_OVERHEAD. Errors as dv_rtp_seal.
  */
 int dv_rtp_seal_opus(dv_rtp_crypt *c, uint16_t seq, uint32_t timestamp,
-                     uint32_t ssrc, const uint8_t *payload,
-                     size_t payload_len, uint8_t *out, size_t cap,
-                     size_t *out_len);
+                     uint32_t ssrc, const uint8_t *payload, size_t payload_len,
+                     uint8_t *out, size_t cap, size_t *out_len);
 
 /*
  * Opens a received rtpsize packet: parses the clear header, decrypts the
@@ -131,7 +133,30 @@ int dv_rtp_seal_opus(dv_rtp_crypt *c, uint16_t seq, uint32_t timestamp,
  * initialised) or DVOICE_ERR_CRYPTO (authentication failed: header,
  * ciphertext, tag or counter altered, or another key).
  */
-int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len,
-                uint8_t *out, size_t cap, dv_rtp_rx *rx);
+int dv_rtp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                size_t cap, dv_rtp_rx *rx);
+
+/*
+ * RTCP in the rtpsize modes: the 8-byte header (V/P/RC, PT, length, sender
+ * SSRC) is the associated data, the rest is encrypted, followed by the
+ * same tag and counter (songbird's decrypt_rtcp_in_place). Bots may ignore
+ * RTCP; these serve the receive path and the simulator.
+ */
+#define DV_RTCP_HDR_LEN 8
+
+/* Seals the plaintext RTCP packet |pkt| (>= 8 bytes, version 2) into |out|
+ * with counter |nonce|. Errors as dv_rtp_seal_nonce. */
+int dv_rtcp_seal_nonce(dv_rtp_crypt *c, uint32_t nonce, const uint8_t *pkt,
+                       size_t len, uint8_t *out, size_t cap, size_t *out_len);
+/*
+ * Opens a received RTCP packet: copies the 8-byte header to |out| and
+ * decrypts the rest after it, so |out| holds the plain RTCP packet
+ * (|*out_len| = len - 20). |out| must not overlap |pkt|. Returns 0,
+ * DVOICE_ERR_TRUNCATED (shorter than 8 + 20), DVOICE_ERR_MALFORMED (not
+ * version 2), DVOICE_ERR_NOBUF, DVOICE_ERR_INVALID_STATE or
+ * DVOICE_ERR_CRYPTO.
+ */
+int dv_rtcp_open(dv_rtp_crypt *c, const uint8_t *pkt, size_t len, uint8_t *out,
+                 size_t cap, size_t *out_len);
 
 #endif

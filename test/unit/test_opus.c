@@ -87,9 +87,9 @@ static void test_encode_float_and_fec(void **state) {
     assert_true(n > 0);
   }
   /* Decoding the FEC copy of the previous frame from this packet. */
-  assert_int_equal(dv_opus_decode_float(dec, pkt, (size_t)n, out,
-                                        DV_OPUS_FRAME_SAMPLES, 1),
-                   DV_OPUS_FRAME_SAMPLES);
+  assert_int_equal(
+      dv_opus_decode_float(dec, pkt, (size_t)n, out, DV_OPUS_FRAME_SAMPLES, 1),
+      DV_OPUS_FRAME_SAMPLES);
   assert_int_equal(dv_opus_enc_set_bitrate(enc, 128000), 0);
   assert_int_equal(dv_opus_enc_set_bitrate(enc, 100),
                    DVOICE_ERR_INVALID_ARGUMENT);

@@ -21,7 +21,7 @@ typedef struct sent_pkt {
   uint32_t ts;
   int silence;
   size_t len;
-  uint8_t b0; /* first payload byte */
+  uint8_t b0;   /* first payload byte */
   uint32_t tag; /* first 4 payload bytes, big-endian (0 if shorter) */
 } sent_pkt;
 
@@ -58,7 +58,7 @@ typedef struct tglue {
   dvt_env e;
   dv_pacer *p;
   dvoice_tstamp now;
-  tconn *added[64];
+  tconn *added[256];
   int nadded;
 } tglue;
 
@@ -193,7 +193,7 @@ static tconn *add_conn_s(tglue *g, const dv_pacer_conn_settings *s) {
   tconn *t = calloc(1, sizeof(*t));
   assert_non_null(t);
   t->g = g;
-  assert_true(g->nadded < 64);
+  assert_true(g->nadded < 256);
   g->added[g->nadded++] = t;
   assert_int_equal(dv_pacer_conn_add(g->p, s, t, &t->c), 0);
   return t;
@@ -706,8 +706,8 @@ static void test_many_connections_and_callback_changes(void **state) {
       }
     }
     if (k == 100) {
-      ts[5]->remove_in_send = ts[6];  /* a later neighbour */
-      ts[9]->remove_in_send = ts[8];  /* an earlier one */
+      ts[5]->remove_in_send = ts[6]; /* a later neighbour */
+      ts[9]->remove_in_send = ts[8]; /* an earlier one */
       ts[11]->remove_self_in_prepare = 1;
       ts[12]->add_in_send = 2;
     }
@@ -736,6 +736,140 @@ static void test_many_connections_and_callback_changes(void **state) {
   ts[0]->c = NULL;
   assert_int_equal(dv_pacer_conn_count(g.p), 38);
   glue_free(&g);
+}
+
+static uint32_t lcg(uint64_t *st) {
+  *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint32_t)(*st >> 33);
+}
+
+/* Random operations (push, stop, play, remove/add, ticks early, on time,
+ * late and stalled) with invariants checked after every step. */
+static void test_randomized_invariants(void **state) {
+  tglue g;
+  tconn *ts[8];
+  uint64_t rs = 12345;
+  dvoice_tstamp origin = 0;
+  int adds = 8;
+  (void)state;
+  glue_init(&g, NULL);
+  g.now = T0;
+  for (int i = 0; i < 8; i++) {
+    ts[i] = add_conn(&g, i & 1 ? DV_PACER_PULL : DV_PACER_PUSH);
+  }
+  for (int step = 0; step < 20000; step++) {
+    uint32_t r = lcg(&rs) % 100;
+    tconn *t = ts[lcg(&rs) % 8];
+    if (r < 20 && t->c != NULL) {
+      if (dv_pacer_conn_push(t->c, (const uint8_t *)"\x01\x02\x03\x04\x05",
+                             5) == DVOICE_ERR_INVALID_STATE) {
+        t->pull_frames += (int)(lcg(&rs) % 40);
+        assert_int_equal(dv_pacer_conn_play(t->c), 0);
+      }
+    } else if (r < 23 && t->c != NULL) {
+      dv_pacer_conn_stop(t->c);
+    } else if (r < 24 && t->c != NULL && adds < 200) {
+      for (int i = 0; i < 8; i++) {
+        if (ts[i] == t) {
+          dv_pacer_conn_remove(t->c);
+          t->c = NULL;
+          ts[i] = add_conn(&g, lcg(&rs) & 1 ? DV_PACER_PULL : DV_PACER_PUSH);
+          adds++;
+          break;
+        }
+      }
+    } else {
+      dvoice_tstamp due = dv_pacer_get_expiry(g.p);
+      dvoice_tstamp at;
+      uint32_t q = lcg(&rs) % 1000;
+      if (due == DVOICE_TSTAMP_NONE) {
+        continue;
+      }
+      if (due == 0) {
+        at = g.now + (dvoice_tstamp)(lcg(&rs) % 50) * MS;
+        origin = at;
+      } else if (q < 50) {
+        at = due - 1 - (dvoice_tstamp)(lcg(&rs) % (19 * MS)); /* early */
+        if (at < g.now) {
+          at = g.now;
+        }
+      } else if (q < 900) {
+        at = due + (dvoice_tstamp)(lcg(&rs) % (3 * MS));
+      } else if (q < 990) {
+        at = due + (dvoice_tstamp)(lcg(&rs) % (30 * MS));
+      } else {
+        at = due + (dvoice_tstamp)(lcg(&rs) % (700 * MS));
+      }
+      tick_at(&g, ts, 8, at);
+      due = dv_pacer_get_expiry(g.p);
+      if (due != DVOICE_TSTAMP_NONE) {
+        assert_true(due > g.now || (due == 0));
+        if (due != 0) {
+          assert_true((due - origin) % (20 * MS) == 0);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < g.nadded; i++) {
+    tconn *t = g.added[i];
+    int run = 0;
+    assert_true(t->max_per_tick <= 1);
+    for (size_t k = 0; k < t->nsent; k++) {
+      if (k > 0) {
+        assert_int_equal(t->sent[k].seq, (uint16_t)(t->sent[k - 1].seq + 1));
+        assert_int_equal(t->sent[k].ts, t->sent[k - 1].ts + 960);
+        assert_true(t->sent[k].at > t->sent[k - 1].at);
+      }
+      run = t->sent[k].silence ? run + 1 : 0;
+      assert_true(run <= 5);
+    }
+    if (t->c != NULL) {
+      const dv_pacer_stats *st = dv_pacer_conn_stats(t->c);
+      assert_true(st->expected >= st->packets_sent);
+      assert_true(st->packets_sent == t->nsent);
+    }
+  }
+  assert_true(dv_pacer_get_tick_stats(g.p)->ticks > 1000);
+  assert_true(dv_pacer_get_tick_stats(g.p)->missed_slots > 0);
+  glue_free(&g);
+}
+
+/* Once connections exist, ticks, pushes and pulls allocate nothing. */
+static void test_no_allocation_per_packet(void **state) {
+  tglue g;
+  tconn *ts[2];
+  dvt_mem m;
+  dv_pacer_conn_settings s;
+  long before;
+  (void)state;
+  dvt_mem_init(&m, -1);
+  memset(&g, 0, sizeof(g));
+  dvt_env_init(&g.e);
+  g.e.env.mem = &m.mem;
+  assert_int_equal(dv_pacer_new(&g.e.env, NULL, &CBS, &g.p), 0);
+  ts[0] = add_conn(&g, DV_PACER_PUSH);
+  dv_pacer_conn_settings_default(&s, DV_PACER_PULL);
+  s.pcm = 1;
+  ts[1] = add_conn_s(&g, &s);
+  ts[1]->pull_pcm = 1;
+  ts[1]->pull_frames = 1000000;
+  assert_int_equal(dv_pacer_conn_play(ts[1]->c), 0);
+  before = m.count;
+  g.now = T0;
+  for (int k = 0; k < 2000; k++) {
+    dvoice_tstamp due = dv_pacer_get_expiry(g.p);
+    if (dv_pacer_conn_queued(ts[0]->c) < 2) {
+      push_tagged(ts[0], (uint32_t)k);
+    }
+    if (k == 1000) {
+      dv_pacer_conn_stop(ts[0]->c);
+    }
+    tick_at(&g, ts, 2, due == 0 ? T0 : due);
+  }
+  assert_int_equal(m.count, before);
+  assert_true(ts[1]->nsent == 1999);
+  glue_free(&g);
+  assert_int_equal(m.live, 0);
 }
 
 static int make_pacer_and_conns(const dvoice_mem *mem, void *ud) {
@@ -804,6 +938,8 @@ int main(void) {
       cmocka_unit_test(test_push_queue_full_and_drain),
       cmocka_unit_test(test_errors_counted),
       cmocka_unit_test(test_many_connections_and_callback_changes),
+      cmocka_unit_test(test_randomized_invariants),
+      cmocka_unit_test(test_no_allocation_per_packet),
       cmocka_unit_test(test_nomem_and_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

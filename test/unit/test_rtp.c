@@ -107,8 +107,7 @@ static void test_hdr_variants_roundtrip(void **state) {
         for (size_t l = 0; l < want; l++) {
           uint8_t *copy = malloc(l ? l : 1);
           memcpy(copy, out, l);
-          assert_int_equal(dv_rtp_hdr_parse(&g, copy, l),
-                           DVOICE_ERR_TRUNCATED);
+          assert_int_equal(dv_rtp_hdr_parse(&g, copy, l), DVOICE_ERR_TRUNCATED);
           free(copy);
         }
       }
@@ -152,19 +151,16 @@ static void test_parse_plain_ext_and_padding(void **state) {
   assert_int_equal(rx.payload_len, 15);
   assert_memory_equal(rx.payload, "opus-frame-data", 15);
   /* Extension elements: id 1 (0xaa), padding, id 9 (0x01), padding. */
-  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data,
-                                   &dlen),
+  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data, &dlen),
                    1);
   assert_int_equal(id, 1);
   assert_int_equal(dlen, 1);
   assert_int_equal(data[0], 0xaa);
-  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data,
-                                   &dlen),
+  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data, &dlen),
                    1);
   assert_int_equal(id, 9);
   assert_int_equal(data[0], 0x01);
-  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data,
-                                   &dlen),
+  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data, &dlen),
                    0);
 
   /* Pad count 0, or larger than what follows the extension: malformed. */
@@ -192,17 +188,20 @@ static void test_ext_elements_edge_cases(void **state) {
   (void)state;
   body[17] = 0xf0;
   body[18] = 0x11; /* never reached: after the stop */
-  assert_int_equal(dv_rtp_ext_next(body, sizeof(body), &pos, &id, &data,
-                                   &dlen),
+  assert_int_equal(dv_rtp_ext_next(body, sizeof(body), &pos, &id, &data, &dlen),
                    1);
   assert_int_equal(id, 2);
   assert_int_equal(dlen, 16);
-  assert_int_equal(dv_rtp_ext_next(body, sizeof(body), &pos, &id, &data,
-                                   &dlen),
+  assert_int_equal(dv_rtp_ext_next(body, sizeof(body), &pos, &id, &data, &dlen),
                    0);
   pos = 0;
   assert_int_equal(dv_rtp_ext_next(cut, sizeof(cut), &pos, &id, &data, &dlen),
                    DVOICE_ERR_TRUNCATED);
+  pos = 0;
+  cut[0] = 0x05; /* ID 0 with a length: reserved */
+  assert_int_equal(dv_rtp_ext_next(cut, sizeof(cut), &pos, &id, &data, &dlen),
+                   DVOICE_ERR_MALFORMED);
+  assert_int_equal(pos, sizeof(cut));
 }
 
 /* ---- classification ----------------------------------------------------- */
@@ -254,24 +253,20 @@ static void test_keepalive_packet_and_schedule(void **state) {
   assert_int_equal(dv_keepalive_handle_expiry(&k, t0, out), 1);
   assert_int_equal(out[0], 0);
   assert_true(dv_keepalive_get_expiry(&k) == t0 + 5 * DVOICE_SECONDS);
-  assert_int_equal(dv_keepalive_handle_expiry(&k, t0 + DVOICE_SECONDS, out),
-                   0);
+  assert_int_equal(dv_keepalive_handle_expiry(&k, t0 + DVOICE_SECONDS, out), 0);
   /* 3 ms late: the grid is kept. */
-  assert_int_equal(
-      dv_keepalive_handle_expiry(&k, t0 + 5 * DVOICE_SECONDS + 3 * DVOICE_MS,
-                                 out),
-      1);
+  assert_int_equal(dv_keepalive_handle_expiry(
+                       &k, t0 + 5 * DVOICE_SECONDS + 3 * DVOICE_MS, out),
+                   1);
   assert_int_equal(out[0], 1);
   assert_true(dv_keepalive_get_expiry(&k) == t0 + 10 * DVOICE_SECONDS);
   /* A 12 s stall: one packet, the missed grid points are skipped. */
-  assert_int_equal(dv_keepalive_handle_expiry(&k, t0 + 22 * DVOICE_SECONDS,
-                                              out),
-                   1);
+  assert_int_equal(
+      dv_keepalive_handle_expiry(&k, t0 + 22 * DVOICE_SECONDS, out), 1);
   assert_int_equal(out[0], 2);
   assert_true(dv_keepalive_get_expiry(&k) == t0 + 25 * DVOICE_SECONDS);
-  assert_int_equal(dv_keepalive_handle_expiry(&k, t0 + 22 * DVOICE_SECONDS,
-                                              out),
-                   0);
+  assert_int_equal(
+      dv_keepalive_handle_expiry(&k, t0 + 22 * DVOICE_SECONDS, out), 0);
   dv_keepalive_stop(&k);
   assert_true(dv_keepalive_get_expiry(&k) == DVOICE_TSTAMP_NONE);
   assert_int_equal(dv_keepalive_handle_expiry(&k, UINT64_MAX - 1, out), 0);
@@ -321,21 +316,18 @@ static void test_ipdisc_response_errors(void **state) {
   uint8_t p[80];
   dv_ipdisc_result r;
   static const char *bad[] = {
-      "",           "1.2.3",        "1.2.3.4.5",   "256.1.1.1",
-      "1.2.3.04",   "01.2.3.4",     "1..2.3",      " 1.2.3.4",
-      "1.2.3.4 ",   "+1.2.3.4",     "1.2.3.-4",    "a.b.c.d",
-      "::1",        "1.2.3.4:80",   "1000.1.1.1",  "1.2.3.4.",
-      ".1.2.3.4",   "1.2.3.4444",   "example.com", "1.2.3.0x1",
+      "",         "1.2.3",    "1.2.3.4.5",  "256.1.1.1",   "1.2.3.04",
+      "01.2.3.4", "1..2.3",   " 1.2.3.4",   "1.2.3.4 ",    "+1.2.3.4",
+      "1.2.3.-4", "a.b.c.d",  "::1",        "1.2.3.4:80",  "1000.1.1.1",
+      "1.2.3.4.", ".1.2.3.4", "1.2.3.4444", "example.com", "1.2.3.0x1",
   };
   (void)state;
   memset(&r, 0x5a, sizeof(r));
   make_response(p, 9, "1.2.3.4", 80);
   assert_int_equal(dv_ipdisc_parse_response(p, 73, 9, &r),
                    DVOICE_ERR_TRUNCATED);
-  assert_int_equal(dv_ipdisc_parse_response(p, 0, 9, &r),
-                   DVOICE_ERR_TRUNCATED);
-  assert_int_equal(dv_ipdisc_parse_response(p, 75, 9, &r),
-                   DVOICE_ERR_TRAILING);
+  assert_int_equal(dv_ipdisc_parse_response(p, 0, 9, &r), DVOICE_ERR_TRUNCATED);
+  assert_int_equal(dv_ipdisc_parse_response(p, 75, 9, &r), DVOICE_ERR_TRAILING);
   p[1] = 1;
   assert_int_equal(dv_ipdisc_parse_response(p, 74, 9, &r),
                    DVOICE_ERR_IPDISC_TYPE);
@@ -467,10 +459,9 @@ static void test_kat_bot_packet(void **state) {
   for (int i = 0; i <= n; i++) {
     int xc = i == n;
     wlen = dvt_unhex(xc ? BOT_XCHACHA_HEX : BOT_AES_HEX, &want);
-    assert_int_equal(dv_rtp_crypt_init(&c,
-                                       xc ? DV_RTP_MODE_XCHACHA20
-                                          : DV_RTP_MODE_AES256GCM,
-                                       key, xc ? DV_RTP_BACKEND_AUTO : be[i]),
+    assert_int_equal(dv_rtp_crypt_init(
+                         &c, xc ? DV_RTP_MODE_XCHACHA20 : DV_RTP_MODE_AES256GCM,
+                         key, xc ? DV_RTP_BACKEND_AUTO : be[i]),
                      0);
     assert_int_equal(dv_rtp_seal_opus(&c, 65535, 4294967000u, 0xabcd, silence,
                                       3, out, sizeof(out), &olen),
@@ -527,7 +518,7 @@ static void test_xchacha_second_path(void **state) {
   static const uint8_t hk[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                  11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
                                  22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
-  static const uint8_t hn[16] = {0, 0, 0, 0x09, 0, 0, 0, 0x4a,
+  static const uint8_t hn[16] = {0, 0, 0, 0x09, 0,    0,    0,    0x4a,
                                  0, 0, 0, 0,    0x31, 0x41, 0x59, 0x27};
   uint8_t *want_h;
   uint8_t sub[32], key[32], pkt[200], a[300], b[300];
@@ -561,9 +552,9 @@ static void test_xchacha_second_path(void **state) {
     memcpy(b, pkt, 12);
     mbedtls_chachapoly_init(&cp);
     assert_int_equal(mbedtls_chachapoly_setkey(&cp, sub), 0);
-    assert_int_equal(mbedtls_chachapoly_encrypt_and_tag(
-                         &cp, len - 12, n12, pkt, 12, pkt + 12, b + 12,
-                         b + len),
+    assert_int_equal(mbedtls_chachapoly_encrypt_and_tag(&cp, len - 12, n12, pkt,
+                                                        12, pkt + 12, b + 12,
+                                                        b + len),
                      0);
     mbedtls_chachapoly_free(&cp);
     dv_put_u32(b + len + 16, ctr);
@@ -619,9 +610,8 @@ static void roundtrip_shapes(dv_rtp_mode mode, dv_rtp_backend be) {
           size_t len = build_plain(plain, cc, x, words, plen, pad);
           size_t hl = 12 + 4 * cc + 4u * (unsigned)x, sl;
           dv_rtp_rx rx;
-          assert_int_equal(dv_rtp_seal(&c, plain, len, sealed, sizeof(sealed),
-                                       &sl),
-                           0);
+          assert_int_equal(
+              dv_rtp_seal(&c, plain, len, sealed, sizeof(sealed), &sl), 0);
           assert_int_equal(sl, len + 20);
           /* The clear header is exactly the AAD; the extension body is
            * encrypted along with the payload. */
@@ -669,8 +659,7 @@ static void tamper_all(dv_rtp_mode mode, dv_rtp_backend be) {
   dv_rtp_rx rx;
   test_key(key);
   assert_int_equal(dv_rtp_crypt_init(&c, mode, key, be), 0);
-  assert_int_equal(dv_rtp_seal(&c, plain, len, sealed, sizeof(sealed), &sl),
-                   0);
+  assert_int_equal(dv_rtp_seal(&c, plain, len, sealed, sizeof(sealed), &sl), 0);
   for (size_t i = 0; i < sl; i++) {
     for (int bit = 0; bit < 8; bit++) {
       int rv;
@@ -747,12 +736,53 @@ static void test_crypt_state_errors(void **state) {
   assert_int_equal(dv_get_u32(out + ol - 4), 0xffffffffu);
   assert_int_equal(dv_rtp_seal(&c, pkt, 20, out, sizeof(out), &ol),
                    DVOICE_ERR_TOO_LARGE);
-  assert_int_equal(dv_rtp_seal_opus(&c, 0, 0, 0, pkt, 3, out, sizeof(out),
-                                    &ol),
+  assert_int_equal(dv_rtp_seal_opus(&c, 0, 0, 0, pkt, 3, out, sizeof(out), &ol),
                    DVOICE_ERR_TOO_LARGE);
   dv_rtp_crypt_clear(&c);
   assert_int_equal(c.key[0] | c.key[31], 0);
   assert_int_equal(c.mode, DV_RTP_MODE_NONE);
+}
+
+static void test_rtcp_roundtrip_and_tamper(void **state) {
+  /* A sender report: header, sender SSRC, 20 bytes of sender info. */
+  uint8_t sr[28] = {0x80, 0xc8, 0x00, 0x06, 0x11, 0x22, 0x33, 0x44};
+  uint8_t key[32], sealed[64], out[64];
+  size_t sl, ol;
+  dv_rtp_crypt c;
+  dv_rtp_backend be[2];
+  int n = aes_backends(be);
+  (void)state;
+  test_key(key);
+  for (int i = 0; i < 20; i++) {
+    sr[8 + i] = (uint8_t)(i + 1);
+  }
+  for (int m = 0; m <= n; m++) {
+    int xc = m == n;
+    assert_int_equal(dv_rtp_crypt_init(
+                         &c, xc ? DV_RTP_MODE_XCHACHA20 : DV_RTP_MODE_AES256GCM,
+                         key, xc ? DV_RTP_BACKEND_AUTO : be[m]),
+                     0);
+    assert_int_equal(
+        dv_rtcp_seal_nonce(&c, 77, sr, sizeof(sr), sealed, sizeof(sealed), &sl),
+        0);
+    assert_int_equal(sl, sizeof(sr) + 20);
+    assert_memory_equal(sealed, sr, 8);
+    assert_memory_not_equal(sealed + 8, sr + 8, 20);
+    assert_int_equal(dv_udp_classify(sealed, sl), DV_UDP_RTCP);
+    assert_int_equal(dv_rtcp_open(&c, sealed, sl, out, sizeof(out), &ol), 0);
+    dvt_assert_bytes(out, ol, sr, sizeof(sr));
+    assert_int_equal(dv_rtcp_open(&c, sealed, sl, out, ol - 1, &ol),
+                     DVOICE_ERR_NOBUF);
+    for (size_t k = 1; k < sl; k++) {
+      sealed[k] ^= 0x10;
+      assert_int_equal(dv_rtcp_open(&c, sealed, sl, out, sizeof(out), &ol),
+                       DVOICE_ERR_CRYPTO);
+      sealed[k] ^= 0x10;
+    }
+    assert_int_equal(dv_rtcp_open(&c, sealed, 27, out, sizeof(out), &ol),
+                     DVOICE_ERR_TRUNCATED);
+    dv_rtp_crypt_clear(&c);
+  }
 }
 
 int main(void) {
@@ -777,6 +807,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_csrc_ext_padding),
       cmocka_unit_test(test_tampered_rejected),
       cmocka_unit_test(test_crypt_state_errors),
+      cmocka_unit_test(test_rtcp_roundtrip_and_tamper),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
