@@ -21,6 +21,7 @@
 #define PCM_MAX (5760 * 2)
 #define SILENCE_TAIL 5
 #define HOLD_MAX_NS (60 * DVOICE_MS)
+#define SPEAKING_RACE_NS (100 * DVOICE_MS)
 
 static const uint8_t silence_frame[3] = {0xf8, 0xff, 0xfe};
 
@@ -38,6 +39,7 @@ struct dv_sim_member_media {
   OpusDecoder *dec;
   dvoice_tstamp *arrivals;
   size_t narrivals;
+  dvoice_tstamp first_unannounced; /* first packet before op 5 */
   int warned_key, warned_speaking, warned_decrypt;
 };
 
@@ -294,6 +296,7 @@ static struct dv_sim_member_media *member_of(dv_sim_media *m,
   m->members = arr;
   m->members[m->nmembers++] = mm;
   mm->session = s;
+  mm->first_unannounced = DVOICE_TSTAMP_NONE;
   s->media = mm;
   return mm;
 }
@@ -506,10 +509,21 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
     mm->arrivals[mm->narrivals++] = now;
   }
   if (!s->speaking_seen) {
+    /* op 5 travels over TCP and may lose a race with the first datagrams
+     * sent right after it: only a stream still without op 5 after
+     * SPEAKING_RACE_NS is a violation. */
     st->before_speaking++;
-    if (!mm->warned_speaking) {
+    if (mm->first_unannounced == DVOICE_TSTAMP_NONE) {
+      mm->first_unannounced = now;
+    }
+    if (!mm->warned_speaking &&
+        now - mm->first_unannounced >= SPEAKING_RACE_NS) {
       mm->warned_speaking = 1;
-      rv = dv_sim_vgw_record(m->vgw, s, now, 0, "rtp: packet before op 5");
+      rv = dv_sim_vgw_record(m->vgw, s, now, 0,
+                             "rtp: packets before op 5 for %llu ms",
+                             (unsigned long long)((now -
+                                                   mm->first_unannounced) /
+                                                  DVOICE_MS));
       if (rv != 0) {
         return rv;
       }

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "json/dv_json.h"
 #include "util/dv_env.h"
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
@@ -65,26 +66,11 @@ static const dvoice_mem *vmem(const dv_sim_vgw *vgw) {
   return vgw->env.mem;
 }
 
-/* A snowflake is a decimal string of 1..20 digits that fits in a u64, with
- * no leading zero. */
+/* Snowflakes are checked by lib/json's parser (decimal, no leading zero,
+ * fits in a u64). */
 static int is_snowflake(const char *s) {
-  size_t n = strlen(s);
-  uint64_t v = 0;
-  if (n == 0 || n > 20 || (n > 1 && s[0] == '0')) {
-    return 0;
-  }
-  for (size_t i = 0; i < n; i++) {
-    unsigned d;
-    if (s[i] < '0' || s[i] > '9') {
-      return 0;
-    }
-    d = (unsigned)(s[i] - '0');
-    if (v > (UINT64_MAX - d) / 10) {
-      return 0;
-    }
-    v = v * 10 + d;
-  }
-  return 1;
+  uint64_t v;
+  return dv_json_snowflake_parse(s, strlen(s), &v) == 0;
 }
 
 static int is_ipv4(const char *s) {
@@ -1046,25 +1032,19 @@ static int is_client_op(json_int_t op) {
 
 static int handle_text(dv_sim_vgw_conn *c, const uint8_t *p, size_t len,
                        dvoice_tstamp now) {
-  json_error_t err;
-  json_t *msg, *opv, *d;
+  dv_json_envelope e;
   json_int_t op;
+  json_t *d;
   int rv;
-  msg = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &err);
-  if (msg == NULL) {
-    return violate(c, now, 4002, "not JSON: %.80s", err.text);
+  rv = dv_json_envelope_parse(&e, (const char *)p, len, "seq");
+  if (rv == DVOICE_ERR_NOMEM) {
+    return rv;
   }
-  if (!json_is_object(msg)) {
-    json_decref(msg);
-    return violate(c, now, 4002, "message is not a JSON object");
+  if (rv != 0) {
+    return violate(c, now, 4002, "not a JSON {op, d} envelope");
   }
-  opv = json_object_get(msg, "op");
-  if (!json_is_integer(opv)) {
-    json_decref(msg);
-    return violate(c, now, 4002, "op missing or not an integer");
-  }
-  op = json_integer_value(opv);
-  d = json_object_get(msg, "d");
+  op = e.op;
+  d = e.d;
   if (!is_client_op(op)) {
     rv = violate(c, now, 4001, "unknown opcode %lld", (long long)op);
   } else if (d == NULL) {
@@ -1110,7 +1090,7 @@ static int handle_text(dv_sim_vgw_conn *c, const uint8_t *p, size_t len,
         break;
     }
   }
-  json_decref(msg);
+  dv_json_envelope_free(&e);
   return rv;
 }
 

@@ -278,26 +278,33 @@ static void test_bad_packets_counted(void **state) {
     uint8_t hdr[12] = {0x80, 120, 0, 1, 0, 0, 0, 0};
     dv_put_u32(hdr + 8, f.a->ssrc);
     assert_int_equal(dv_sim_media_recv(f.m, hdr, 12, &f.addr_a, 0), 0);
+    assert_int_equal(f.a->report.violations.n, 1);
+    assert_int_equal(
+        dv_sim_media_recv(f.m, hdr, 12, &f.addr_a, 100 * MS), 0);
   }
   st = &f.a->report.media;
-  assert_int_equal(st->before_key, 1);
-  assert_int_equal(st->before_speaking, 1);
+  assert_int_equal(st->before_key, 2);
+  assert_int_equal(st->before_speaking, 2);
   assert_true(dv_sim_violations_find(&f.a->report.violations,
                                      "before session description"));
   assert_true(dv_sim_violations_find(&f.a->report.violations,
-                                     "before op 5"));
+                                     "before op 5 for 100 ms"));
   assert_int_equal(f.a->report.violations.v[0].close_code, 0);
+  assert_int_equal(f.a->report.violations.n, 2);
   fx_free(&f);
 
   fx_init(&f, NULL);
   join(&f, f.a, XCHACHA, 0);
   discover(&f, f.a, &f.addr_a);
   st = &f.a->report.media;
-  /* Before op 5: decrypted, but counted and recorded once. */
+  /* Before op 5: decrypted and counted; recorded once op 5 is overdue. */
   build_pkt(&b, f.a, 1, 960, f.a->ssrc, SILENCE, 3, 0);
   feed(&f, &b, &f.addr_a, 0);
-  feed(&f, &b, &f.addr_a, 0);
-  assert_int_equal(st->before_speaking, 2);
+  feed(&f, &b, &f.addr_a, 99 * MS);
+  assert_int_equal(f.a->report.violations.n, 0);
+  feed(&f, &b, &f.addr_a, 100 * MS);
+  feed(&f, &b, &f.addr_a, 200 * MS);
+  assert_int_equal(st->before_speaking, 4);
   assert_int_equal(f.a->report.violations.n, 1);
   /* A flipped ciphertext bit fails the AEAD check. */
   build_pkt(&b, f.a, 2, 1920, f.a->ssrc, SILENCE, 3, 1);
@@ -329,8 +336,8 @@ static void test_bad_packets_counted(void **state) {
   /* From nowhere known. */
   assert_int_equal(dv_sim_media_recv(f.m, raw, 8, &f.addr_b, 0), 0);
   assert_int_equal(dv_sim_media_global_stats(f.m)->unknown, 1);
-  assert_int_equal(st->received, 4);
-  assert_int_equal(st->decrypted, 2);
+  assert_int_equal(st->received, 6);
+  assert_int_equal(st->decrypted, 4);
   dv_buf_free(&b);
   fx_free(&f);
 }

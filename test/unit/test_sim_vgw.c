@@ -219,9 +219,10 @@ typedef struct bad_case {
 } bad_case;
 
 static const bad_case bad_cases[] = {
-    {0, 0, "not json", 4002, "not JSON"},
-    {0, 0, "[0]", 4002, "not a JSON object"},
-    {0, 0, "{\"op\":\"0\",\"d\":{}}", 4002, "op missing"},
+    {0, 0, "not json", 4002, "envelope"},
+    {0, 0, "[0]", 4002, "envelope"},
+    {0, 0, "{\"op\":\"0\",\"d\":{}}", 4002, "envelope"},
+    {0, 0, "{\"op\":0,\"op\":0,\"d\":{}}", 4002, "envelope"},
     {0, 0, "{\"op\":0}", 4002, "without d"},
     {0, 0, "{\"op\":99,\"d\":{}}", 4001, "unknown opcode 99"},
     {0, 0, "{\"op\":2,\"d\":{}}", 4001, "unknown opcode 2"},
