@@ -13,11 +13,7 @@ struct dv_pacer_conn {
   dv_pacer_conn_settings s;
   dv_pacer_state state;
   int removed;
-  int held;            /* dv_pacer_conn_hold(): skipped by both phases */
-  int stopping;        /* stop() asked: no polling, IDLE after the tail */
-  unsigned tail_left;  /* silence frames still to prepare in TAIL */
-  int due_slot;        /* a packet was due in the coming slot */
-  int prepared;        /* ... and the glue holds it, ready to send */
+  int held;           /* dv_pacer_conn_hold(): skipped by both phases */
   int stopping;       /* stop() asked: no polling, IDLE after the tail */
   unsigned tail_left; /* silence frames still to prepare in TAIL */
   int due_slot;       /* a packet was due in the coming slot */
