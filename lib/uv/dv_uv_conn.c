@@ -32,6 +32,7 @@
 #include "util/dv_env.h"
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
+#include "uv/dv_uv_conn.h"
 #include "uv/dv_uv_env.h"
 #include "uv/dv_uv_pacer.h"
 #include "uv/dv_uv_stream.h"
@@ -148,6 +149,7 @@ struct dvoice_conn {
 
   /* Statistics kept by the glue. */
   dv_hist departure;
+  dvoice_tstamp first_departure, last_departure;
   uint64_t send_queued, send_errors_glue, packets_received, decrypt_failures;
   uint64_t rx_other, keepalives_sent, ipdisc_requests, resumes, sessions;
   dvoice_tstamp rtt;
@@ -629,6 +631,10 @@ int dv_uv_conn_send(dvoice_conn *c) {
   }
   slot_time = dv_uv_pacer_slot(c->pacer);
   dv_hist_record(&c->departure, now > slot_time ? now - slot_time : 0);
+  if (c->departure.count == 1) {
+    c->first_departure = now;
+  }
+  c->last_departure = now;
   return 0;
 }
 
@@ -1351,6 +1357,16 @@ int dvoice_conn_get_stats(const dvoice_conn *c, dvoice_conn_stats *out) {
   out->ssrc = c->ssrc;
   out->mode = c->have_key ? (int)c->crypt.mode : 0;
   return 0;
+}
+
+const dv_hist *dv_uv_conn_departures(const dvoice_conn *c) {
+  return &c->departure;
+}
+
+void dv_uv_conn_departure_span(const dvoice_conn *c, dvoice_tstamp *first,
+                               dvoice_tstamp *last) {
+  *first = c->first_departure;
+  *last = c->last_departure;
 }
 
 void *dvoice_conn_get_user_data(const dvoice_conn *c) {
