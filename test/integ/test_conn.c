@@ -47,6 +47,17 @@ typedef struct fx {
   dvoice_conn_reason resume_reason;
   dv_sim_speaker *speaker;
   int left_ready;
+  /* Pull style. */
+  int pull;
+  int pcm_frames;     /* PCM frames the source still gives */
+  int source_calls;
+  int16_t pcm[DV_OPUS_FRAME_VALUES];
+  /* Closing from inside callbacks. */
+  int close_in_ready;
+  int closing_called;
+  int close_in_source;
+  int after_close_events;
+  uv_timer_t wait;
 } fx;
 
 static void add_state(fx *f, const dvoice_conn_event *ev) {
@@ -71,9 +82,14 @@ static void push_some(fx *f) {
   }
 }
 
+static void conn_closed(dvoice_conn *c, void *ud);
+
 static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   fx *f = ud;
   assert_ptr_equal(c, f->conn);
+  if (f->conn_closed || f->closing_called) {
+    f->after_close_events++;
+  }
   f->last = *ev;
   f->nstates++;
   add_state(f, ev);
@@ -85,6 +101,13 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   switch (ev->state) {
     case DVOICE_CONN_READY:
       f->ready++;
+      if (f->close_in_ready) {
+        /* Closing from inside a callback is allowed. */
+        f->closing_called = 1;
+        assert_int_equal(dvoice_conn_close(c, conn_closed), 0);
+        assert_int_equal(dvoice_conn_send_opus(c, f->frames[0], f->lens[0]),
+                         DVOICE_ERR_INVALID_STATE);
+      }
       break;
     case DVOICE_CONN_RESUMING:
       if (f->resuming++ == 0) {
@@ -138,6 +161,32 @@ static void on_speaking(dvoice_conn *c, uint64_t user_id, uint32_t ssrc,
   f->speaking_user = user_id;
 }
 
+static int on_source(dvoice_conn *c, dvoice_source_frame *out, void *ud) {
+  fx *f = ud;
+  if (f->conn_closed || f->closing_called) {
+    f->after_close_events++;
+  }
+  f->source_calls++;
+  if (f->close_in_source && f->source_calls == 10) {
+    f->closing_called = 1;
+    assert_int_equal(dvoice_conn_close(c, conn_closed), 0);
+    out->kind = DVOICE_SOURCE_PCM_S16; /* ignored: the connection closes */
+    out->data = f->pcm;
+    return 0;
+  }
+  if (f->pcm_frames > 0) {
+    f->pcm_frames--;
+    for (int j = 0; j < DV_OPUS_FRAME_VALUES; j++) {
+      f->pcm[j] = (int16_t)(((j / 2) % 109) * 150 - 8000); /* ~440 Hz saw */
+    }
+    out->kind = DVOICE_SOURCE_PCM_S16;
+    out->data = f->pcm;
+  } else {
+    out->kind = DVOICE_SOURCE_NOTHING;
+  }
+  return 0;
+}
+
 static void encode_tone(fx *f) {
   dv_opus_enc *enc;
   int16_t pcm[DV_OPUS_FRAME_VALUES];
@@ -163,12 +212,18 @@ static void encode_tone(fx *f) {
   dv_opus_enc_free(enc);
 }
 
-static void fx_start(fx *f, dv_sim_mode mode, uint32_t hb_ms,
-                     int shared_pacer) {
+static int on_source(dvoice_conn *c, dvoice_source_frame *out, void *ud);
+
+/* shared_pacer: 0 private, 1 timerfd, 2 uv_timer with a 1 ms spin. */
+static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
+                        int shared_pacer, int pull) {
   dv_sim_uv_settings ss;
   dvoice_conn_settings cs;
   dvoice_conn_callbacks cb;
+  int close_in_ready = f->close_in_ready;
   memset(f, 0, sizeof(*f));
+  f->close_in_ready = close_in_ready;
+  f->pull = pull;
   encode_tone(f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
   dv_sim_uv_settings_default(&ss);
@@ -186,7 +241,13 @@ static void fx_start(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   snprintf(f->endpoint, sizeof(f->endpoint), "ws://%s",
            dv_sim_uv_endpoint(f->sim));
   if (shared_pacer) {
-    assert_int_equal(dvoice_pacer_new(&f->pacer, &f->loop, NULL), 0);
+    dvoice_pacer_settings ps;
+    dvoice_pacer_settings_default(&ps);
+    if (shared_pacer == 2) {
+      ps.timer = DVOICE_PACER_TIMER_UV;
+      ps.spin = DVOICE_MS;
+    }
+    assert_int_equal(dvoice_pacer_new(&f->pacer, &f->loop, &ps), 0);
   }
   dvoice_conn_settings_default(&cs);
   cs.guild_id = GUILD;
@@ -202,11 +263,22 @@ static void fx_start(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   cb.on_stream = on_stream;
   cb.on_opus = on_opus;
   cb.on_speaking = on_speaking;
+  if (pull) {
+    cb.source = on_source;
+  }
   assert_int_equal(dvoice_conn_new(&f->conn, &f->loop, &cs, &cb, f), 0);
   /* Nothing is delivered synchronously. */
   assert_int_equal(f->nstates, 0);
   dvt_run_flag(&f->loop, &f->ready, 10000);
+  if (f->close_in_ready) {
+    return;
+  }
   assert_int_equal(dvoice_conn_get_state(f->conn), DVOICE_CONN_READY);
+}
+
+static void fx_start(fx *f, dv_sim_mode mode, uint32_t hb_ms,
+                     int shared_pacer) {
+  fx_start_ex(f, mode, hb_ms, shared_pacer, 0);
 }
 
 static void conn_closed(dvoice_conn *c, void *ud) {
@@ -242,6 +314,10 @@ static void fx_stop(fx *f) {
   dvt_run_flag(&f->loop, &f->sim_closed, 5000);
   assert_int_equal(f->conn_closed, 1);
   assert_int_equal(dvt_loop_teardown(&f->loop), 0);
+}
+
+static void set_flag_timer(uv_timer_t *t) {
+  *(int *)t->data = 1;
 }
 
 static int media_received_at_least(void *ud) {
@@ -551,6 +627,212 @@ static void test_loss_xchacha(void **state) {
   loss(DV_SIM_MODE_XCHACHA20);
 }
 
+/* ---- pull style: PCM encoded by the library ----------------------------- */
+
+static int pull_done(void *ud) {
+  fx *f = ud;
+  return f->stream_ended > 0 && f->sess->report.media.received >= 105;
+}
+
+static void test_pull_pcm(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  int calls;
+  (void)state;
+  assert_non_null(f);
+  fx_start_ex(f, DV_SIM_MODE_XCHACHA20, 0, 1, 1);
+  /* Push is refused on a pull connection; play starts the source. */
+  assert_int_equal(dvoice_conn_send_opus(f->conn, f->frames[0], f->lens[0]),
+                   DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(f->source_calls, 0);
+  f->pcm_frames = 100;
+  assert_int_equal(dvoice_conn_play(f->conn), 0);
+  assert_int_equal(f->source_calls, 0); /* never synchronously */
+  if (dvt_run_until(&f->loop, pull_done, f, 15000) != 0) {
+    print_media("timeout", f->sess);
+    fail_msg("pull stream incomplete");
+  }
+  print_media("pull pcm", f->sess);
+  assert_clean_stream(f->sess, 105);
+  assert_int_equal(f->sess->report.media.decoded, 105);
+  /* Quiet: the source is still asked every tick; stop ends that. */
+  calls = f->source_calls;
+  assert_true(calls >= 101);
+  assert_int_equal(dvoice_conn_stop(f->conn), 0);
+  calls = f->source_calls;
+  {
+    int fired = 0;
+    uv_timer_init(&f->loop, &f->wait);
+    f->wait.data = &fired;
+    uv_timer_start(&f->wait, set_flag_timer, 100, 0);
+    dvt_run_flag(&f->loop, &fired, 2000);
+    uv_close((uv_handle_t *)&f->wait, NULL);
+  }
+  assert_int_equal(f->source_calls, calls);
+  fx_stop(f);
+  free(f);
+}
+
+/* ---- the uv_timer fallback with a spin ----------------------------------- */
+
+static void test_uv_timer_pacer(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  dvoice_pacer_stats ps;
+  (void)state;
+  assert_non_null(f);
+  fx_start(f, DV_SIM_MODE_AES256_GCM, 0, 2);
+  f->to_send = 100;
+  push_some(f);
+  if (dvt_run_until(&f->loop, media_received_at_least, f, 15000) != 0) {
+    fail_msg("uv_timer pacer: stream incomplete");
+  }
+  assert_clean_stream(f->sess, 105);
+  assert_int_equal(dvoice_pacer_get_stats(f->pacer, &ps), 0);
+  assert_int_equal(ps.connections, 1);
+  assert_true(ps.ticks >= 105);
+  printf("# uv_timer pacer wake-up lateness p50 %.3f p99 %.3f max %.3f ms\n",
+         (double)ps.lateness_p50 / 1e6, (double)ps.lateness_p99 / 1e6,
+         (double)ps.lateness_max / 1e6);
+  fx_stop(f);
+  free(f);
+}
+
+/* ---- closing from inside callbacks --------------------------------------- */
+
+static void close_from(int where) {
+  fx *f = calloc(1, sizeof(*f));
+  assert_non_null(f);
+  if (where == 0) {
+    /* fx_start_ex returns right after READY, where the close happened. */
+    f->close_in_ready = 1;
+    fx_start_ex(f, DV_SIM_MODE_AES256_GCM, 0, 0, 0);
+  } else {
+    fx_start_ex(f, DV_SIM_MODE_AES256_GCM, 0, 1, 1);
+    f->close_in_source = 1;
+    f->pcm_frames = 1000;
+    assert_int_equal(dvoice_conn_play(f->conn), 0);
+  }
+  dvt_run_flag(&f->loop, &f->conn_closed, 5000);
+  assert_int_equal(f->conn_closed, 1);
+  assert_int_equal(f->after_close_events, 0);
+  if (where == 1) {
+    assert_int_equal(f->source_calls, 10);
+    assert_int_equal(dvoice_pacer_close(f->pacer, pacer_closed, f), 0);
+    dvt_run_flag(&f->loop, &f->pacer_closed, 5000);
+  }
+  assert_int_equal(dv_sim_uv_close(f->sim, sim_closed, f), 0);
+  dvt_run_flag(&f->loop, &f->sim_closed, 5000);
+  assert_int_equal(dvt_loop_teardown(&f->loop), 0);
+  free(f);
+}
+
+static void test_close_in_on_state(void **state) {
+  (void)state;
+  close_from(0);
+}
+
+static void test_close_in_source(void **state) {
+  (void)state;
+  close_from(1);
+}
+
+/* ---- argument and state errors ------------------------------------------- */
+
+static void test_api_errors(void **state) {
+  uv_loop_t loop;
+  dvoice_conn_settings cs;
+  dvoice_conn *c = (dvoice_conn *)&loop;
+  dvoice_pacer *p;
+  dvoice_pacer_settings ps;
+  (void)state;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  dvoice_conn_settings_default(&cs);
+  cs.guild_id = GUILD;
+  cs.user_id = USER;
+  cs.session_id = "s";
+  cs.token = "t";
+  cs.endpoint = "ws://127.0.0.1:1";
+  assert_int_equal(dvoice_conn_new(NULL, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_new(&c, NULL, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_null(c);
+  cs.token = "has space";
+  assert_int_equal(dvoice_conn_new(&c, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  cs.token = "t";
+  cs.guild_id = 0;
+  assert_int_equal(dvoice_conn_new(&c, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  cs.guild_id = GUILD;
+  cs.drain_threshold = cs.queue_frames;
+  assert_int_equal(dvoice_conn_new(&c, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  cs.drain_threshold = 12;
+  cs.auto_speaking = 8;
+  assert_int_equal(dvoice_conn_new(&c, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  cs.auto_speaking = 1;
+  assert_int_equal(dvoice_conn_send_opus(NULL, (const uint8_t *)"x", 1),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_play(NULL), DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_stop(NULL), DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_close(NULL, NULL), DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_get_stats(NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_get_state(NULL), DVOICE_CONN_DISCONNECTED);
+  assert_string_equal(dvoice_conn_state_name(DVOICE_CONN_WAIT_SERVER),
+                      "WAIT_SERVER");
+  assert_string_equal(dvoice_conn_reason_name(DVOICE_CONN_REASON_ZOMBIE),
+                      "ZOMBIE");
+  assert_string_equal(dvoice_conn_state_name((dvoice_conn_state)99),
+                      "UNKNOWN");
+  dvoice_pacer_settings_default(&ps);
+  ps.spin = 3 * DVOICE_MS;
+  assert_int_equal(dvoice_pacer_new(&p, &loop, &ps),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_pacer_new(NULL, &loop, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  /* A pacer of another loop is refused. */
+  {
+    uv_loop_t other;
+    assert_int_equal(uv_loop_init(&other), 0);
+    assert_int_equal(dvoice_pacer_new(&p, &other, NULL), 0);
+    cs.pacer = p;
+    assert_int_equal(dvoice_conn_new(&c, &loop, &cs, NULL, NULL),
+                     DVOICE_ERR_INVALID_STATE);
+    cs.pacer = NULL;
+    assert_int_equal(dvoice_pacer_close(p, NULL, NULL), 0);
+    assert_int_equal(dvoice_pacer_close(p, NULL, NULL),
+                     DVOICE_ERR_INVALID_STATE);
+    uv_run(&other, UV_RUN_DEFAULT);
+    assert_int_equal(dvt_loop_teardown(&other), 0);
+  }
+  /* A connection to a closed port: errors on the live object, then close. */
+  assert_int_equal(dvoice_conn_new(&c, &loop, &cs, NULL, NULL), 0);
+  assert_int_equal(dvoice_conn_send_opus(c, (const uint8_t *)"x", 0),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  {
+    static const uint8_t big[1276];
+    assert_int_equal(dvoice_conn_send_opus(c, big, sizeof(big)),
+                     DVOICE_ERR_TOO_LARGE);
+  }
+  assert_int_equal(dvoice_conn_play(c), DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(dvoice_conn_set_speaking(c, 8),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_new_session(c, NULL, "t", NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_send_opus(c, (const uint8_t *)"\xf8\xff\xfe",
+                                         3),
+                   0);
+  assert_int_equal(dvoice_conn_queued(c), 1);
+  assert_int_equal(dvoice_conn_close(c, NULL), 0);
+  assert_int_equal(dvoice_conn_close(c, NULL), DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(dvoice_conn_send_opus(c, (const uint8_t *)"x", 1),
+                   DVOICE_ERR_INVALID_STATE);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(dvt_loop_teardown(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stream_aes),
@@ -563,6 +845,11 @@ int main(void) {
       cmocka_unit_test(test_zombie_xchacha),
       cmocka_unit_test(test_loss_aes),
       cmocka_unit_test(test_loss_xchacha),
+      cmocka_unit_test(test_pull_pcm),
+      cmocka_unit_test(test_uv_timer_pacer),
+      cmocka_unit_test(test_close_in_on_state),
+      cmocka_unit_test(test_close_in_source),
+      cmocka_unit_test(test_api_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
