@@ -48,8 +48,9 @@ struct dv_uv_ws {
   dv_uv_ws_server *srv; /* server side: the server that accepted us */
   int is_server;
   int secure;
-  dv_url url;   /* client */
-  char *target; /* server: the request target, copied */
+  dv_uv_url url; /* client */
+  char *target;  /* server: the request target, copied */
+  char peer[80]; /* "host:port" for log lines */
   conn_state state;
 
   /* libuv handles and requests; |pending| counts closes and requests that
@@ -129,12 +130,31 @@ static dvoice_tstamp now_ns(const dv_uv_ws *s) {
   return dv_uv_env_now(&s->env);
 }
 
-static const char *peer_host(const dv_uv_ws *s) {
-  return s->is_server ? "client" : s->url.host;
+/* "host:port" of the peer for log lines. */
+static const char *peer_name(const dv_uv_ws *s) {
+  return s->peer;
 }
 
-static unsigned peer_port(const dv_uv_ws *s) {
-  return s->is_server ? 0 : s->url.port;
+static void set_peer_name(dv_uv_ws *s) {
+  struct sockaddr_storage a;
+  char ip[64] = "?";
+  int len = sizeof(a);
+  unsigned port = 0;
+  if (!s->is_server) {
+    snprintf(s->peer, sizeof(s->peer), "%.60s:%u", s->url.host,
+             (unsigned)s->url.port);
+    return;
+  }
+  if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&a, &len) == 0) {
+    if (a.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&a, ip, sizeof(ip));
+      port = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&a, ip, sizeof(ip));
+      port = ntohs(((struct sockaddr_in *)&a)->sin_port);
+    }
+  }
+  snprintf(s->peer, sizeof(s->peer), "client %s:%u", ip, port);
 }
 
 static int code_sendable(uint16_t code) {
@@ -162,16 +182,15 @@ static void fail(dv_uv_ws *s, int err, int uv_err, const char *what) {
   s->err = err;
   s->uv_err = uv_err;
   if (s->close_requested || s->terminal) {
-    DV_DEBUG(&s->env, "uv: %s:%u: %s while closing: %s%s%s", peer_host(s),
-             peer_port(s), what, dvoice_strerror(err), uv_err ? ": " : "",
+    DV_DEBUG(&s->env, "uv: %s: %s while closing: %s%s%s", peer_name(s), what,
+             dvoice_strerror(err), uv_err ? ": " : "",
              uv_err ? uv_strerror(uv_err) : "");
     return;
   }
   s->err_pending = 1;
-  DV_WARN(&s->env, "uv: %s:%u: %s failed in state %s: %s%s%s%s", peer_host(s),
-          peer_port(s), what, state_names[s->state], dvoice_strerror(err),
-          uv_err ? " (" : "", uv_err ? uv_err_name(uv_err) : "",
-          uv_err ? ")" : "");
+  DV_WARN(&s->env, "uv: %s: %s failed in state %s: %s%s%s%s", peer_name(s),
+          what, state_names[s->state], dvoice_strerror(err), uv_err ? " (" : "",
+          uv_err ? uv_err_name(uv_err) : "", uv_err ? ")" : "");
 }
 
 static int map_connect_err(int uv_err) {
@@ -205,7 +224,7 @@ static void free_stream(dv_uv_ws *s) {
     uv_freeaddrinfo(s->ai_list);
   }
   dv_buf_free_secret(&s->plain);
-  dv_url_free(&s->url, mem);
+  dv_uv_url_free(&s->url, mem);
   dv_free(mem, s->target);
   dv_free(mem, s);
   if (srv != NULL) {
@@ -257,8 +276,7 @@ static void to_dead(dv_uv_ws *s) {
   if (s->state == ST_DEAD) {
     return;
   }
-  DV_DEBUG(&s->env, "uv: %s:%u: %s -> dead", peer_host(s), peer_port(s),
-           state_names[s->state]);
+  DV_DEBUG(&s->env, "uv: %s: %s -> dead", peer_name(s), state_names[s->state]);
   s->state = ST_DEAD;
   s->deadline = DVOICE_TSTAMP_NONE;
   if (s->gai_pending) {
@@ -407,8 +425,8 @@ static void on_timer(uv_timer_t *t) {
         break;
       case ST_CLOSING:
       case ST_SHUTDOWN:
-        DV_INFO(&s->env, "uv: %s:%u: close timed out in state %s; dropping",
-                peer_host(s), peer_port(s), state_names[s->state]);
+        DV_INFO(&s->env, "uv: %s: close timed out in state %s; dropping",
+                peer_name(s), state_names[s->state]);
         to_dead(s);
         break;
       case ST_OPEN:
@@ -742,7 +760,7 @@ static int ws_on_open(dv_ws *ws, void *ud) {
   }
   s->state = ST_OPEN;
   s->deadline = DVOICE_TSTAMP_NONE;
-  DV_INFO(&s->env, "uv: %s:%u: WebSocket open%s%s", peer_host(s), peer_port(s),
+  DV_INFO(&s->env, "uv: %s: WebSocket open%s%s", peer_name(s),
           s->secure ? " over " : "",
           s->secure ? dv_tls_ciphersuite(&s->tls) : "");
   if (!s->close_requested && s->cb.on_open != NULL) {
@@ -776,8 +794,7 @@ static void ws_on_close(dv_ws *ws, uint16_t code, const uint8_t *reason,
   dv_uv_ws *s = ud;
   char text[128];
   (void)ws;
-  DV_INFO(&s->env, "uv: %s:%u: peer closed with %u", peer_host(s), peer_port(s),
-          (unsigned)code);
+  DV_INFO(&s->env, "uv: %s: peer closed with %u", peer_name(s), (unsigned)code);
   if (s->close_requested || s->terminal || s->err != 0) {
     return; /* the answer to our close, or after a failure */
   }
@@ -837,8 +854,8 @@ static void on_connected(uv_connect_t *req, int status) {
   }
   if (status != 0) {
     s->last_connect_err = status;
-    DV_DEBUG(&s->env, "uv: %s:%u: connect attempt: %s", peer_host(s),
-             peer_port(s), uv_strerror(status));
+    DV_DEBUG(&s->env, "uv: %s: connect attempt: %s", peer_name(s),
+             uv_strerror(status));
     close_tcp(s); /* on_tcp_closed tries the next address */
     settle(s);
     return;
@@ -846,7 +863,7 @@ static void on_connected(uv_connect_t *req, int status) {
   uv_freeaddrinfo(s->ai_list);
   s->ai_list = s->ai_next = NULL;
   s->state = ST_HANDSHAKE;
-  DV_DEBUG(&s->env, "uv: %s:%u: TCP connected", peer_host(s), peer_port(s));
+  DV_DEBUG(&s->env, "uv: %s: TCP connected", peer_name(s));
   start_reading(s);
   settle(s);
 }
@@ -995,8 +1012,9 @@ int dv_uv_ws_connect(dv_uv_ws **out, uv_loop_t *loop, const char *url,
   if (rv != 0) {
     return rv;
   }
-  rv = dv_url_parse(&s->url, url, env.mem);
+  rv = dv_uv_url_parse(&s->url, url, env.mem);
   if (rv == 0) {
+    set_peer_name(s);
     s->secure = s->url.secure;
     if (s->secure) {
       rv = make_client_conf(s, settings);
@@ -1125,11 +1143,14 @@ int dv_uv_ws_close(dv_uv_ws *s, uint16_t code, const char *reason,
   s->err_pending = s->drain_pending = 0;
   switch (s->state) {
     case ST_OPEN: {
+      /* Once the peer's close arrived (on_close may be running now) the
+       * core has answered it already: just let the handshake finish. */
+      int answered = dv_ws_close_code_received(&s->ws) != 0;
       int rv = DVOICE_ERR_INVALID_STATE;
-      if (dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
+      if (!answered && dv_ws_state_get(&s->ws) == DV_WS_OPEN) {
         rv = dv_ws_close(&s->ws, code, reason, reason_len);
       }
-      if (rv == 0) {
+      if (rv == 0 || answered) {
         s->state = ST_CLOSING;
         set_close_deadline(s);
       } else if (rv == DVOICE_ERR_NOMEM ||
@@ -1297,6 +1318,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   uv_tcp_nodelay(&s->tcp, 1);
+  set_peer_name(s);
   rv = init_cores(s, srv->headers, srv->nheaders);
   if (rv != 0) {
     DV_WARN(&srv->env, "uv: server: connection setup: %s", dvoice_strerror(rv));

@@ -123,7 +123,8 @@ void dv_uv_ws_settings_default(dv_uv_ws_settings *s);
  * passed to every callback. For wss:// the CA file is read now (unless a
  * shared tls_conf is given).
  * Returns 0 and sets |*out|, or (no callback will run):
- *   DVOICE_ERR_INVALID_ARGUMENT  NULL out/loop/url/cb
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL out/loop/url/cb; an extra header
+ *                                that is not a token or holds CR/LF
  *   DVOICE_ERR_UNSUPPORTED       not a ws:// or wss:// URL
  *   DVOICE_ERR_MALFORMED         a malformed URL
  *   DVOICE_ERR_TLS_CA            the CA file could not be loaded

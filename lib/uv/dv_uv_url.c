@@ -50,7 +50,7 @@ static char *copy_range(const dvoice_mem *mem, const char *p, size_t n) {
   return s;
 }
 
-int dv_url_parse(dv_url *u, const char *url, const dvoice_mem *mem) {
+int dv_uv_url_parse(dv_uv_url *u, const char *url, const dvoice_mem *mem) {
   const char *p, *host, *host_end, *auth, *auth_end;
   size_t n;
   unsigned long port = 0;
@@ -86,7 +86,7 @@ int dv_url_parse(dv_url *u, const char *url, const dvoice_mem *mem) {
       return DVOICE_ERR_MALFORMED;
     }
   }
-  if ((size_t)(host_end - host) > DV_URL_HOST_MAX) {
+  if ((size_t)(host_end - host) > DV_UV_URL_HOST_MAX) {
     return DVOICE_ERR_MALFORMED;
   }
   if (*p == ':') {
@@ -128,13 +128,13 @@ int dv_url_parse(dv_url *u, const char *url, const dvoice_mem *mem) {
     }
   }
   if (u->host == NULL || u->authority == NULL || u->target == NULL) {
-    dv_url_free(u, mem);
+    dv_uv_url_free(u, mem);
     return DVOICE_ERR_NOMEM;
   }
   return 0;
 }
 
-void dv_url_free(dv_url *u, const dvoice_mem *mem) {
+void dv_uv_url_free(dv_uv_url *u, const dvoice_mem *mem) {
   if (u == NULL) {
     return;
   }

@@ -10,16 +10,16 @@
 #include <dvoice/dvoice.h>
 
 /* Longest host name accepted (DNS limit). */
-#define DV_URL_HOST_MAX 253
+#define DV_UV_URL_HOST_MAX 253
 
-typedef struct dv_url {
+typedef struct dv_uv_url {
   int secure;      /* 1 for wss://, 0 for ws:// */
   int host_ipv6;   /* 1 if the host was a bracketed IPv6 literal */
   char *host;      /* without brackets, NUL-terminated; owned */
   uint16_t port;   /* explicit port, or 443 / 80 */
   char *target;    /* path and query, always starting with '/'; owned */
   char *authority; /* Host header value: host[:port], brackets kept; owned */
-} dv_url;
+} dv_uv_url;
 
 /*
  * Parses |url| (NUL-terminated, borrowed) into |u|, allocating with |mem|.
@@ -31,9 +31,9 @@ typedef struct dv_url {
  * DVOICE_ERR_UNSUPPORTED (another scheme), DVOICE_ERR_MALFORMED or
  * DVOICE_ERR_NOMEM. On error |u| holds nothing to free.
  */
-int dv_url_parse(dv_url *u, const char *url, const dvoice_mem *mem);
+int dv_uv_url_parse(dv_uv_url *u, const char *url, const dvoice_mem *mem);
 
-/* Frees what dv_url_parse allocated; safe on a zeroed or freed dv_url. */
-void dv_url_free(dv_url *u, const dvoice_mem *mem);
+/* Frees what dv_uv_url_parse allocated; safe on a zeroed or freed dv_uv_url. */
+void dv_uv_url_free(dv_uv_url *u, const dvoice_mem *mem);
 
 #endif

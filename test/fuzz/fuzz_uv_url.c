@@ -21,21 +21,21 @@ static void check_printable(const char *s) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *s = malloc(size + 1);
-  dv_url u;
+  dv_uv_url u;
   if (s == NULL) {
     return 0;
   }
   memcpy(s, data, size);
   s[size] = 0;
-  if (dv_url_parse(&u, s, NULL) == 0) {
+  if (dv_uv_url_parse(&u, s, NULL) == 0) {
     if (u.port == 0 || u.host[0] == 0 || u.target[0] != '/' ||
-        strlen(u.host) > DV_URL_HOST_MAX || strchr(u.target, '#') != NULL) {
+        strlen(u.host) > DV_UV_URL_HOST_MAX || strchr(u.target, '#') != NULL) {
       abort();
     }
     check_printable(u.host);
     check_printable(u.target);
     check_printable(u.authority);
-    dv_url_free(&u, NULL);
+    dv_uv_url_free(&u, NULL);
   } else if (u.host != NULL || u.target != NULL || u.authority != NULL) {
     abort(); /* nothing to free after an error */
   }

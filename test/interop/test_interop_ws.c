@@ -347,6 +347,67 @@ static void test_client_message_too_big(void **state) {
   fx_end(&f);
 }
 
+/* Every byte of the Upgrade response and the frames in its own TLS record:
+ * the glue must reassemble across many tiny reads. */
+static void test_client_byte_by_byte(void **state) {
+  fx f;
+  dv_uv_ws_settings s;
+  unsigned port;
+  (void)state;
+  NEED_PEERS();
+  fx_init(&f);
+  port = start_raw_server(&f, "tls");
+  fx_settings(&f, &s);
+  client_connect(&f, "localhost", port, "/drip", &s);
+  dvt_run_until(&f.loop, ended, &f.client, 10000);
+  assert_int_equal(f.client.opened, 1);
+  assert_int_equal(f.client.messages, 1);
+  assert_int_equal(f.client.last_op, DV_WS_TEXT);
+  dvt_assert_bytes(f.client.last.data, f.client.last.len,
+                   (const uint8_t *)"hello", 5);
+  assert_int_equal(f.client.closed, 1);
+  assert_int_equal(f.client.code, 1000);
+  assert_string_equal(f.client.reason, "drip done");
+  side_close(&f.client, 1000, NULL);
+  dvt_run_flag(&f.loop, &f.client.released, 10000);
+  fx_end(&f);
+}
+
+/* A peer that never answers our close frame, and one that answers but
+ * never ends TCP: close_cb still runs, after close_timeout_ms. */
+static void run_close_timeout(const char *path, const char *state_name) {
+  fx f;
+  dv_uv_ws_settings s;
+  unsigned port;
+  char needle[96];
+  NEED_PEERS();
+  fx_init(&f);
+  port = start_raw_server(&f, "tls");
+  fx_settings(&f, &s);
+  s.close_timeout_ms = 300;
+  client_connect(&f, "localhost", port, path, &s);
+  dvt_run_until(&f.loop, opened_or_failed, &f.client, 10000);
+  assert_int_equal(f.client.opened, 1);
+  side_close(&f.client, 1000, NULL);
+  dvt_run_flag(&f.loop, &f.client.released, 10000);
+  snprintf(needle, sizeof(needle), "close timed out in state %s", state_name);
+  if (!dvt_log_contains(&f.env.log, needle)) {
+    fail_msg("no \"%s\" in:\n%s", needle, (char *)f.env.log.text.data);
+  }
+  assert_int_equal(f.client.closed + f.client.errored, 0);
+  fx_end(&f);
+}
+
+static void test_close_timeout_no_close_frame(void **state) {
+  (void)state;
+  run_close_timeout("/mute", "closing");
+}
+
+static void test_close_timeout_no_fin(void **state) {
+  (void)state;
+  run_close_timeout("/nofin", "shutdown");
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 /* Connects to |port| with the CA |ca|; expects on_error(|want|) and a log
@@ -441,7 +502,9 @@ static void test_fail_upgrade_timeout(void **state) {
   NEED_PEERS();
   fx_init(&f);
   port = start_raw_server(&f, "tls");
-  expect_client_error(&f, "localhost", port, "/hang", certs.ca, 400,
+  /* Long enough for the TLS handshake to finish even under valgrind, so
+   * the deadline hits the Upgrade stage. */
+  expect_client_error(&f, "localhost", port, "/hang", certs.ca, 2500,
                       DVOICE_ERR_TIMEOUT, "upgrade failed");
   dvt_peer_wait(&f.peer, "REQUEST /hang", NULL, 0, 1000);
   fx_end(&f);
@@ -673,6 +736,44 @@ static void test_server_client_closes_4001(void **state) {
   reverse_end(&f);
 }
 
+/* A Node client that does not trust our certificate: its TLS alert fails
+ * our side of the handshake. */
+static void test_server_client_rejects_cert(void **state) {
+  fx f;
+  dv_uv_ws_server_settings ss;
+  char url[128], line[256];
+  const char *args[4];
+  (void)state;
+  NEED_PEERS();
+  fx_init(&f);
+  dv_uv_ws_server_settings_default(&ss);
+  ss.conn.env = &f.env.env;
+  ss.cert_file = certs.server_cert;
+  ss.key_file = certs.server_key;
+  assert_int_equal(
+      dv_uv_ws_server_new(&f.srv, &f.loop, &ss, srv_accept, NULL, &f), 0);
+  snprintf(url, sizeof(url), "wss://127.0.0.1:%u/",
+           dv_uv_ws_server_port(f.srv));
+  args[0] = url;
+  args[1] = certs.otherca;
+  args[2] = "echo";
+  args[3] = NULL;
+  dvt_peer_start(&f.peer, &f.loop, npm_peers, dvt_peer_script("ws_client.js"),
+                 args);
+  f.have_peer = 1;
+  dvt_peer_wait(&f.peer, "ERROR ", line, sizeof(line), 10000);
+  dvt_peer_wait(&f.peer, "CLOSE 1006", NULL, 0, 10000);
+  dvt_run_until(&f.loop, ended, &f.server, 10000);
+  assert_int_equal(f.server.opened, 0);
+  assert_int_equal(f.server.errored, 1);
+  assert_true(f.server.err == DVOICE_ERR_TLS ||
+              f.server.err == DVOICE_ERR_TLS_CLOSED);
+  assert_true(dvt_log_contains(&f.env.log, "TLS"));
+  side_close(&f.server, 1000, NULL);
+  dvt_run_flag(&f.loop, &f.server.released, 10000);
+  fx_end(&f);
+}
+
 static int group_setup(void **state) {
   (void)state;
   npm_peers = dvt_getenv_required("DVOICE_NPM_PEERS");
@@ -704,6 +805,9 @@ int main(void) {
       cmocka_unit_test(test_client_server_closes_1000),
       cmocka_unit_test(test_client_server_closes_4015),
       cmocka_unit_test(test_client_message_too_big),
+      cmocka_unit_test(test_client_byte_by_byte),
+      cmocka_unit_test(test_close_timeout_no_close_frame),
+      cmocka_unit_test(test_close_timeout_no_fin),
       cmocka_unit_test(test_fail_wrong_ca),
       cmocka_unit_test(test_fail_hostname_mismatch),
       cmocka_unit_test(test_fail_conn_refused),
@@ -721,6 +825,10 @@ int main(void) {
       cmocka_unit_test(test_server_closes_4015),
       cmocka_unit_test(test_server_message_too_big),
       cmocka_unit_test(test_server_client_closes_4001),
+      cmocka_unit_test(test_server_client_rejects_cert),
   };
+  if (getenv("DVT_FILTER") != NULL) {
+    cmocka_set_test_filter(getenv("DVT_FILTER")); /* e.g. "*tls*" */
+  }
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -28,15 +28,15 @@ static const good_case good[] = {
 static void test_url_good(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-    dv_url u;
-    assert_int_equal(dv_url_parse(&u, good[i].url, NULL), 0);
+    dv_uv_url u;
+    assert_int_equal(dv_uv_url_parse(&u, good[i].url, NULL), 0);
     assert_int_equal(u.secure, good[i].secure);
     assert_string_equal(u.host, good[i].host);
     assert_int_equal(u.port, good[i].port);
     assert_string_equal(u.target, good[i].target);
     assert_string_equal(u.authority, good[i].authority);
-    dv_url_free(&u, NULL);
-    dv_url_free(&u, NULL); /* idempotent */
+    dv_uv_url_free(&u, NULL);
+    dv_uv_url_free(&u, NULL); /* idempotent */
   }
 }
 
@@ -74,38 +74,38 @@ static const bad_case bad[] = {
 static void test_url_bad(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    dv_url u;
-    int rv = dv_url_parse(&u, bad[i].url, NULL);
+    dv_uv_url u;
+    int rv = dv_uv_url_parse(&u, bad[i].url, NULL);
     if (rv != bad[i].err) {
       fail_msg("url %zu \"%s\": got %d want %d", i, bad[i].url, rv, bad[i].err);
     }
     assert_null(u.host);
     assert_null(u.target);
   }
-  assert_int_equal(dv_url_parse(NULL, "ws://h", NULL),
+  assert_int_equal(dv_uv_url_parse(NULL, "ws://h", NULL),
                    DVOICE_ERR_INVALID_ARGUMENT);
 }
 
 static void test_url_host_length(void **state) {
   char url[400];
-  dv_url u;
+  dv_uv_url u;
   (void)state;
   /* 253 characters is the DNS limit and accepted; 254 is not. */
   strcpy(url, "wss://");
   memset(url + 6, 'a', 253);
   strcpy(url + 6 + 253, "/x");
-  assert_int_equal(dv_url_parse(&u, url, NULL), 0);
+  assert_int_equal(dv_uv_url_parse(&u, url, NULL), 0);
   assert_int_equal(strlen(u.host), 253);
-  dv_url_free(&u, NULL);
+  dv_uv_url_free(&u, NULL);
   memset(url + 6, 'a', 254);
   strcpy(url + 6 + 254, "/x");
-  assert_int_equal(dv_url_parse(&u, url, NULL), DVOICE_ERR_MALFORMED);
+  assert_int_equal(dv_uv_url_parse(&u, url, NULL), DVOICE_ERR_MALFORMED);
 }
 
 static int parse_with(const dvoice_mem *mem, void *ud) {
-  dv_url u;
-  int rv = dv_url_parse(&u, (const char *)ud, mem);
-  dv_url_free(&u, mem);
+  dv_uv_url u;
+  int rv = dv_uv_url_parse(&u, (const char *)ud, mem);
+  dv_uv_url_free(&u, mem);
   return rv;
 }
 

@@ -8,6 +8,12 @@
 //   /midframe-rst upgrades correctly, sends half a frame, then destroys the
 //                socket (FIN without close_notify)
 //   /hang        never answers the request
+//   /mute        upgrades correctly, then ignores everything (never answers
+//                a close frame)
+//   /nofin       upgrades correctly, answers the first frame it gets with a
+//                close frame (1000), then never closes its side of TCP
+//   /drip        upgrades correctly, then sends a text message "hello" and a
+//                close frame (1000 "drip done") one byte per TLS record
 // The silent port accepts TCP and never sends a byte (the TLS handshake
 // never completes).
 // Usage: node raw_server.js CERT KEY
@@ -24,11 +30,22 @@ const held = [];
 const server = tls.createServer({
   cert: fs.readFileSync(cert),
   key: fs.readFileSync(key),
+  allowHalfOpen: true, // so that /nofin can ignore the client's FIN
 }, (sock) => {
   let req = '';
   sock.on('error', () => {});
+  sock.on('end', () => {
+    if (!req.startsWith('GET /nofin')) sock.end();
+  });
   sock.on('data', (chunk) => {
-    if (req.includes('\r\n\r\n')) return;
+    if (req.includes('\r\n\r\n')) {
+      if (req.startsWith('GET /nofin') && !sock.answered) {
+        sock.answered = true;
+        sock.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+        held.push(sock);
+      }
+      return;
+    }
     req += chunk.toString('latin1');
     if (!req.includes('\r\n\r\n')) return;
     const path = req.split(' ')[1];
@@ -59,6 +76,24 @@ const server = tls.createServer({
         });
         break;
       }
+      case '/drip': {
+        const bytes = Buffer.concat([
+          Buffer.from(upgrade(accept), 'latin1'),
+          Buffer.from([0x81, 0x05]), Buffer.from('hello'),
+          Buffer.from([0x88, 0x0b, 0x03, 0xe8]), Buffer.from('drip done'),
+        ]);
+        let i = 0;
+        const next = () => {
+          if (i < bytes.length) sock.write(bytes.subarray(i, ++i), next);
+        };
+        next();
+        break;
+      }
+      case '/mute':
+      case '/nofin':
+        sock.write(upgrade(accept));
+        held.push(sock);
+        break;
       case '/hang':
         held.push(sock);
         break;
