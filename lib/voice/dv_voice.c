@@ -127,8 +127,7 @@ const char *dv_voice_reason_name(dv_voice_reason r) {
   return "?";
 }
 
-/* ---- close-code policy (reference 3 and 6.5) ------------------------------
- */
+/* ---- close-code policy (reference 3 and 6.5) ---------------------------- */
 
 typedef struct policy_row {
   int code;
@@ -204,6 +203,12 @@ dv_voice_policy dv_voice_policy_for(int code, int dave_enabled) {
 }
 
 /* ---- small helpers ------------------------------------------------------ */
+
+/* Deadline arithmetic saturates below DVOICE_TSTAMP_NONE, so a huge
+ * timestamp or tunable never wraps around into an immediate deadline. */
+static dvoice_tstamp ts_add(dvoice_tstamp a, dvoice_tstamp b) {
+  return a >= DVOICE_TSTAMP_NONE - 1 - b ? DVOICE_TSTAMP_NONE - 1 : a + b;
+}
 
 static int ws_open(const dv_voice *v) {
   switch (v->state) {
@@ -470,12 +475,11 @@ static int send_speaking(dv_voice *v) {
   return rv;
 }
 
-/* ---- failure handling -----------------------------------------------------
- */
+/* ---- failure handling ---------------------------------------------------- */
 
 static void connect_now(dv_voice *v, dvoice_tstamp ts) {
   dv_voice_event ev;
-  v->deadline = ts + v->cfg.handshake_timeout;
+  v->deadline = ts_add(ts, v->cfg.handshake_timeout);
   set_state(v, DV_VOICE_CONNECTING, DV_VOICE_OUTCOME_NONE, DV_VOICE_REASON_NONE,
             0);
   memset(&ev, 0, sizeof(ev));
@@ -520,7 +524,8 @@ static void handle_failure(dv_voice *v, int code, dv_voice_reason reason,
   drop_ws(v);
   /* A connection that stayed READY long enough proves the retries worked:
    * only then do the counters start over, so flapping never loops. */
-  if (was == DV_VOICE_READY && ts - v->ready_since >= v->cfg.stable_after) {
+  if (was == DV_VOICE_READY && ts >= v->ready_since &&
+      ts - v->ready_since >= v->cfg.stable_after) {
     v->resume_attempts = 0;
     v->session_attempts = 0;
   }
@@ -559,7 +564,7 @@ static void handle_failure(dv_voice *v, int code, dv_voice_reason reason,
     case DV_VOICE_OUTCOME_RESUME:
       v->resume_attempts++;
       v->resuming = 1;
-      v->deadline = ts + backoff_delay(v, v->resume_attempts);
+      v->deadline = ts_add(ts, backoff_delay(v, v->resume_attempts));
       set_state(v, DV_VOICE_BACKOFF, outcome, reason, code);
       return;
     case DV_VOICE_OUTCOME_NEW_SESSION:
@@ -568,10 +573,10 @@ static void handle_failure(dv_voice *v, int code, dv_voice_reason reason,
       v->resume_attempts = 0;
       v->resuming = 0;
       v->established = 0;
-      v->retry_at = ts + backoff_delay(v, v->session_attempts);
-      v->deadline =
-          ts + (outcome == DV_VOICE_OUTCOME_NEW_SESSION ? v->cfg.session_wait
-                                                        : v->cfg.server_wait);
+      v->retry_at = ts_add(ts, backoff_delay(v, v->session_attempts));
+      v->deadline = ts_add(ts, outcome == DV_VOICE_OUTCOME_NEW_SESSION
+                                   ? v->cfg.session_wait
+                                   : v->cfg.server_wait);
       set_state(v,
                 outcome == DV_VOICE_OUTCOME_NEW_SESSION ? DV_VOICE_NEED_SESSION
                                                         : DV_VOICE_WAIT_SERVER,
@@ -633,7 +638,7 @@ static int on_hello(dv_voice *v, const json_t *d, dvoice_tstamp ts) {
   v->hello_seen = 1;
   v->hb_interval = (dvoice_tstamp)(ms * (double)DVOICE_MS);
   /* No first-beat jitter on the voice gateway (reference 2.7). */
-  v->hb_next = ts + v->hb_interval;
+  v->hb_next = ts_add(ts, v->hb_interval);
   v->missed_acks = 0;
   v->hb_pending = 0;
   DV_DEBUG(&v->env, "voice: hello, heartbeat every %.0f ms", ms);
@@ -989,6 +994,9 @@ int dv_voice_on_text(dv_voice *v, const char *json, size_t len,
   if (rv != 0) {
     return rv;
   }
+  if (json == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
   rv = dv_json_envelope_parse(&e, json, len, "seq");
   if (rv == 0 && e.has_seq && is_replay(v, e.seq)) {
     DV_DEBUG(&v->env, "voice: dropping replayed op %d seq %lld", e.op,
@@ -1011,7 +1019,10 @@ int dv_voice_on_binary(dv_voice *v, const uint8_t *data, size_t len,
   if (rv != 0) {
     return rv;
   }
-  if (data == NULL || len < 3) {
+  if (data == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (len < 3) {
     return after_message(v, DVOICE_ERR_PROTO, 0, 0, ts);
   }
   seq = dv_get_u16(data);
@@ -1352,9 +1363,9 @@ int dv_voice_handle_expiry(dv_voice *v, dvoice_tstamp ts) {
       return fail_local(v, DV_VOICE_REASON_NOMEM, rv, ts);
     }
     /* Absolute schedule; after a stall resynchronise instead of bursting. */
-    v->hb_next += v->hb_interval;
+    v->hb_next = ts_add(v->hb_next, v->hb_interval);
     if (v->hb_next <= ts) {
-      v->hb_next = ts + v->hb_interval;
+      v->hb_next = ts_add(ts, v->hb_interval);
     }
   }
   if (v->deadline == DVOICE_TSTAMP_NONE || ts < v->deadline) {

@@ -37,8 +37,9 @@
  * - On EV_CLOSE_WS close the current WebSocket with the given code and do
  *   NOT report that socket's close through dv_voice_on_close: the machine
  *   has already handled it. Messages queued for a dropped WS are discarded.
- * - When dv_voice_on_text/on_binary returns an error the machine has already
- *   emitted EV_CLOSE_WS and moved on; the return value is for logging.
+ * - When dv_voice_on_text/on_binary returns an error other than
+ *   INVALID_STATE/INVALID_ARGUMENT (which change nothing), the machine has
+ *   already emitted EV_CLOSE_WS and moved on; the value is for logging.
  * - Callbacks run synchronously inside dv_voice_* calls. From a callback only
  *   the getters and dv_voice_send_binary/dv_voice_send_json may be called;
  *   every other call returns DVOICE_ERR_INVALID_STATE there.
@@ -342,8 +343,9 @@ int dv_voice_start(dv_voice *v, dvoice_tstamp ts);
 int dv_voice_on_open(dv_voice *v, dvoice_tstamp ts);
 /* A text message (|len| bytes, no NUL needed, borrowed for the call).
  * Errors: DVOICE_ERR_PROTO, DVOICE_ERR_UNSUPPORTED (no common mode),
- * DVOICE_ERR_INVALID_STATE (no WS open), DVOICE_ERR_NOMEM, or a DAVE
- * hook's error. */
+ * DVOICE_ERR_INVALID_STATE (no WS open), DVOICE_ERR_INVALID_ARGUMENT
+ * (NULL data; nothing changes), DVOICE_ERR_NOMEM, or a DAVE hook's
+ * error. */
 int dv_voice_on_text(dv_voice *v, const char *json, size_t len,
                      dvoice_tstamp ts);
 /* A binary message [seq u16][op u8][payload]. Errors: as on_text. */

@@ -306,8 +306,7 @@ static void to_ready(fx *f) {
   skip_events(f);
 }
 
-/* ---- tests ----------------------------------------------------------------
- */
+/* ---- tests ------------------------------------------------------------ */
 
 static void test_happy_path(void **state) {
   fx f;
@@ -1535,11 +1534,17 @@ static void test_state_errors_and_reentry(void **state) {
   fx_free(&f);
 }
 
+static void nop_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
+  (void)v;
+  (void)ev;
+  (void)ud;
+}
+
 static void test_init_validation(void **state) {
   dvt_env e;
   dv_voice v;
   dv_voice_config cfg;
-  dv_voice_callbacks cb = {on_event}, nocb = {NULL};
+  dv_voice_callbacks cb = {nop_event}, nocb = {NULL};
   (void)state;
   dvt_env_init(&e);
   dv_voice_config_default(&cfg);
@@ -1550,8 +1555,31 @@ static void test_init_validation(void **state) {
   cfg.token = NULL;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL),
                    DVOICE_ERR_INVALID_ARGUMENT);
-  cfg.token = "t\"";
+  /* Quotes and backslashes are escaped in Identify and parse back. */
+  cfg.token = "t\"\\k";
+  cfg.server_id = UINT64_MAX;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL), 0);
+  assert_int_equal(dv_voice_start(&v, 0), 0);
+  assert_int_equal(dv_voice_on_open(&v, 0), 0);
+  {
+    const uint8_t *p;
+    size_t n;
+    int bin;
+    dv_json_envelope env;
+    json_t *d;
+    const char *tok;
+    uint64_t sid;
+    assert_int_equal(dv_voice_next_out(&v, &p, &n, &bin), 1);
+    assert_int_equal(dv_json_envelope_parse(&env, (const char *)p, n, "seq"),
+                     0);
+    assert_int_equal(env.op, 0);
+    d = env.d;
+    assert_int_equal(dv_json_get_str(d, "token", &tok, NULL), 0);
+    assert_string_equal(tok, "t\"\\k");
+    assert_int_equal(dv_json_get_snowflake(d, "server_id", &sid), 0);
+    assert_true(sid == UINT64_MAX);
+    dv_json_envelope_free(&env);
+  }
   dv_voice_free(&v);
   cfg.max_dave_protocol_version = 256;
   assert_int_equal(dv_voice_init(&v, &cfg, &cb, &e.env, NULL),
@@ -1562,12 +1590,6 @@ static void test_init_validation(void **state) {
                    DVOICE_ERR_INVALID_ARGUMENT);
   dv_voice_free(&v);
   dvt_env_free(&e);
-}
-
-static void nop_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
-  (void)v;
-  (void)ev;
-  (void)ud;
 }
 
 /* The whole happy path plus a resume with every allocation failing in
@@ -1626,6 +1648,76 @@ static void test_nomem_each_allocation(void **state) {
   assert_true(dvt_mem_fail_each(run_session, NULL) >= 8);
 }
 
+static void test_ssrc_remap_and_unknown_user(void **state) {
+  fx f;
+  uint64_t uid;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  to_ready(&f);
+  assert_int_equal(text(&f, "{\"op\":5,\"d\":{\"user_id\":\"1\",\"ssrc\":99,"
+                            "\"speaking\":1}}"),
+                   0);
+  /* op 5 for a user not announced by op 11 adds the user. */
+  assert_int_equal(expect_ev(&f, DV_VOICE_EV_USER_CONNECT)->u.user.user_id, 1);
+  expect_ev(&f, DV_VOICE_EV_SPEAKING);
+  /* The SSRC moves to another user: the newest mapping wins. */
+  assert_int_equal(text(&f, "{\"op\":5,\"d\":{\"user_id\":\"2\",\"ssrc\":99,"
+                            "\"speaking\":0}}"),
+                   0);
+  assert_int_equal(dv_voice_user_for_ssrc(&f.v, 99, &uid), 0);
+  assert_int_equal(uid, 2);
+  assert_false(dv_voice_user_at(&f.v, 0)->has_ssrc);
+  /* Clients Connect for a known user emits nothing new. */
+  skip_events(&f);
+  assert_int_equal(text(&f, "{\"op\":11,\"d\":{\"user_ids\":[\"1\",\"2\"]}}"),
+                   0);
+  expect_no_ev(&f);
+  /* A disconnect for an unknown user is ignored. */
+  assert_int_equal(text(&f, "{\"op\":13,\"d\":{\"user_id\":\"77\"}}"), 0);
+  expect_no_ev(&f);
+  assert_int_equal(dv_voice_user_count(&f.v), 2);
+  fx_free(&f);
+}
+
+static void test_heartbeat_after_stall(void **state) {
+  fx f;
+  const dvoice_tstamp iv = 13750 * MS;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  to_ready(&f);
+  /* The loop stalls for 3.5 intervals: one beat, never a burst, and the
+   * schedule restarts from now. */
+  f.now = 3 * iv + iv / 2;
+  assert_int_equal(dv_voice_handle_expiry(&f.v, f.now), 0);
+  expect_out(&f, "{\"op\":3,\"d\":{\"t\":48125,\"seq_ack\":-1}}");
+  expect_no_out(&f);
+  assert_int_equal(dv_voice_get_expiry(&f.v), f.now + iv);
+  /* Expiry handling before the deadline does nothing. */
+  assert_int_equal(dv_voice_handle_expiry(&f.v, f.now + iv - 1), 0);
+  expect_no_out(&f);
+  fx_free(&f);
+}
+
+static void test_deadlines_saturate(void **state) {
+  fx f;
+  const dvoice_tstamp t0 = DVOICE_TSTAMP_NONE - 5 * SEC;
+  (void)state;
+  fx_setup(&f, 0, 1);
+  f.now = t0;
+  assert_int_equal(dv_voice_start(&f.v, f.now), 0);
+  /* t0 + 10 s does not wrap around into the past. */
+  assert_int_equal(dv_voice_get_expiry(&f.v), DVOICE_TSTAMP_NONE - 1);
+  assert_int_equal(dv_voice_on_open(&f.v, f.now), 0);
+  assert_int_equal(text(&f, HELLO), 0);
+  assert_int_equal(dv_voice_get_expiry(&f.v), DVOICE_TSTAMP_NONE - 1);
+  assert_int_equal(dv_voice_on_text(&f.v, NULL, 5, f.now),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_voice_on_binary(&f.v, NULL, 5, f.now),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_voice_get_state(&f.v), DV_VOICE_IDENTIFYING);
+  fx_free(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_happy_path),
@@ -1655,6 +1747,9 @@ int main(void) {
       cmocka_unit_test(test_state_errors_and_reentry),
       cmocka_unit_test(test_init_validation),
       cmocka_unit_test(test_nomem_each_allocation),
+      cmocka_unit_test(test_ssrc_remap_and_unknown_user),
+      cmocka_unit_test(test_heartbeat_after_stall),
+      cmocka_unit_test(test_deadlines_saturate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
