@@ -73,6 +73,8 @@ typedef enum dv_pull_kind {
   DV_PULL_PCM_FLOAT = 3 /* data: DV_OPUS_FRAME_VALUES float, borrowed */
 } dv_pull_kind;
 
+/* |data| is borrowed until the prepare callback for this frame returns
+ * (PCM: until the pull callback returns; it is encoded at once). */
 typedef struct dv_pull_result {
   dv_pull_kind kind;
   const void *data;
@@ -208,7 +210,8 @@ size_t dv_pacer_conn_queue_capacity(const dv_pacer_conn *c);
  * DVOICE_ERR_INVALID_STATE (a push connection). */
 int dv_pacer_conn_play(dv_pacer_conn *c);
 /* Ends the stream: drops queued frames, sends the silence tail if a stream
- * was running, then IDLE (the pull source is not asked meanwhile). */
+ * was running, then IDLE (the pull source is not asked meanwhile; frames
+ * pushed afterwards start a new stream). */
 void dv_pacer_conn_stop(dv_pacer_conn *c);
 
 /*
