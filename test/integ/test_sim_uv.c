@@ -55,8 +55,7 @@ static void send_text(client *c, const char *fmt, ...) {
   va_start(ap, fmt);
   n = vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
-  assert_int_equal(dv_uv_ws_send(c->ws, DV_WS_TEXT, (uint8_t *)buf,
-                                 (size_t)n),
+  assert_int_equal(dv_uv_ws_send(c->ws, DV_WS_TEXT, (uint8_t *)buf, (size_t)n),
                    0);
 }
 
@@ -65,9 +64,8 @@ static void udp_send(client *c, const uint8_t *p, size_t len) {
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
   assert_int_equal(uv_ip4_addr("127.0.0.1", c->udp_port, &sa), 0);
   /* Loopback datagrams this small are sent at once. */
-  assert_int_equal(uv_udp_try_send(&c->udp, &b, 1,
-                                   (const struct sockaddr *)&sa),
-                   (int)len);
+  assert_int_equal(
+      uv_udp_try_send(&c->udp, &b, 1, (const struct sockaddr *)&sa), (int)len);
 }
 
 static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf) {
@@ -85,8 +83,7 @@ static void on_udp(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   if (n <= 0) {
     return;
   }
-  if (dv_udp_classify((const uint8_t *)buf->base, (size_t)n) ==
-      DV_UDP_IPDISC) {
+  if (dv_udp_classify((const uint8_t *)buf->base, (size_t)n) == DV_UDP_IPDISC) {
     assert_int_equal(dv_ipdisc_parse_response((const uint8_t *)buf->base,
                                               (size_t)n, c->ssrc, &res),
                      0);
@@ -142,8 +139,8 @@ static void on_message(dv_uv_ws *ws, dv_ws_opcode op, const uint8_t *data,
                 c->ssrc);
       for (uint32_t i = 0; i < 5; i++) {
         assert_int_equal(dv_rtp_seal_opus(&c->crypt, (uint16_t)i, 960 * i,
-                                          c->ssrc, silence, 3, pkt,
-                                          sizeof(pkt), &plen),
+                                          c->ssrc, silence, 3, pkt, sizeof(pkt),
+                                          &plen),
                          0);
         udp_send(c, pkt, plen);
       }
@@ -247,8 +244,8 @@ static void finish(client *c) {
   }
 }
 
-static void run_handshake(const char *scheme, const char *cert,
-                          const char *key, const char *ca) {
+static void run_handshake(const char *scheme, const char *cert, const char *key,
+                          const char *ca) {
   dv_sim_uv_settings st;
   uv_loop_t loop;
   client c;
@@ -301,8 +298,8 @@ static void test_upgrade_without_v8_refused(void **state) {
   start(&c, &loop, &st, "ws", "/", NULL);
   dvt_run_flag(&loop, &c.errored, 5000);
   assert_int_equal(c.err, DVOICE_ERR_WS_UPGRADE);
-  assert_true(dv_sim_violations_find(&dv_sim_uv_vgw(c.sim)->violations,
-                                     "without v=8"));
+  assert_true(
+      dv_sim_violations_find(&dv_sim_uv_vgw(c.sim)->violations, "without v=8"));
   finish(&c);
   assert_int_equal(dvt_loop_teardown(&loop), 0);
 }
@@ -320,8 +317,7 @@ static void test_heartbeat_timeout_on_the_wire(void **state) {
   /* The client never heartbeats: the timer closes it with 4009. */
   dvt_run_flag(&loop, &c.closed, 5000);
   assert_int_equal(c.close_code, 4009);
-  assert_true(dv_sim_violations_find(&c.s->report.violations,
-                                     "no heartbeat"));
+  assert_true(dv_sim_violations_find(&c.s->report.violations, "no heartbeat"));
   finish(&c);
   assert_int_equal(dvt_loop_teardown(&loop), 0);
 }

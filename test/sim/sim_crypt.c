@@ -75,9 +75,8 @@ int dv_sim_crypt_open(dv_sim_mode mode, const uint8_t key[32],
 }
 
 int dv_sim_crypt_seal(dv_sim_mode mode, const uint8_t key[32],
-                      const uint8_t *aad, size_t aad_len,
-                      const uint8_t *plain, size_t plain_len,
-                      uint32_t counter, dv_buf *out) {
+                      const uint8_t *aad, size_t aad_len, const uint8_t *plain,
+                      size_t plain_len, uint32_t counter, dv_buf *out) {
   uint8_t nonce[24], ctr[4];
   size_t start = out->len;
   uint8_t *dst;

@@ -39,8 +39,7 @@ int dv_sim_crypt_open(dv_sim_mode mode, const uint8_t key[32],
  * DVOICE_ERR_CRYPTO.
  */
 int dv_sim_crypt_seal(dv_sim_mode mode, const uint8_t key[32],
-                      const uint8_t *aad, size_t aad_len,
-                      const uint8_t *plain, size_t plain_len,
-                      uint32_t counter, dv_buf *out);
+                      const uint8_t *aad, size_t aad_len, const uint8_t *plain,
+                      size_t plain_len, uint32_t counter, dv_buf *out);
 
 #endif

@@ -29,12 +29,12 @@ static const uint8_t silence_frame[3] = {0xf8, 0xff, 0xfe};
 struct dv_sim_member_media {
   dv_sim_session *session;
   int addr_known;
-  dv_sim_addr addr;      /* where the client's packets come from */
-  uint32_t out_counter;  /* nonce counter for packets we send it */
+  dv_sim_addr addr;     /* where the client's packets come from */
+  uint32_t out_counter; /* nonce counter for packets we send it */
   int have_first;
   uint16_t hi_seq;
   uint32_t hi_ts;
-  uint64_t window;       /* bit i: seq hi_seq - i was received */
+  uint64_t window; /* bit i: seq hi_seq - i was received */
   dvoice_tstamp last_inorder;
   OpusDecoder *dec;
   dvoice_tstamp *arrivals;
@@ -301,8 +301,7 @@ static struct dv_sim_member_media *member_of(dv_sim_media *m,
   return mm;
 }
 
-static dv_sim_session *session_by_addr(dv_sim_media *m,
-                                       const dv_sim_addr *a) {
+static dv_sim_session *session_by_addr(dv_sim_media *m, const dv_sim_addr *a) {
   for (size_t i = 0; i < m->nmembers; i++) {
     struct dv_sim_member_media *mm = m->members[i];
     if (mm->addr_known && mm->addr.ip == a->ip && mm->addr.port == a->port) {
@@ -392,8 +391,8 @@ static int answer_discovery(dv_sim_media *m, const uint8_t *p,
 }
 
 static void track_continuity(struct dv_sim_member_media *mm,
-                             dv_sim_media_stats *st, uint16_t seq,
-                             uint32_t ts, dvoice_tstamp now) {
+                             dv_sim_media_stats *st, uint16_t seq, uint32_t ts,
+                             dvoice_tstamp now) {
   int d;
   if (!mm->have_first) {
     mm->have_first = 1;
@@ -483,8 +482,7 @@ static int forward(dv_sim_media *m, dv_sim_session *from, const uint8_t *aad,
 }
 
 static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
-                      size_t len, const dv_sim_addr *from,
-                      dvoice_tstamp now) {
+                      size_t len, const dv_sim_addr *from, dvoice_tstamp now) {
   struct dv_sim_member_media *mm = member_of(m, s);
   dv_sim_media_stats *st = &s->report.media;
   size_t aad_len, plain_len, ext, off;
@@ -499,8 +497,8 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
   }
   st->last_arrival = now;
   if (mm->arrivals == NULL && m->settings.max_arrivals > 0) {
-    mm->arrivals = dv_malloc(mmem(m), m->settings.max_arrivals *
-                                          sizeof(dvoice_tstamp));
+    mm->arrivals =
+        dv_malloc(mmem(m), m->settings.max_arrivals * sizeof(dvoice_tstamp));
     if (mm->arrivals == NULL) {
       return DVOICE_ERR_NOMEM;
     }
@@ -519,11 +517,9 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
     if (!mm->warned_speaking &&
         now - mm->first_unannounced >= SPEAKING_RACE_NS) {
       mm->warned_speaking = 1;
-      rv = dv_sim_vgw_record(m->vgw, s, now, 0,
-                             "rtp: packets before op 5 for %llu ms",
-                             (unsigned long long)((now -
-                                                   mm->first_unannounced) /
-                                                  DVOICE_MS));
+      rv = dv_sim_vgw_record(
+          m->vgw, s, now, 0, "rtp: packets before op 5 for %llu ms",
+          (unsigned long long)((now - mm->first_unannounced) / DVOICE_MS));
       if (rv != 0) {
         return rv;
       }
@@ -534,7 +530,10 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
     if (!mm->warned_key) {
       mm->warned_key = 1;
       return dv_sim_vgw_record(m->vgw, s, now, 0,
-                               "rtp: packet before session description");
+                               s->phase == DV_SIM_PHASE_ENDED
+                                   ? "rtp: packet after the session ended"
+                                   : "rtp: packet before session "
+                                     "description");
     }
     return 0;
   }
@@ -588,8 +587,8 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
         return DVOICE_ERR_NOMEM;
       }
     }
-    n = opus_decode(mm->dec, plain + off, (opus_int32)(plain_len - off),
-                    m->pcm, PCM_MAX / 2, 0);
+    n = opus_decode(mm->dec, plain + off, (opus_int32)(plain_len - off), m->pcm,
+                    PCM_MAX / 2, 0);
     if (n < 0) {
       st->decode_failures++;
     } else {
@@ -703,6 +702,8 @@ int dv_sim_media_speaker_start(dv_sim_media *m, const char *server_id,
     speaker_free(m, sp);
     return DVOICE_ERR_INTERNAL;
   }
+  /* A test tone needs no quality; keep the simulator cheap. */
+  (void)opus_encoder_ctl(sp->enc, OPUS_SET_COMPLEXITY(0));
   arr = dv_realloc(mmem(m), m->speakers, (m->nspeakers + 1) * sizeof(*arr));
   if (arr == NULL) {
     speaker_free(m, sp);
@@ -837,6 +838,32 @@ int dv_sim_media_handle_expiry(dv_sim_media *m, dvoice_tstamp now) {
   }
   if (rv == 0 && m->hold.used && m->hold.since + HOLD_MAX_NS <= now) {
     rv = release_held(m);
+  }
+  return rv;
+}
+
+/* ---- report ------------------------------------------------------------ */
+
+int dv_sim_report_json(const dv_sim_vgw *vgw, const dv_sim_media *m,
+                       dv_buf *out) {
+  const dv_sim_media_global *g = &m->g;
+  int rv = dv_buf_append_str(out, "{\"gateway\":");
+  if (rv == 0) {
+    rv = dv_sim_vgw_report_json(vgw, out);
+  }
+  if (rv == 0) {
+    rv = dv_buf_appendf(
+        out,
+        ",\"media\":{\"datagrams_in\":%llu,\"unknown\":%llu,"
+        "\"sent\":%llu,\"lost\":%llu,\"duplicated\":%llu,"
+        "\"reordered\":%llu,\"unroutable\":%llu,\"speaker_frames\":%llu,"
+        "\"speaker_late\":%llu}}",
+        (unsigned long long)g->datagrams_in, (unsigned long long)g->unknown,
+        (unsigned long long)g->sent, (unsigned long long)g->lost,
+        (unsigned long long)g->duplicated, (unsigned long long)g->reordered,
+        (unsigned long long)g->unroutable,
+        (unsigned long long)g->speaker_frames,
+        (unsigned long long)g->speaker_late);
   }
   return rv;
 }

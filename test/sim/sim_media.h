@@ -56,14 +56,14 @@ typedef struct dv_sim_dgram {
 /* Counters not tied to a session. */
 typedef struct dv_sim_media_global {
   uint64_t datagrams_in;
-  uint64_t unknown;       /* not attributable to any session */
-  uint64_t sent;          /* datagrams queued for sending */
-  uint64_t lost;          /* dropped by the loss knob */
+  uint64_t unknown; /* not attributable to any session */
+  uint64_t sent;    /* datagrams queued for sending */
+  uint64_t lost;    /* dropped by the loss knob */
   uint64_t duplicated;
   uint64_t reordered;
-  uint64_t unroutable;    /* destination session has no address yet */
+  uint64_t unroutable; /* destination session has no address yet */
   uint64_t speaker_frames;
-  uint64_t speaker_late;  /* fake speaker ticks that ran late */
+  uint64_t speaker_late; /* fake speaker ticks that ran late */
 } dv_sim_media_global;
 
 typedef struct dv_sim_media dv_sim_media;
@@ -73,8 +73,7 @@ typedef struct dv_sim_speaker dv_sim_speaker;
  * (NULL: defaults). Returns 0, INVALID_ARGUMENT, NOMEM, INTERNAL (libsodium
  * failed to initialise). */
 int dv_sim_media_new(const dvoice_env *env, dv_sim_vgw *vgw,
-                     const dv_sim_media_settings *settings,
-                     dv_sim_media **out);
+                     const dv_sim_media_settings *settings, dv_sim_media **out);
 void dv_sim_media_free(dv_sim_media *m);
 
 /* The counters not tied to a session. */
@@ -103,6 +102,14 @@ int dv_sim_media_handle_expiry(dv_sim_media *m, dvoice_tstamp now);
  * |m|); *n is 0 if none. */
 void dv_sim_media_arrivals(const dv_sim_media *m, const dv_sim_session *s,
                            const dvoice_tstamp **times, size_t *n);
+
+/*
+ * Appends the whole simulator report as one JSON object:
+ * {"gateway": <dv_sim_vgw_report_json>, "media": {global counters}}.
+ * Returns 0 or DVOICE_ERR_NOMEM.
+ */
+int dv_sim_report_json(const dv_sim_vgw *vgw, const dv_sim_media *m,
+                       dv_buf *out);
 
 /*
  * Starts a fake speaker in server |server_id|: announces it on the gateway

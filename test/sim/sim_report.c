@@ -123,10 +123,10 @@ int dv_sim_session_report_json(const dv_sim_session_report *r,
     bad |= json_object_set_new(media, "last_arrival_ns", json_null());
   }
   bad |= add_u64(media, "ia_count", m->ia_count);
-  bad |= json_object_set_new(media, "ia_mean_ms",
-                             json_real(m->ia_mean_ns / 1e6));
-  bad |= json_object_set_new(
-      media, "ia_stddev_ms", json_real(dv_sim_media_stats_ia_stddev(m) / 1e6));
+  bad |=
+      json_object_set_new(media, "ia_mean_ms", json_real(m->ia_mean_ns / 1e6));
+  bad |= json_object_set_new(media, "ia_stddev_ms",
+                             json_real(dv_sim_media_stats_ia_stddev(m) / 1e6));
   bad |= json_object_set_new(
       media, "ia_min_ms",
       json_real(m->ia_count ? (double)m->ia_min_ns / 1e6 : 0.0));

@@ -54,34 +54,33 @@ typedef struct dv_sim_media_stats {
   /* Inter-arrival deltas between consecutive in-order packets, ns. */
   uint64_t ia_count;
   double ia_mean_ns;
-  double ia_m2;                 /* Welford accumulator; stddev from it */
+  double ia_m2; /* Welford accumulator; stddev from it */
   uint64_t ia_min_ns, ia_max_ns;
-  uint64_t ia_max_dev_ns;       /* max |delta - 20 ms| */
-  double jitter_ns;             /* RFC 3550 interarrival jitter estimate */
+  uint64_t ia_max_dev_ns; /* max |delta - 20 ms| */
+  double jitter_ns;       /* RFC 3550 interarrival jitter estimate */
 } dv_sim_media_stats;
 
 /* Everything recorded for one registered session. */
 typedef struct dv_sim_session_report {
-  uint32_t identifies;     /* accepted Identify messages */
-  uint32_t resumes;        /* accepted Resume messages */
+  uint32_t identifies; /* accepted Identify messages */
+  uint32_t resumes;    /* accepted Resume messages */
   uint32_t resume_failures;
-  uint32_t connections;    /* WebSocket connections bound to the session */
-  uint32_t heartbeats;     /* valid op 3 received */
+  uint32_t connections; /* WebSocket connections bound to the session */
+  uint32_t heartbeats;  /* valid op 3 received */
   uint32_t acks_sent;
-  uint32_t acks_dropped;   /* by command */
+  uint32_t acks_dropped; /* by command */
   uint32_t select_protocols;
-  uint32_t speaking;       /* valid op 5 received */
-  uint32_t replayed;       /* messages re-sent after a resume */
-  int last_close_code;     /* last close code sent or received; 0 if none */
-  char mode[48];           /* selected transport mode, "" before op 1 */
+  uint32_t speaking;   /* valid op 5 received */
+  uint32_t replayed;   /* messages re-sent after a resume */
+  int last_close_code; /* last close code sent or received; 0 if none */
+  char mode[48];       /* selected transport mode, "" before op 1 */
   dv_sim_violations violations;
   dv_sim_media_stats media;
 } dv_sim_session_report;
 
 /* Appends a violation; returns 0 or DVOICE_ERR_NOMEM. */
 int dv_sim_violations_add(dv_sim_violations *l, const dvoice_mem *mem,
-                          dvoice_tstamp when, int close_code,
-                          const char *what);
+                          dvoice_tstamp when, int close_code, const char *what);
 void dv_sim_violations_free(dv_sim_violations *l, const dvoice_mem *mem);
 /* Nonzero if a recorded violation's text contains |needle|. */
 int dv_sim_violations_find(const dv_sim_violations *l, const char *needle);

@@ -292,8 +292,8 @@ static void on_error(dv_uv_ws *ws, int err, int uv_err, void *ud) {
   simconn *sc = ud;
   dv_sim_uv *sim = sc->sim;
   (void)ws;
-  DV_INFO(&sim->env, "sim-uv: connection failed: %s (%s)",
-          dvoice_err_name(err), uv_err ? uv_strerror(uv_err) : "-");
+  DV_INFO(&sim->env, "sim-uv: connection failed: %s (%s)", dvoice_err_name(err),
+          uv_err ? uv_strerror(uv_err) : "-");
   if (sc->c != NULL) {
     dv_sim_vgw_conn_peer_closed(sc->c, 1006, dv_sim_uv_now(sim));
   }
@@ -356,8 +356,8 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   }
   from.ip = ntohl(sa->sin_addr.s_addr);
   from.port = ntohs(sa->sin_port);
-  if (dv_sim_media_recv(sim->media, (const uint8_t *)buf->base,
-                        (size_t)nread, &from, dv_sim_uv_now(sim)) != 0) {
+  if (dv_sim_media_recv(sim->media, (const uint8_t *)buf->base, (size_t)nread,
+                        &from, dv_sim_uv_now(sim)) != 0) {
     DV_WARN(&sim->env, "sim-uv: out of memory in media");
   }
   dv_sim_uv_flush(sim);

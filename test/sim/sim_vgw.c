@@ -172,9 +172,9 @@ static int session_send_seq(dv_sim_vgw *vgw, dv_sim_session *s, int op,
   slot = &s->replay[(s->replay_head + s->replay_len) % cap];
   dv_buf_init(&slot->text, vmem(vgw));
   slot->seq = seq;
-  rv = dump_json(json_pack("{s:i,s:o,s:I}", "op", op, "d", d, "seq",
-                           (json_int_t)seq),
-                 &slot->text);
+  rv = dump_json(
+      json_pack("{s:i,s:o,s:I}", "op", op, "d", d, "seq", (json_int_t)seq),
+      &slot->text);
   if (rv != 0) {
     dv_buf_free(&slot->text);
     return rv;
@@ -296,7 +296,8 @@ int dv_sim_vgw_new(const dvoice_env *env, const dv_sim_vgw_settings *settings,
   } else {
     dv_sim_vgw_settings_default(&vgw->settings);
   }
-  if (vgw->settings.replay_max == 0 || vgw->settings.nmodes > DV_SIM_MAX_MODES) {
+  if (vgw->settings.replay_max == 0 ||
+      vgw->settings.nmodes > DV_SIM_MAX_MODES) {
     dv_free(env->mem, vgw);
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
@@ -308,8 +309,8 @@ int dv_sim_vgw_new(const dvoice_env *env, const dv_sim_vgw_settings *settings,
 static void session_free(dv_sim_vgw *vgw, dv_sim_session *s) {
   const dvoice_mem *mem = vmem(vgw);
   for (size_t i = 0; i < s->replay_len; i++) {
-    dv_buf_free(&s->replay[(s->replay_head + i) % vgw->settings.replay_max]
-                     .text);
+    dv_buf_free(
+        &s->replay[(s->replay_head + i) % vgw->settings.replay_max].text);
   }
   dv_free(mem, s->replay);
   dv_free(mem, s->server_id);
@@ -456,16 +457,15 @@ dv_sim_session *dv_sim_vgw_find_ssrc(const dv_sim_vgw *vgw, uint32_t ssrc) {
 /* op 11 then (optionally) op 18 and 20 for one joining user. */
 static int announce_user(dv_sim_vgw *vgw, dv_sim_session *to,
                          const char *user_id) {
-  int rv = session_send_seq(vgw, to, 11,
-                            json_pack("{s:[s]}", "user_ids", user_id));
+  int rv =
+      session_send_seq(vgw, to, 11, json_pack("{s:[s]}", "user_ids", user_id));
   if (rv == 0 && vgw->settings.send_extra_ops) {
-    rv = session_send_seq(vgw, to, 18,
-                          json_pack("{s:s,s:i}", "user_id", user_id, "flags",
-                                    0));
+    rv = session_send_seq(
+        vgw, to, 18, json_pack("{s:s,s:i}", "user_id", user_id, "flags", 0));
     if (rv == 0) {
-      rv = session_send_seq(vgw, to, 20,
-                            json_pack("{s:s,s:i}", "user_id", user_id,
-                                      "platform", 0));
+      rv = session_send_seq(
+          vgw, to, 20,
+          json_pack("{s:s,s:i}", "user_id", user_id, "platform", 0));
     }
   }
   return rv;
@@ -475,8 +475,8 @@ static int send_speaking(dv_sim_vgw *vgw, dv_sim_session *to,
                          const char *user_id, uint32_t ssrc,
                          uint32_t speaking) {
   return session_send_seq(vgw, to, 5,
-                          json_pack("{s:s,s:I,s:I}", "user_id", user_id,
-                                    "ssrc", (json_int_t)ssrc, "speaking",
+                          json_pack("{s:s,s:I,s:I}", "user_id", user_id, "ssrc",
+                                    (json_int_t)ssrc, "speaking",
                                     (json_int_t)speaking));
 }
 
@@ -899,10 +899,9 @@ static int handle_heartbeat(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
   }
   s->report.heartbeats++;
   if (c->hello_sent) {
-    c->hb_deadline =
-        now + (dvoice_tstamp)(st->heartbeat_interval_ms +
-                              st->heartbeat_grace_ms) *
-                  DVOICE_MS;
+    c->hb_deadline = now + (dvoice_tstamp)(st->heartbeat_interval_ms +
+                                           st->heartbeat_grace_ms) *
+                               DVOICE_MS;
   }
   if (s->drop_acks) {
     s->report.acks_dropped++;
@@ -1008,7 +1007,8 @@ static int handle_speaking(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
   if (!json_is_integer(delay) || json_integer_value(delay) != 0) {
     return violate(c, now, 4020, "speaking: delay is not 0");
   }
-  if (!json_is_integer(ssrc) || json_integer_value(ssrc) != (json_int_t)s->ssrc) {
+  if (!json_is_integer(ssrc) ||
+      json_integer_value(ssrc) != (json_int_t)s->ssrc) {
     return violate(c, now, 4020, "speaking: ssrc is not the session's");
   }
   s->speaking_seen = 1;
@@ -1057,8 +1057,7 @@ static int handle_text(dv_sim_vgw_conn *c, const uint8_t *p, size_t len,
         } else if (op == 7) {
           rv = handle_resume(c, d, now);
         } else {
-          rv = violate(c, now, 4003, "op %lld before identify",
-                       (long long)op);
+          rv = violate(c, now, 4003, "op %lld before identify", (long long)op);
         }
         break;
       case DV_SIM_CONN_BOUND:

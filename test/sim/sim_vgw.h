@@ -26,8 +26,8 @@
 /* Transport modes the simulator can run (the two that still exist). */
 typedef enum dv_sim_mode {
   DV_SIM_MODE_NONE = 0,
-  DV_SIM_MODE_AES256_GCM = 1,        /* aead_aes256_gcm_rtpsize */
-  DV_SIM_MODE_XCHACHA20 = 2          /* aead_xchacha20_poly1305_rtpsize */
+  DV_SIM_MODE_AES256_GCM = 1, /* aead_aes256_gcm_rtpsize */
+  DV_SIM_MODE_XCHACHA20 = 2   /* aead_xchacha20_poly1305_rtpsize */
 } dv_sim_mode;
 
 /* Mode name <-> enum; unknown and discontinued names give DV_SIM_MODE_NONE. */
@@ -87,27 +87,27 @@ typedef struct dv_sim_replay {
  * everything else is the cores' business.
  */
 typedef struct dv_sim_session {
-  struct dv_sim_vgw *vgw;   /* the owning server */
+  struct dv_sim_vgw *vgw; /* the owning server */
   char *server_id, *user_id, *session_id, *token;
-  dv_sim_phase phase;       /* READY and ACTIVE sessions can be resumed */
+  dv_sim_phase phase; /* READY and ACTIVE sessions can be resumed */
   uint32_t ssrc;
   dv_sim_mode mode;
   uint8_t key[32];
-  int speaking_seen;        /* a valid op 5 arrived */
+  int speaking_seen; /* a valid op 5 arrived */
   uint32_t speaking_flags;
   /* The address the client gave in Select Protocol (IPv4, host order). */
   uint32_t sel_ip;
   uint16_t sel_port;
   struct dv_sim_vgw_conn *conn; /* the live connection, or NULL */
-  uint32_t next_seq;        /* seq of the next sequenced message */
-  int have_seq;             /* a sequenced message was sent */
-  dv_sim_replay *replay;    /* ring of replay_max entries */
+  uint32_t next_seq;            /* seq of the next sequenced message */
+  int have_seq;                 /* a sequenced message was sent */
+  dv_sim_replay *replay;        /* ring of replay_max entries */
   size_t replay_head, replay_len;
   uint32_t replay_dropped_upto; /* seqs <= this one fell out of the ring */
   int replay_dropped;
   /* Commands. */
-  int drop_acks;            /* nonzero: swallow heartbeat ACKs */
-  int refuse_resume;        /* nonzero: the next resume closes with 4006 */
+  int drop_acks;     /* nonzero: swallow heartbeat ACKs */
+  int refuse_resume; /* nonzero: the next resume closes with 4006 */
   struct dv_sim_member_media *media; /* sim_media's per-session state */
   dv_sim_session_report report;
 } dv_sim_session;
@@ -142,15 +142,15 @@ typedef struct dv_sim_vgw dv_sim_vgw;
 
 typedef struct dv_sim_vgw_conn {
   dv_sim_vgw *vgw;
-  uint64_t id;               /* connection number, from 1 */
+  uint64_t id; /* connection number, from 1 */
   dv_sim_conn_state state;
   dv_sim_session *session;   /* bound session, or NULL */
   dvoice_tstamp hb_deadline; /* heartbeat timeout; NONE before Hello */
   int hello_sent;
-  dv_sim_out *out;           /* queue of outgoing frames */
+  dv_sim_out *out; /* queue of outgoing frames */
   size_t out_head, out_len, out_cap;
-  int close_code;            /* the code we closed with, or the peer's */
-  void *user_data;           /* for the glue */
+  int close_code;  /* the code we closed with, or the peer's */
+  void *user_data; /* for the glue */
 } dv_sim_vgw_conn;
 
 struct dv_sim_vgw {

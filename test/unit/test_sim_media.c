@@ -34,12 +34,12 @@ static void fx_init(fx *f, const dv_sim_media_settings *ms) {
   assert_int_equal(dv_sim_vgw_new(&f->e.env, NULL, &f->vgw), 0);
   dv_sim_vgw_set_udp(f->vgw, "127.0.0.1", 50010);
   assert_int_equal(dv_sim_media_new(&f->e.env, f->vgw, ms, &f->m), 0);
-  assert_int_equal(dv_sim_vgw_add_session(f->vgw, SERVER, USER_A, "sess-a",
-                                          "tok-a", &f->a),
-                   0);
-  assert_int_equal(dv_sim_vgw_add_session(f->vgw, SERVER, USER_B, "sess-b",
-                                          "tok-b", &f->b),
-                   0);
+  assert_int_equal(
+      dv_sim_vgw_add_session(f->vgw, SERVER, USER_A, "sess-a", "tok-a", &f->a),
+      0);
+  assert_int_equal(
+      dv_sim_vgw_add_session(f->vgw, SERVER, USER_B, "sess-b", "tok-b", &f->b),
+      0);
   f->addr_a.ip = 0x0a010203u; /* 10.1.2.3 */
   f->addr_a.port = 0xabcd;
   f->addr_b.ip = 0x7f000001u;
@@ -125,8 +125,8 @@ static void build_pkt(dv_buf *out, const dv_sim_session *s, uint16_t seq,
   dv_put_u32(hdr + 4, ts);
   dv_put_u32(hdr + 8, ssrc);
   dv_buf_reset(out);
-  assert_int_equal(dv_sim_crypt_seal(s->mode, s->key, hdr, sizeof(hdr),
-                                     payload, plen, counter, out),
+  assert_int_equal(dv_sim_crypt_seal(s->mode, s->key, hdr, sizeof(hdr), payload,
+                                     plen, counter, out),
                    0);
 }
 
@@ -153,8 +153,8 @@ static void test_ip_discovery_answer(void **state) {
   assert_int_equal(dv_sim_media_recv(f.m, req, sizeof(req), &f.addr_a, 0), 0);
   assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
   /* type 2, length 70, SSRC, "10.1.2.3" NUL-padded to 64 bytes, port. */
-  snprintf(hex, sizeof(hex),
-           "0002 0046 %08x 31302e312e322e33 %0112d abcd", f.a->ssrc, 0);
+  snprintf(hex, sizeof(hex), "0002 0046 %08x 31302e312e322e33 %0112d abcd",
+           f.a->ssrc, 0);
   wlen = dvt_unhex(hex, &want);
   assert_int_equal(wlen, 74);
   dvt_assert_bytes(d.data.data, d.data.len, want, wlen);
@@ -186,8 +186,8 @@ static void check_stream(const char *mode) {
   discover(&f, f.a, &f.addr_a);
   dv_buf_init(&b, NULL);
   for (uint32_t i = 0; i < 10; i++) {
-    build_pkt(&b, f.a, (uint16_t)(65530 + i), 0xfffffc00u + 960 * i,
-              f.a->ssrc, SILENCE, 3, i + 1);
+    build_pkt(&b, f.a, (uint16_t)(65530 + i), 0xfffffc00u + 960 * i, f.a->ssrc,
+              SILENCE, 3, i + 1);
     feed(&f, &b, &f.addr_a, 1000 * MS + i * 20 * MS);
   }
   /* A payload that is not Opus decrypts but fails to decode. */
@@ -221,6 +221,29 @@ static void check_stream(const char *mode) {
   assert_int_equal(n, 11);
   assert_true(times[3] == 1060 * MS);
   assert_int_equal(f.a->report.violations.n, 0);
+  /* The same figures in the JSON report. */
+  {
+    json_t *j, *s0, *media;
+    dv_buf_reset(&b);
+    assert_int_equal(dv_sim_report_json(f.vgw, f.m, &b), 0);
+    j = json_loadb((const char *)b.data, b.len, 0, NULL);
+    assert_non_null(j);
+    s0 = json_array_get(
+        json_object_get(json_object_get(j, "gateway"), "sessions"), 0);
+    media = json_object_get(s0, "media");
+    assert_int_equal(json_integer_value(json_object_get(media, "decrypted")),
+                     11);
+    assert_int_equal(
+        json_integer_value(json_object_get(media, "decode_failures")), 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(media, "first_arrival_ns")),
+        1000 * MS);
+    assert_true(json_real_value(json_object_get(media, "ia_mean_ms")) == 20.0);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(j, "media"), "datagrams_in")),
+                     12);
+    json_decref(j);
+  }
   dv_buf_free(&b);
   fx_free(&f);
 }
@@ -279,8 +302,7 @@ static void test_bad_packets_counted(void **state) {
     dv_put_u32(hdr + 8, f.a->ssrc);
     assert_int_equal(dv_sim_media_recv(f.m, hdr, 12, &f.addr_a, 0), 0);
     assert_int_equal(f.a->report.violations.n, 1);
-    assert_int_equal(
-        dv_sim_media_recv(f.m, hdr, 12, &f.addr_a, 100 * MS), 0);
+    assert_int_equal(dv_sim_media_recv(f.m, hdr, 12, &f.addr_a, 100 * MS), 0);
   }
   st = &f.a->report.media;
   assert_int_equal(st->before_key, 2);
@@ -395,8 +417,8 @@ static void test_forwarding_reencrypts(void **state) {
 }
 
 /* Collects the datagrams a speaker sends to |s| until it goes quiet. */
-static size_t run_speaker(fx *f, dv_sim_session *s, uint16_t *seqs,
-                          size_t max, dvoice_tstamp *end) {
+static size_t run_speaker(fx *f, dv_sim_session *s, uint16_t *seqs, size_t max,
+                          dvoice_tstamp *end) {
   dv_sim_dgram d;
   size_t n = 0;
   dvoice_tstamp t;
@@ -430,9 +452,9 @@ static void test_fake_speaker(void **state) {
   fx_init(&f, NULL);
   f.ca = join(&f, f.a, AES, 1);
   discover(&f, f.a, &f.addr_a);
-  assert_int_equal(dv_sim_media_speaker_start(f.m, SERVER, "555", 4242, 3,
-                                              100 * MS, &sp),
-                   0);
+  assert_int_equal(
+      dv_sim_media_speaker_start(f.m, SERVER, "555", 4242, 3, 100 * MS, &sp),
+      0);
   /* The gateway announced it: op 11, 18, 20, then op 5 with its SSRC. */
   for (int want = 0; want < 4; want++) {
     static const int ops[4] = {11, 18, 20, 5};
@@ -442,8 +464,8 @@ static void test_fake_speaker(void **state) {
     if (ops[want] == 5) {
       json_t *dd = json_object_get(j, "d");
       assert_int_equal(json_integer_value(json_object_get(dd, "ssrc")), 4242);
-      assert_string_equal(
-          json_string_value(json_object_get(dd, "user_id")), "555");
+      assert_string_equal(json_string_value(json_object_get(dd, "user_id")),
+                          "555");
     }
     json_decref(j);
     dv_buf_free(&o.data);
@@ -574,23 +596,22 @@ static void check_lib_rtp(const char *mode, dv_rtp_backend backend) {
   dv_ipdisc_build_request(req, f.a->ssrc);
   assert_int_equal(dv_sim_media_recv(f.m, req, sizeof(req), &f.addr_a, 0), 0);
   assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
-  assert_int_equal(dv_ipdisc_parse_response(d.data.data, d.data.len,
-                                            f.a->ssrc, &res),
-                   0);
+  assert_int_equal(
+      dv_ipdisc_parse_response(d.data.data, d.data.len, f.a->ssrc, &res), 0);
   assert_string_equal(res.address, "10.1.2.3");
   assert_int_equal(res.port, 0xabcd);
   dv_buf_free(&d.data);
-  assert_int_equal(dv_rtp_crypt_init(&cc, dv_rtp_mode_from_name(mode,
-                                                                strlen(mode)),
+  assert_int_equal(dv_rtp_crypt_init(&cc,
+                                     dv_rtp_mode_from_name(mode, strlen(mode)),
                                      f.a->key, backend),
                    0);
   for (uint32_t i = 0; i < 5; i++) {
     assert_int_equal(dv_rtp_seal_opus(&cc, (uint16_t)(100 + i), 960 * i,
-                                      f.a->ssrc, SILENCE, 3, pkt,
-                                      sizeof(pkt), &plen),
+                                      f.a->ssrc, SILENCE, 3, pkt, sizeof(pkt),
+                                      &plen),
                      0);
-    assert_int_equal(
-        dv_sim_media_recv(f.m, pkt, plen, &f.addr_a, i * 20 * MS), 0);
+    assert_int_equal(dv_sim_media_recv(f.m, pkt, plen, &f.addr_a, i * 20 * MS),
+                     0);
   }
   assert_int_equal(f.a->report.media.decrypted, 5);
   assert_int_equal(f.a->report.media.decrypt_failures, 0);
@@ -602,14 +623,12 @@ static void check_lib_rtp(const char *mode, dv_rtp_backend backend) {
       dv_sim_media_speaker_start(f.m, SERVER, "555", 4242, 1, 0, &sp), 0);
   assert_int_equal(dv_sim_media_handle_expiry(f.m, 0), 0);
   assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
-  assert_int_equal(dv_rtp_open(&cc, d.data.data, d.data.len, body,
-                               sizeof(body), &rx),
-                   0);
+  assert_int_equal(
+      dv_rtp_open(&cc, d.data.data, d.data.len, body, sizeof(body), &rx), 0);
   assert_int_equal(rx.hdr.ssrc, 4242);
   assert_int_equal(rx.hdr.ext_profile, DV_RTP_EXT_ONE_BYTE);
   assert_int_equal(rx.ext_len, 4);
-  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data,
-                                   &dlen),
+  assert_int_equal(dv_rtp_ext_next(rx.ext, rx.ext_len, &pos, &id, &data, &dlen),
                    1);
   assert_int_equal(id, 1);
   assert_int_equal(dlen, 1);
@@ -628,6 +647,90 @@ static void test_lib_rtp_interop(void **state) {
   check_lib_rtp(XCHACHA, DV_RTP_BACKEND_AUTO);
 }
 
+/* A whole media scenario under a given allocator, for the NOMEM sweep. */
+static int media_run(const dvoice_mem *mem, void *ud) {
+  static const char *const msgs[] = {
+      "{\"op\":0,\"d\":{\"server_id\":\"" SERVER "\",\"user_id\":\"" USER_A
+      "\",\"session_id\":\"sess-a\",\"token\":\"tok-a\","
+      "\"max_dave_protocol_version\":1}}",
+      "{\"op\":1,\"d\":{\"protocol\":\"udp\",\"data\":{\"address\":"
+      "\"10.1.2.3\",\"port\":43981,\"mode\":\"aead_aes256_gcm_rtpsize\"}}}",
+  };
+  dv_sim_media_settings ms;
+  dvt_env e;
+  dv_sim_vgw *vgw = NULL;
+  dv_sim_media *m = NULL;
+  dv_sim_session *a = NULL, *b = NULL;
+  dv_sim_vgw_conn *c = NULL;
+  dv_sim_addr from = {0x0a010203u, 43981};
+  uint8_t req[74];
+  dv_buf pkt;
+  char sp[128];
+  int rv;
+  (void)ud;
+  dvt_env_init(&e);
+  e.env.mem = mem;
+  dv_buf_init(&pkt, NULL);
+  dv_sim_media_settings_default(&ms);
+  ms.reorder_ppm = 500000;
+  ms.dup_ppm = 500000;
+  rv = dv_sim_vgw_new(&e.env, NULL, &vgw);
+  if (rv == 0) {
+    rv = dv_sim_media_new(&e.env, vgw, &ms, &m);
+  }
+  if (rv == 0) {
+    rv = dv_sim_vgw_add_session(vgw, SERVER, USER_A, "sess-a", "tok-a", &a);
+  }
+  if (rv == 0) {
+    rv = dv_sim_vgw_add_session(vgw, SERVER, USER_B, "sess-b", "tok-b", &b);
+  }
+  if (rv == 0) {
+    rv = dv_sim_vgw_conn_new(vgw, 0, &c);
+  }
+  for (size_t i = 0; i < 2 && rv == 0; i++) {
+    rv = dv_sim_vgw_conn_recv(c, 0, (const uint8_t *)msgs[i], strlen(msgs[i]),
+                              0);
+  }
+  if (rv == 0) {
+    snprintf(sp, sizeof(sp),
+             "{\"op\":5,\"d\":{\"speaking\":1,\"delay\":0,\"ssrc\":%u}}",
+             a->ssrc);
+    rv = dv_sim_vgw_conn_recv(c, 0, (const uint8_t *)sp, strlen(sp), 0);
+  }
+  if (rv == 0) {
+    /* B is active too (set directly) so that A's audio is forwarded. */
+    b->phase = DV_SIM_PHASE_ACTIVE;
+    b->mode = DV_SIM_MODE_XCHACHA20;
+    b->sel_ip = 0x7f000001u;
+    b->sel_port = 40001;
+    memset(req, 0, sizeof(req));
+    dv_put_u16(req, 1);
+    dv_put_u16(req + 2, 70);
+    dv_put_u32(req + 4, a->ssrc);
+    rv = dv_sim_media_recv(m, req, sizeof(req), &from, 0);
+  }
+  for (uint32_t i = 0; i < 4 && rv == 0; i++) {
+    build_pkt(&pkt, a, (uint16_t)i, 960 * i, a->ssrc, SILENCE, 3, i);
+    rv = dv_sim_media_recv(m, pkt.data, pkt.len, &from, i * 20 * MS);
+  }
+  if (rv == 0) {
+    rv = dv_sim_media_speaker_start(m, SERVER, "555", 4242, 2, 0, NULL);
+  }
+  for (int i = 0; i < 4 && rv == 0; i++) {
+    rv = dv_sim_media_handle_expiry(m, (dvoice_tstamp)i * 20 * MS);
+  }
+  dv_buf_free(&pkt);
+  dv_sim_media_free(m);
+  dv_sim_vgw_free(vgw);
+  dvt_env_free(&e);
+  return rv;
+}
+
+static void test_media_nomem_each_allocation(void **state) {
+  (void)state;
+  assert_true(dvt_mem_fail_each(media_run, NULL) > 20);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ip_discovery_answer),
@@ -639,6 +742,7 @@ int main(void) {
       cmocka_unit_test(test_fake_speaker),
       cmocka_unit_test(test_knobs_deterministic),
       cmocka_unit_test(test_lib_rtp_interop),
+      cmocka_unit_test(test_media_nomem_each_allocation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

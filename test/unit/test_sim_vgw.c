@@ -78,8 +78,7 @@ static void drain(dv_sim_vgw_conn *c) {
   }
 }
 
-static int sendf(dv_sim_vgw_conn *c, dvoice_tstamp now, const char *fmt,
-                 ...) {
+static int sendf(dv_sim_vgw_conn *c, dvoice_tstamp now, const char *fmt, ...) {
   char buf[1024];
   va_list ap;
   int n;
@@ -150,8 +149,7 @@ static void test_happy_path(void **state) {
   d = d_of(j);
   assert_true((uint32_t)json_integer_value(json_object_get(d, "ssrc")) ==
               f.s->ssrc);
-  assert_string_equal(json_string_value(json_object_get(d, "ip")),
-                      "127.0.0.1");
+  assert_string_equal(json_string_value(json_object_get(d, "ip")), "127.0.0.1");
   assert_int_equal(json_integer_value(json_object_get(d, "port")), 50010);
   modes = json_object_get(d, "modes");
   assert_int_equal(json_array_size(modes), 5);
@@ -210,9 +208,9 @@ static void test_happy_path(void **state) {
 
 /* One malformed or misplaced message and the close code it must earn. */
 typedef struct bad_case {
-  int level;        /* 0: fresh, 1: identified, 2: session description */
+  int level; /* 0: fresh, 1: identified, 2: session description */
   int binary;
-  const char *msg;  /* "%u" is replaced by the session's SSRC */
+  const char *msg; /* "%u" is replaced by the session's SSRC */
   int code;
   const char *what; /* substring of the recorded violation */
   size_t blen;      /* length of a binary message */
@@ -345,8 +343,8 @@ static void test_violations_close_codes(void **state) {
       /* Substitute "%u" by hand: the table is not a format string. */
       const char *at = strstr(bc->msg, "%u");
       if (at != NULL) {
-        n = snprintf(msg, sizeof(msg), "%.*s%u%s", (int)(at - bc->msg),
-                     bc->msg, f.s->ssrc, at + 2);
+        n = snprintf(msg, sizeof(msg), "%.*s%u%s", (int)(at - bc->msg), bc->msg,
+                     f.s->ssrc, at + 2);
       } else {
         n = snprintf(msg, sizeof(msg), "%s", bc->msg);
       }
@@ -358,8 +356,7 @@ static void test_violations_close_codes(void **state) {
     }
     print_message("case %zu: %s\n", i, bc->what);
     assert_int_equal(
-        dv_sim_vgw_conn_recv(c, bc->binary, (const uint8_t *)msg, (size_t)n,
-                             5),
+        dv_sim_vgw_conn_recv(c, bc->binary, (const uint8_t *)msg, (size_t)n, 5),
         0);
     expect_close(c, bc->code);
     expect_nothing(c);
@@ -418,8 +415,7 @@ static void test_require_dave_and_hello_after_ready(void **state) {
   json_decref(j);
   j = expect_op(c, 8);
   assert_int_equal(
-      json_integer_value(json_object_get(d_of(j), "heartbeat_interval")),
-      5000);
+      json_integer_value(json_object_get(d_of(j), "heartbeat_interval")), 5000);
   json_decref(j);
   assert_true(dv_sim_vgw_get_expiry(f.vgw) == 7 + 10000 * DVOICE_MS);
   /* Only one mode offered: the other one is refused. */
@@ -448,8 +444,7 @@ static void test_heartbeat_timeout(void **state) {
   expect_nothing(c);
   assert_int_equal(dv_sim_vgw_handle_expiry(f.vgw, 30 * DVOICE_SECONDS), 0);
   expect_close(c, 4009);
-  assert_true(dv_sim_violations_find(&f.s->report.violations,
-                                     "no heartbeat"));
+  assert_true(dv_sim_violations_find(&f.s->report.violations, "no heartbeat"));
   assert_int_equal(f.s->report.violations.v[0].close_code, 4009);
   assert_true(f.s->report.violations.v[0].when == 30 * DVOICE_SECONDS);
   assert_true(dv_sim_vgw_get_expiry(f.vgw) == DVOICE_TSTAMP_NONE);
@@ -497,10 +492,9 @@ static void test_resume_replays_after_seq_ack(void **state) {
   assert_int_equal(dv_sim_vgw_conn_new(f.vgw, 0, &cb), 0);
   send_identify(cb, USER2, "sess-b", "tok-b", 1);
   j = expect_op(ca, 11);
-  assert_string_equal(
-      json_string_value(json_array_get(
-          json_object_get(d_of(j), "user_ids"), 0)),
-      USER2);
+  assert_string_equal(json_string_value(json_array_get(
+                          json_object_get(d_of(j), "user_ids"), 0)),
+                      USER2);
   assert_int_equal(json_integer_value(json_object_get(j, "seq")), 0);
   json_decref(j);
   expect_seq(ca, 18, 1);
@@ -521,8 +515,8 @@ static void test_resume_replays_after_seq_ack(void **state) {
                          "\"ssrc\":%u}}",
                          b->ssrc),
                    0);
-  assert_int_equal(
-      dv_sim_vgw_add_fake(f.vgw, SERVER, "999", 4242, 1, 4, NULL), 0);
+  assert_int_equal(dv_sim_vgw_add_fake(f.vgw, SERVER, "999", 4242, 1, 4, NULL),
+                   0);
   drain(cb);
   /* Resume acknowledging seq 1: op 9, then seq 2..7 in order. */
   assert_int_equal(dv_sim_vgw_conn_new(f.vgw, 5, &ca2), 0);
@@ -558,8 +552,8 @@ static void test_resume_replays_after_seq_ack(void **state) {
   assert_int_equal(sendf(ca2, 8, "{\"op\":3,\"d\":{\"t\":9,\"seq_ack\":50}}"),
                    0);
   json_decref(expect_op(ca2, 6));
-  assert_true(dv_sim_violations_find(&f.s->report.violations,
-                                     "seq_ack 50 beyond"));
+  assert_true(
+      dv_sim_violations_find(&f.s->report.violations, "seq_ack 50 beyond"));
   assert_int_equal(f.s->report.violations.v[0].close_code, 0);
   /* A client closing normally ends its session: B hears op 13. */
   dv_sim_vgw_conn_peer_closed(ca2, 1000, 9);
@@ -603,8 +597,8 @@ static void test_resume_failures(void **state) {
   drain(c2);
   send_resume(c2, "sess-a", 3, 2);
   expect_close(c2, 4006);
-  assert_true(dv_sim_violations_find(&f.s->report.violations,
-                                     "seq_ack 3 beyond"));
+  assert_true(
+      dv_sim_violations_find(&f.s->report.violations, "seq_ack 3 beyond"));
   fx_free(&f);
 
   /* The replay buffer lost what the client missed: 4006. */
@@ -654,8 +648,7 @@ static void test_commands(void **state) {
   /* 4015 lets the client resume. */
   assert_int_equal(dv_sim_vgw_conn_close(c, 4015, 2), 0);
   expect_close(c, 4015);
-  assert_int_equal(dv_sim_vgw_conn_close(c, 4015, 2),
-                   DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(dv_sim_vgw_conn_close(c, 4015, 2), DVOICE_ERR_INVALID_STATE);
   assert_int_equal(f.s->phase, DV_SIM_PHASE_ACTIVE);
   assert_int_equal(f.s->report.last_close_code, 4015);
   dv_sim_vgw_conn_free(c);
@@ -677,8 +670,8 @@ static void test_commands(void **state) {
   drain(c);
   send_identify(c, USER, "sess-a", "tok-a", 5);
   expect_close(c, 4006);
-  assert_true(dv_sim_violations_find(&f.s->report.violations,
-                                     "already identified"));
+  assert_true(
+      dv_sim_violations_find(&f.s->report.violations, "already identified"));
   fx_free(&f);
 }
 
@@ -709,8 +702,8 @@ static void test_report_json(void **state) {
   v = json_array_get(json_object_get(s0, "violations"), 0);
   assert_int_equal(json_integer_value(json_object_get(v, "close_code")), 4001);
   assert_int_equal(json_integer_value(json_object_get(v, "when_ns")), 2);
-  assert_true(json_is_null(json_object_get(json_object_get(s0, "media"),
-                                           "first_arrival_ns")));
+  assert_true(json_is_null(
+      json_object_get(json_object_get(s0, "media"), "first_arrival_ns")));
   json_decref(j);
   dv_buf_free(&b);
   fx_free(&f);

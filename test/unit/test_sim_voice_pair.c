@@ -227,9 +227,8 @@ static void test_pair_resume_after_4015_with_replay(void **state) {
   advance(&p, 20 * SEC);
   assert_int_equal(dv_sim_vgw_session_close(p.s, 4015, now_of(&p)), 0);
   /* Someone joins while the client is away: buffered for the replay. */
-  assert_int_equal(dv_sim_vgw_add_fake(p.vgw, SERVER, "555", 4242, 1,
-                                       now_of(&p), NULL),
-                   0);
+  assert_int_equal(
+      dv_sim_vgw_add_fake(p.vgw, SERVER, "555", 4242, 1, now_of(&p), NULL), 0);
   pump(&p);
   assert_int_equal(dv_voice_get_state(&p.v), DV_VOICE_BACKOFF);
   advance(&p, 30 * SEC);
