@@ -352,6 +352,15 @@ DVOICE_EXTERN int dvoice_pacer_get_stats(const dvoice_pacer *p,
  * synchronously (events are delivered from the loop), and every function
  * below may be called from inside any dvoice callback, dvoice_conn_close()
  * included. After dvoice_conn_close() no callback runs except close_cb.
+ *
+ * Threads: a connection, its pacer and every call on them belong to the
+ * thread running their loop. Like any libuv program writing to sockets, the
+ * application should ignore SIGPIPE (a peer that vanishes mid-write would
+ * otherwise end the process).
+ *
+ * Memory: about 115 KiB per connection (the WebSocket read buffer, 64 KiB,
+ * and the push queue, queue_frames x 1275 bytes, dominate), allocated at
+ * creation and when the WebSocket connects; nothing on the per-packet path.
  */
 typedef struct dvoice_conn dvoice_conn;
 

@@ -167,7 +167,8 @@ static dvoice_tstamp now_of(const dvoice_conn *c) {
   return dv_uv_env_now(&c->env);
 }
 
-/* ---- names ---------------------------------------------------------------- */
+/* ---- names ----------------------------------------------------------------
+ */
 
 const char *dvoice_conn_state_name(dvoice_conn_state s) {
   switch (s) {
@@ -217,7 +218,8 @@ const char *dvoice_conn_reason_name(dvoice_conn_reason r) {
   return "UNKNOWN";
 }
 
-/* ---- settings ------------------------------------------------------------- */
+/* ---- settings -------------------------------------------------------------
+ */
 
 void dvoice_conn_settings_default(dvoice_conn_settings *s) {
   if (s == NULL) {
@@ -233,7 +235,8 @@ void dvoice_conn_settings_default(dvoice_conn_settings *s) {
   s->auto_speaking = DVOICE_SPEAKING_MICROPHONE;
 }
 
-/* ---- application events --------------------------------------------------- */
+/* ---- application events ---------------------------------------------------
+ */
 
 static aev *evq_push(dvoice_conn *c) {
   aev *e;
@@ -372,10 +375,10 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
   e->u.st.ev.reason = map_reason(ev->u.state.reason);
   e->u.st.ev.close_code = ev->u.state.close_code;
   e->u.st.ev.fatal = ev->u.state.outcome == DV_VOICE_OUTCOME_FATAL;
-  e->u.st.ev.deadline = ns == DVOICE_CONN_NEED_SESSION ||
-                                ns == DVOICE_CONN_WAIT_SERVER
-                            ? ev->u.state.deadline
-                            : DVOICE_TSTAMP_NONE;
+  e->u.st.ev.deadline =
+      ns == DVOICE_CONN_NEED_SESSION || ns == DVOICE_CONN_WAIT_SERVER
+          ? ev->u.state.deadline
+          : DVOICE_TSTAMP_NONE;
   if (ev->u.state.reason == DV_VOICE_REASON_CLOSED &&
       ev->u.state.close_code == 0 && c->last_ws_err != 0) {
     /* The socket failed rather than closed. */
@@ -389,7 +392,8 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
   c->pub_state = ns;
 }
 
-/* ---- the voice core's events (run inside dv_voice_* calls) ---------------- */
+/* ---- the voice core's events (run inside dv_voice_* calls) ----------------
+ */
 
 static void ws_drop(dvoice_conn *c, int code);
 
@@ -415,12 +419,11 @@ static void on_voice_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
       c->want_udp = 1;
       break;
     case DV_VOICE_EV_SESSION: {
-      dv_rtp_mode mode =
-          ev->u.session.mode == DV_VOICE_MODE_AES256_GCM_RTPSIZE
-              ? DV_RTP_MODE_AES256GCM
-              : ev->u.session.mode == DV_VOICE_MODE_XCHACHA20_RTPSIZE
-                    ? DV_RTP_MODE_XCHACHA20
-                    : DV_RTP_MODE_NONE;
+      dv_rtp_mode mode = ev->u.session.mode == DV_VOICE_MODE_AES256_GCM_RTPSIZE
+                             ? DV_RTP_MODE_AES256GCM
+                         : ev->u.session.mode == DV_VOICE_MODE_XCHACHA20_RTPSIZE
+                             ? DV_RTP_MODE_XCHACHA20
+                             : DV_RTP_MODE_NONE;
       dv_rtp_crypt_clear(&c->crypt);
       c->have_key = 0;
       /* The key is wiped when this callback returns: copy it now. */
@@ -466,7 +469,8 @@ static void on_voice_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
   }
 }
 
-/* ---- lifetime ------------------------------------------------------------- */
+/* ---- lifetime -------------------------------------------------------------
+ */
 
 static void conn_free(dvoice_conn *c) {
   void (*cb)(dvoice_conn *, void *) = c->close_cb;
@@ -539,7 +543,8 @@ static void udp_close(dvoice_conn *c) {
   uv_close((uv_handle_t *)&u->h, on_udp_closed);
 }
 
-/* ---- the send side (called by the pacer, inside its tick) ----------------- */
+/* ---- the send side (called by the pacer, inside its tick) -----------------
+ */
 
 /* The pacer connection may run only while the session can carry audio. */
 static void update_hold(dvoice_conn *c) {
@@ -556,9 +561,9 @@ static void update_hold(dvoice_conn *c) {
 }
 
 static int seal_slot(dvoice_conn *c, pkt_slot *sl) {
-  int rv = dv_rtp_seal_opus(&c->crypt, sl->seq, sl->timestamp, c->ssrc,
-                            sl->payload, sl->payload_len, sl->data,
-                            sizeof(sl->data), &sl->len);
+  int rv =
+      dv_rtp_seal_opus(&c->crypt, sl->seq, sl->timestamp, c->ssrc, sl->payload,
+                       sl->payload_len, sl->data, sizeof(sl->data), &sl->len);
   sl->gen = c->key_gen;
   return rv;
 }
@@ -701,7 +706,8 @@ void dv_uv_conn_stream(dvoice_conn *c, int active) {
   schedule(c);
 }
 
-/* ---- UDP ------------------------------------------------------------------ */
+/* ---- UDP ------------------------------------------------------------------
+ */
 
 static void udp_send_small(dvoice_conn *c, const uint8_t *p, size_t len) {
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
@@ -771,18 +777,15 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   switch (dv_udp_classify(p, len)) {
     case DV_UDP_IPDISC: {
       dv_ipdisc_result r;
-      if (c->udp_ready ||
-          dv_ipdisc_parse_response(p, len, c->ssrc, &r) != 0) {
+      if (c->udp_ready || dv_ipdisc_parse_response(p, len, c->ssrc, &r) != 0) {
         c->rx_other++;
         return;
       }
       dv_ipdisc_retry_done(&c->ipd);
       c->udp_ready = 1;
       dv_keepalive_start(&c->ka, now_of(c), c->s.keepalive_interval);
-      DV_DEBUG(&c->env, "conn: ip discovery done (port %u)",
-               (unsigned)r.port);
-      (void)dv_voice_on_ip_discovered(&c->voice, r.address, r.port,
-                                      now_of(c));
+      DV_DEBUG(&c->env, "conn: ip discovery done (port %u)", (unsigned)r.port);
+      (void)dv_voice_on_ip_discovered(&c->voice, r.address, r.port, now_of(c));
       flush(c);
       return;
     }
@@ -835,7 +838,8 @@ static int udp_open(dvoice_conn *c) {
   return 0;
 }
 
-/* ---- WebSocket ------------------------------------------------------------ */
+/* ---- WebSocket ------------------------------------------------------------
+ */
 
 static void on_ws_open(dv_uv_ws *s, void *ud) {
   dvoice_conn *c = ud;
@@ -927,7 +931,8 @@ static int ws_connect(dvoice_conn *c) {
   return dv_uv_ws_connect(&c->ws, c->loop, url, &ws, &cb, c);
 }
 
-/* ---- flush ---------------------------------------------------------------- */
+/* ---- flush ----------------------------------------------------------------
+ */
 
 /* Runs the actions the voice core asked for; returns nonzero if any ran. */
 static int run_actions(dvoice_conn *c, dvoice_tstamp now) {
@@ -1063,7 +1068,8 @@ static void schedule(dvoice_conn *c) {
   uv_timer_start(&c->timer, on_timer, 0, 0);
 }
 
-/* ---- public API ----------------------------------------------------------- */
+/* ---- public API -----------------------------------------------------------
+ */
 
 static int valid_text(const char *s, size_t max) {
   size_t n;
@@ -1162,15 +1168,14 @@ int dvoice_conn_new(dvoice_conn **out, struct uv_loop_s *loop,
   if (settings->pacer != NULL) {
     c->pacer = settings->pacer;
   } else {
-    rv = dv_uv_pacer_new_private(&c->pacer, loop, &c->env, on_pacer_closed,
-                                 c);
+    rv = dv_uv_pacer_new_private(&c->pacer, loop, &c->env, on_pacer_closed, c);
     if (rv != 0) {
       goto fail_voice;
     }
     c->private_pacer = 1;
   }
-  dv_pacer_conn_settings_default(
-      &pcs, c->cb.source != NULL ? DV_PACER_PULL : DV_PACER_PUSH);
+  dv_pacer_conn_settings_default(&pcs, c->cb.source != NULL ? DV_PACER_PULL
+                                                            : DV_PACER_PUSH);
   if (c->cb.source != NULL) {
     pcs.pcm = 1;
     pcs.opus.bitrate = settings->opus_bitrate;

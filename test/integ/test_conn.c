@@ -29,8 +29,8 @@ typedef struct fx {
   char states[1024];
   dvoice_conn_event last;
   int nstates;
-  int ready;     /* READY events */
-  int resuming;  /* RESUMING events */
+  int ready;    /* READY events */
+  int resuming; /* RESUMING events */
   int need_session;
   int stream_ended;
   int drains;
@@ -41,7 +41,7 @@ typedef struct fx {
   uint64_t opus_rx, opus_rx_mapped;
   uint64_t speaking_user;
   /* Scenario knobs. */
-  int close_at;          /* close the WS with close_code after this many */
+  int close_at; /* close the WS with close_code after this many */
   int close_code;
   int closed_mid;
   dvoice_conn_reason resume_reason;
@@ -49,7 +49,7 @@ typedef struct fx {
   int left_ready;
   /* Pull style. */
   int pull;
-  int pcm_frames;     /* PCM frames the source still gives */
+  int pcm_frames; /* PCM frames the source still gives */
   int source_calls;
   int16_t pcm[DV_OPUS_FRAME_VALUES];
   /* Closing from inside callbacks. */
@@ -57,13 +57,15 @@ typedef struct fx {
   int closing_called;
   int close_in_source;
   int after_close_events;
+  dvoice_tstamp server_wait;
+  dvoice_tstamp wait_server_deadline;
   uv_timer_t wait;
 } fx;
 
 static void add_state(fx *f, const dvoice_conn_event *ev) {
   size_t n = strlen(f->states);
-  snprintf(f->states + n, sizeof(f->states) - n, "%s%s",
-           n > 0 ? " " : "", dvoice_conn_state_name(ev->state));
+  snprintf(f->states + n, sizeof(f->states) - n, "%s%s", n > 0 ? " " : "",
+           dvoice_conn_state_name(ev->state));
   if (ev->close_code != 0) {
     n = strlen(f->states);
     snprintf(f->states + n, sizeof(f->states) - n, "(%d)", ev->close_code);
@@ -96,8 +98,7 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   printf("# state %s (old %s, reason %s, close %d \"%s\")\n",
          dvoice_conn_state_name(ev->state),
          dvoice_conn_state_name(ev->old_state),
-         dvoice_conn_reason_name(ev->reason), ev->close_code,
-         ev->close_reason);
+         dvoice_conn_reason_name(ev->reason), ev->close_code, ev->close_reason);
   switch (ev->state) {
     case DVOICE_CONN_READY:
       f->ready++;
@@ -118,6 +119,9 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
       break;
     case DVOICE_CONN_NEED_SESSION:
       f->need_session++;
+      break;
+    case DVOICE_CONN_WAIT_SERVER:
+      f->wait_server_deadline = ev->deadline;
       break;
     default:
       break;
@@ -204,8 +208,7 @@ static void encode_tone(fx *f) {
       pcm[2 * j] = s;
       pcm[2 * j + 1] = s;
     }
-    int len = dv_opus_encode_s16(enc, pcm, f->frames[i],
-                                 sizeof(f->frames[i]));
+    int len = dv_opus_encode_s16(enc, pcm, f->frames[i], sizeof(f->frames[i]));
     assert_true(len > 0);
     f->lens[i] = (size_t)len;
   }
@@ -221,8 +224,10 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   dvoice_conn_settings cs;
   dvoice_conn_callbacks cb;
   int close_in_ready = f->close_in_ready;
+  dvoice_tstamp server_wait = f->server_wait;
   memset(f, 0, sizeof(*f));
   f->close_in_ready = close_in_ready;
+  f->server_wait = server_wait;
   f->pull = pull;
   encode_tone(f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -234,9 +239,9 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   }
   ss.media.decode_opus = 1;
   assert_int_equal(dv_sim_uv_new(&f->loop, &ss, &f->sim), 0);
-  assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim),
-                                          "111111111111", "222222222222",
-                                          "session-1", "token-1", &f->sess),
+  assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim), "111111111111",
+                                          "222222222222", "session-1",
+                                          "token-1", &f->sess),
                    0);
   snprintf(f->endpoint, sizeof(f->endpoint), "ws://%s",
            dv_sim_uv_endpoint(f->sim));
@@ -257,6 +262,7 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   cs.token = "token-1";
   cs.endpoint = f->endpoint;
   cs.pacer = f->pacer;
+  cs.server_wait = f->server_wait;
   memset(&cb, 0, sizeof(cb));
   cb.on_state = on_state;
   cb.on_drain = on_drain;
@@ -328,15 +334,14 @@ static int media_received_at_least(void *ud) {
 
 static void print_media(const char *what, const dv_sim_session *s) {
   const dv_sim_media_stats *m = &s->report.media;
-  printf("# %s: received %llu decrypted %llu missing %llu silence %llu "
-         "ts_errors %llu inter-arrival max %.3f ms mean %.3f ms max dev "
-         "%.3f ms jitter %.3f ms\n",
-         what, (unsigned long long)m->received,
-         (unsigned long long)m->decrypted, (unsigned long long)m->missing,
-         (unsigned long long)m->silence_frames,
-         (unsigned long long)m->ts_errors, (double)m->ia_max_ns / 1e6,
-         m->ia_mean_ns / 1e6, (double)m->ia_max_dev_ns / 1e6,
-         m->jitter_ns / 1e6);
+  printf(
+      "# %s: received %llu decrypted %llu missing %llu silence %llu "
+      "ts_errors %llu inter-arrival max %.3f ms mean %.3f ms max dev "
+      "%.3f ms jitter %.3f ms\n",
+      what, (unsigned long long)m->received, (unsigned long long)m->decrypted,
+      (unsigned long long)m->missing, (unsigned long long)m->silence_frames,
+      (unsigned long long)m->ts_errors, (double)m->ia_max_ns / 1e6,
+      m->ia_mean_ns / 1e6, (double)m->ia_max_dev_ns / 1e6, m->jitter_ns / 1e6);
 }
 
 static void assert_clean_stream(const dv_sim_session *s, uint64_t n) {
@@ -366,9 +371,8 @@ static void stream_500(dv_sim_mode mode, int mode_num) {
   dvoice_conn_stats st;
   assert_non_null(f);
   fx_start(f, mode, 0, 1);
-  assert_int_equal(dvoice_conn_set_speaking(f->conn,
-                                            DVOICE_SPEAKING_MICROPHONE),
-                   0);
+  assert_int_equal(
+      dvoice_conn_set_speaking(f->conn, DVOICE_SPEAKING_MICROPHONE), 0);
   f->to_send = 500;
   push_some(f);
   /* The bounded queue refused the rest; on_drain asks for more. */
@@ -419,9 +423,9 @@ static void check_close(uv_timer_t *t) {
   if (!f->closed_mid &&
       f->sess->report.media.received >= (uint64_t)f->close_at) {
     f->closed_mid = 1;
-    assert_int_equal(dv_sim_vgw_session_close(f->sess, f->close_code,
-                                              dv_sim_uv_now(f->sim)),
-                     0);
+    assert_int_equal(
+        dv_sim_vgw_session_close(f->sess, f->close_code, dv_sim_uv_now(f->sim)),
+        0);
     dv_sim_uv_flush(f->sim);
     uv_timer_stop(t);
   }
@@ -479,9 +483,8 @@ static void new_session_4006(dv_sim_mode mode) {
   dvoice_conn_stats st;
   assert_non_null(f);
   fx_start(f, mode, 0, 1);
-  assert_int_equal(dv_sim_vgw_session_close(f->sess, 4006,
-                                            dv_sim_uv_now(f->sim)),
-                   0);
+  assert_int_equal(
+      dv_sim_vgw_session_close(f->sess, 4006, dv_sim_uv_now(f->sim)), 0);
   dv_sim_uv_flush(f->sim);
   dvt_run_flag(&f->loop, &f->need_session, 5000);
   assert_int_equal(f->last.state, DVOICE_CONN_NEED_SESSION);
@@ -491,13 +494,12 @@ static void new_session_4006(dv_sim_mode mode) {
   assert_true(f->last.deadline != DVOICE_TSTAMP_NONE);
   assert_int_equal(f->sess->report.resumes, 0);
   /* The application got a new session from its main gateway. */
-  assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim),
-                                          "111111111111", "222222222222",
-                                          "session-2", "token-2", &s2),
+  assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim), "111111111111",
+                                          "222222222222", "session-2",
+                                          "token-2", &s2),
                    0);
-  assert_int_equal(dvoice_conn_new_session(f->conn, "session-2", "token-2",
-                                           NULL),
-                   0);
+  assert_int_equal(
+      dvoice_conn_new_session(f->conn, "session-2", "token-2", NULL), 0);
   f->ready = 0;
   dvt_run_flag(&f->loop, &f->ready, 10000);
   f->sess = s2;
@@ -569,8 +571,8 @@ static void test_zombie_xchacha(void **state) {
 
 static int loss_done(void *ud) {
   fx *f = ud;
-  const dv_sim_media_global *g = dv_sim_media_global_stats(
-      dv_sim_uv_media(f->sim));
+  const dv_sim_media_global *g =
+      dv_sim_media_global_stats(dv_sim_uv_media(f->sim));
   return f->stream_ended > 0 &&
          f->sess->report.media.received >= (uint64_t)f->to_send + 5 &&
          dv_sim_speaker_sent(f->speaker) >= SPEAKER_FRAMES + 5 &&
@@ -586,16 +588,16 @@ static void loss(dv_sim_mode mode) {
   fx_start(f, mode, 0, 1);
   m = dv_sim_uv_media(f->sim);
   dv_sim_media_set_knobs(m, 100000, 0, 0); /* 10 % of datagrams to us */
-  assert_int_equal(dv_sim_media_speaker_start(m, "111111111111", "999",
-                                              4242, SPEAKER_FRAMES,
-                                              dv_sim_uv_now(f->sim),
-                                              &f->speaker),
-                   0);
+  assert_int_equal(
+      dv_sim_media_speaker_start(m, "111111111111", "999", 4242, SPEAKER_FRAMES,
+                                 dv_sim_uv_now(f->sim), &f->speaker),
+      0);
   dv_sim_uv_flush(f->sim);
   f->to_send = SPEAKER_FRAMES;
   push_some(f);
   if (dvt_run_until(&f->loop, loss_done, f, 20000) != 0) {
-    fail_msg("loss test did not finish: rx %llu", (unsigned long long)f->opus_rx);
+    fail_msg("loss test did not finish: rx %llu",
+             (unsigned long long)f->opus_rx);
   }
   g = dv_sim_media_global_stats(m);
   printf("# loss: speaker sent %llu, we received %llu, simulator lost %llu\n",
@@ -735,6 +737,40 @@ static void test_close_in_source(void **state) {
   close_from(1);
 }
 
+/* ---- 4014: waiting for a new server, then giving up ---------------------- */
+
+static int disconnected(void *ud) {
+  fx *f = ud;
+  return f->last.state == DVOICE_CONN_DISCONNECTED;
+}
+
+static void test_wait_server_timeout(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  dvoice_tstamp deadline;
+  (void)state;
+  assert_non_null(f);
+  f->server_wait = 300 * DVOICE_MS;
+  fx_start(f, DV_SIM_MODE_XCHACHA20, 0, 1);
+  assert_int_equal(
+      dv_sim_vgw_session_close(f->sess, 4014, dv_sim_uv_now(f->sim)), 0);
+  dv_sim_uv_flush(f->sim);
+  if (dvt_run_until(&f->loop, disconnected, f, 5000) != 0) {
+    fail_msg("no DISCONNECTED after 4014: %s", f->states);
+  }
+  assert_string_equal(f->states,
+                      "CONNECTING READY WAIT_SERVER(4014) DISCONNECTED");
+  deadline = f->wait_server_deadline;
+  assert_true(deadline != DVOICE_TSTAMP_NONE);
+  assert_int_equal(f->last.reason, DVOICE_CONN_REASON_WAIT_TIMEOUT);
+  /* Terminal: sending is refused; closing still works. */
+  assert_int_equal(dvoice_conn_send_opus(f->conn, f->frames[0], f->lens[0]),
+                   DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(dvoice_conn_new_session(f->conn, "s", "t", NULL),
+                   DVOICE_ERR_INVALID_STATE);
+  fx_stop(f);
+  free(f);
+}
+
 /* ---- argument and state errors ------------------------------------------- */
 
 static void test_api_errors(void **state) {
@@ -784,8 +820,7 @@ static void test_api_errors(void **state) {
                       "WAIT_SERVER");
   assert_string_equal(dvoice_conn_reason_name(DVOICE_CONN_REASON_ZOMBIE),
                       "ZOMBIE");
-  assert_string_equal(dvoice_conn_state_name((dvoice_conn_state)99),
-                      "UNKNOWN");
+  assert_string_equal(dvoice_conn_state_name((dvoice_conn_state)99), "UNKNOWN");
   dvoice_pacer_settings_default(&ps);
   ps.spin = 3 * DVOICE_MS;
   assert_int_equal(dvoice_pacer_new(&p, &loop, &ps),
@@ -817,12 +852,10 @@ static void test_api_errors(void **state) {
                      DVOICE_ERR_TOO_LARGE);
   }
   assert_int_equal(dvoice_conn_play(c), DVOICE_ERR_INVALID_STATE);
-  assert_int_equal(dvoice_conn_set_speaking(c, 8),
-                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_set_speaking(c, 8), DVOICE_ERR_INVALID_ARGUMENT);
   assert_int_equal(dvoice_conn_new_session(c, NULL, "t", NULL),
                    DVOICE_ERR_INVALID_ARGUMENT);
-  assert_int_equal(dvoice_conn_send_opus(c, (const uint8_t *)"\xf8\xff\xfe",
-                                         3),
+  assert_int_equal(dvoice_conn_send_opus(c, (const uint8_t *)"\xf8\xff\xfe", 3),
                    0);
   assert_int_equal(dvoice_conn_queued(c), 1);
   assert_int_equal(dvoice_conn_close(c, NULL), 0);
@@ -849,6 +882,7 @@ int main(void) {
       cmocka_unit_test(test_uv_timer_pacer),
       cmocka_unit_test(test_close_in_on_state),
       cmocka_unit_test(test_close_in_source),
+      cmocka_unit_test(test_wait_server_timeout),
       cmocka_unit_test(test_api_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
