@@ -59,6 +59,7 @@ typedef struct fx {
   int after_close_events;
   dvoice_tstamp server_wait;
   dvoice_tstamp wait_server_deadline;
+  struct relay *relay;
   uv_timer_t wait;
 } fx;
 
@@ -216,6 +217,8 @@ static void encode_tone(fx *f) {
 }
 
 static int on_source(dvoice_conn *c, dvoice_source_frame *out, void *ud);
+struct relay;
+static void relay_start(fx *f, struct relay *r);
 
 /* shared_pacer: 0 private, 1 timerfd, 2 uv_timer with a 1 ms spin. */
 static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
@@ -225,9 +228,11 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   dvoice_conn_callbacks cb;
   int close_in_ready = f->close_in_ready;
   dvoice_tstamp server_wait = f->server_wait;
+  struct relay *relay = f->relay;
   memset(f, 0, sizeof(*f));
   f->close_in_ready = close_in_ready;
   f->server_wait = server_wait;
+  f->relay = relay;
   f->pull = pull;
   encode_tone(f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -245,6 +250,9 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
                    0);
   snprintf(f->endpoint, sizeof(f->endpoint), "ws://%s",
            dv_sim_uv_endpoint(f->sim));
+  if (relay != NULL) {
+    relay_start(f, relay);
+  }
   if (shared_pacer) {
     dvoice_pacer_settings ps;
     dvoice_pacer_settings_default(&ps);
@@ -389,7 +397,10 @@ static void stream_500(dv_sim_mode mode, int mode_num) {
   assert_clean_stream(f->sess, 505);
   assert_string_equal(f->sess->report.mode, dv_sim_mode_name(mode));
   assert_true(f->sess->report.speaking >= 2);
+  /* A keepalive at discovery and one every 5 s: at least two in 10 s. */
+  assert_true(f->sess->report.media.keepalives >= 2);
   assert_int_equal(dvoice_conn_get_stats(f->conn, &st), 0);
+  assert_int_equal(st.keepalives_sent, f->sess->report.media.keepalives);
   assert_int_equal(st.packets_sent, 505);
   assert_int_equal(st.silence_sent, 5);
   assert_int_equal(st.ssrc, f->sess->ssrc);
@@ -771,6 +782,110 @@ static void test_wait_server_timeout(void **state) {
   free(f);
 }
 
+/* ---- IP discovery is retransmitted when a request is lost ---------------- */
+
+/*
+ * A UDP relay between the client and the simulator's media socket that drops
+ * the client's first datagram (its first IP discovery request). Ready
+ * announces the relay's port instead of the simulator's.
+ */
+typedef struct relay {
+  uv_udp_t h;
+  uv_udp_send_t req[8];
+  uint8_t buf[8][2048];
+  int next;
+  struct sockaddr_in sim, client;
+  int have_client;
+  int from_client;
+  int dropped;
+  char rx[2048];
+} relay;
+
+static void relay_alloc(uv_handle_t *h, size_t n, uv_buf_t *b) {
+  relay *r = h->data;
+  (void)n;
+  *b = uv_buf_init(r->rx, sizeof(r->rx));
+}
+
+static void relay_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
+                       const struct sockaddr *addr, unsigned flags) {
+  relay *r = h->data;
+  const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+  const struct sockaddr *dest;
+  uv_buf_t out;
+  int i;
+  (void)flags;
+  if (nread <= 0 || addr == NULL) {
+    return;
+  }
+  if (in->sin_port == r->sim.sin_port) {
+    if (!r->have_client) {
+      return;
+    }
+    dest = (const struct sockaddr *)&r->client;
+  } else {
+    r->client = *in;
+    r->have_client = 1;
+    if (r->from_client++ == 0) {
+      r->dropped++;
+      return; /* the first discovery request is lost */
+    }
+    dest = (const struct sockaddr *)&r->sim;
+  }
+  i = r->next;
+  r->next = (r->next + 1) % 8;
+  memcpy(r->buf[i], b->base, (size_t)nread);
+  out = uv_buf_init((char *)r->buf[i], (unsigned)nread);
+  if (uv_udp_try_send(h, &out, 1, dest) < 0) {
+    uv_udp_send(&r->req[i], h, &out, 1, dest, NULL);
+  }
+}
+
+static void relay_start(fx *f, relay *r) {
+  struct sockaddr_in any;
+  struct sockaddr_storage name;
+  int namelen = sizeof(name);
+  assert_int_equal(uv_udp_init(&f->loop, &r->h), 0);
+  r->h.data = r;
+  assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+  assert_int_equal(uv_udp_bind(&r->h, (const struct sockaddr *)&any, 0), 0);
+  assert_int_equal(
+      uv_udp_getsockname(&r->h, (struct sockaddr *)&name, &namelen), 0);
+  assert_int_equal(
+      uv_ip4_addr("127.0.0.1", dv_sim_uv_udp_port(f->sim), &r->sim), 0);
+  assert_int_equal(uv_udp_recv_start(&r->h, relay_alloc, relay_recv), 0);
+  dv_sim_vgw_set_udp(dv_sim_uv_vgw(f->sim), "127.0.0.1",
+                     ntohs(((struct sockaddr_in *)&name)->sin_port));
+}
+
+static void test_ipdisc_retransmit(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  relay *r = calloc(1, sizeof(*r));
+  dvoice_conn_stats st;
+  (void)state;
+  assert_non_null(f);
+  assert_non_null(r);
+  f->relay = r;
+  fx_start(f, DV_SIM_MODE_AES256_GCM, 0, 1);
+  assert_int_equal(r->dropped, 1);
+  assert_true(r->from_client >= 2);
+  assert_int_equal(dvoice_conn_get_stats(f->conn, &st), 0);
+  assert_true(st.ipdisc_requests >= 2);
+  assert_int_equal(f->sess->report.media.discovery_requests, 1);
+  assert_string_equal(f->states, "CONNECTING READY");
+  /* Audio flows through the relay. */
+  f->to_send = 20;
+  push_some(f);
+  if (dvt_run_until(&f->loop, media_received_at_least, f, 10000) != 0) {
+    fail_msg("no audio through the relay");
+  }
+  assert_clean_stream(f->sess, 25);
+  uv_close((uv_handle_t *)&r->h, NULL);
+  fx_stop(f);
+  free(r);
+  free(f);
+}
+
 /* ---- argument and state errors ------------------------------------------- */
 
 static void test_api_errors(void **state) {
@@ -883,6 +998,7 @@ int main(void) {
       cmocka_unit_test(test_close_in_on_state),
       cmocka_unit_test(test_close_in_source),
       cmocka_unit_test(test_wait_server_timeout),
+      cmocka_unit_test(test_ipdisc_retransmit),
       cmocka_unit_test(test_api_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
