@@ -352,7 +352,7 @@ static dvoice_conn_state map_state(const dvoice_conn *c, dv_voice_state s) {
 }
 
 static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
-  dvoice_conn_state ns;
+  dvoice_conn_state ns, old;
   aev *e;
   int failure = ev->u.state.outcome != DV_VOICE_OUTCOME_NONE;
   if (ev->u.state.outcome == DV_VOICE_OUTCOME_RESUME) {
@@ -364,6 +364,8 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
   if (ns == c->pub_state && !failure && c->first_event_sent) {
     return;
   }
+  old = c->pub_state;
+  c->pub_state = ns; /* even if the event cannot be queued */
   e = evq_push(c);
   if (e == NULL) {
     return;
@@ -371,7 +373,7 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
   c->first_event_sent = 1;
   e->type = AEV_STATE;
   e->u.st.ev.state = ns;
-  e->u.st.ev.old_state = c->pub_state;
+  e->u.st.ev.old_state = old;
   e->u.st.ev.reason = map_reason(ev->u.state.reason);
   e->u.st.ev.close_code = ev->u.state.close_code;
   e->u.st.ev.fatal = ev->u.state.outcome == DV_VOICE_OUTCOME_FATAL;
@@ -389,7 +391,6 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
       ev->u.state.close_code == c->last_close_code) {
     memcpy(e->u.st.reason, c->last_reason, sizeof(e->u.st.reason));
   }
-  c->pub_state = ns;
 }
 
 /* ---- the voice core's events (run inside dv_voice_* calls) ----------------

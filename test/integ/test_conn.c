@@ -60,6 +60,7 @@ typedef struct fx {
   dvoice_tstamp server_wait;
   dvoice_tstamp wait_server_deadline;
   struct relay *relay;
+  dv_sim_session *sess2;
   uv_timer_t wait;
 } fx;
 
@@ -314,15 +315,21 @@ static void pacer_closed(dvoice_pacer *p, void *ud) {
 }
 
 static void fx_stop(fx *f) {
+  if (f->pacer != NULL) {
+    /* Released first: it lives on until its connection has left. */
+    assert_int_equal(dvoice_pacer_close(f->pacer, pacer_closed, f), 0);
+    assert_int_equal(dvoice_pacer_close(f->pacer, pacer_closed, f),
+                     DVOICE_ERR_INVALID_STATE);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(f->pacer_closed, 0);
+  }
   assert_int_equal(dvoice_conn_close(f->conn, conn_closed), 0);
   assert_int_equal(dvoice_conn_close(f->conn, conn_closed),
                    DVOICE_ERR_INVALID_STATE);
-  if (f->pacer != NULL) {
-    assert_int_equal(dvoice_pacer_close(f->pacer, pacer_closed, f), 0);
-  }
   dvt_run_flag(&f->loop, &f->conn_closed, 5000);
   if (f->pacer != NULL) {
     dvt_run_flag(&f->loop, &f->pacer_closed, 5000);
+    assert_int_equal(f->pacer_closed, 1);
   }
   assert_int_equal(dv_sim_uv_close(f->sim, sim_closed, f), 0);
   dvt_run_flag(&f->loop, &f->sim_closed, 5000);
@@ -886,6 +893,71 @@ static void test_ipdisc_retransmit(void **state) {
   free(f);
 }
 
+/* ---- a server change mid-stream: new session, nothing lost -------------- */
+
+static void move_server(uv_timer_t *t) {
+  fx *f = t->data;
+  if (f->sess->report.media.received >= 30) {
+    uv_timer_stop(t);
+    assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim),
+                                            "111111111111", "222222222222",
+                                            "session-2", "token-2", &f->sess2),
+                     0);
+    /* A VOICE_SERVER_UPDATE with a new token while connected. */
+    assert_int_equal(dvoice_conn_new_session(f->conn, "session-2", "token-2",
+                                             f->endpoint),
+                     0);
+  }
+}
+
+static int moved_done(void *ud) {
+  fx *f = ud;
+  return f->stream_ended > 0 && f->sess2 != NULL &&
+         f->sess->report.media.received + f->sess2->report.media.received >=
+             105;
+}
+
+static void test_server_change_mid_stream(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  const dv_sim_media_stats *m1, *m2;
+  dvoice_conn_stats st;
+  (void)state;
+  assert_non_null(f);
+  fx_start(f, DV_SIM_MODE_XCHACHA20, 0, 1);
+  uv_timer_init(&f->loop, &f->wait);
+  f->wait.data = f;
+  uv_timer_start(&f->wait, move_server, 5, 5);
+  f->to_send = 100;
+  push_some(f);
+  if (dvt_run_until(&f->loop, moved_done, f, 15000) != 0) {
+    fail_msg("stream incomplete after the server change: %s", f->states);
+  }
+  uv_close((uv_handle_t *)&f->wait, NULL);
+  m1 = &f->sess->report.media;
+  m2 = &f->sess2->report.media;
+  printf("# server change: old session %llu packets, new session %llu, "
+         "gap %.3f ms\n",
+         (unsigned long long)m1->received, (unsigned long long)m2->received,
+         (double)(m2->first_arrival - m1->last_arrival) / 1e6);
+  assert_string_equal(f->states, "CONNECTING READY CONNECTING READY");
+  /* Every frame went out once: split between the two sessions, each
+   * stream clean, the RTP counters continuing across. */
+  assert_int_equal(m1->received + m2->received, 105);
+  assert_int_equal(m1->missing + m2->missing, 0);
+  assert_int_equal(m1->ts_errors + m2->ts_errors, 0);
+  assert_int_equal(m1->decrypt_failures + m2->decrypt_failures, 0);
+  assert_int_equal(m2->decrypted, m2->received);
+  assert_int_equal((uint16_t)(m2->first_seq - m1->last_seq), 1);
+  assert_int_equal(m2->silence_frames, 5);
+  assert_int_equal(f->sess2->report.identifies, 1);
+  assert_int_equal(dvoice_conn_get_stats(f->conn, &st), 0);
+  assert_int_equal(st.ssrc, f->sess2->ssrc);
+  assert_true(st.ssrc != f->sess->ssrc);
+  assert_int_equal(st.sessions, 2);
+  fx_stop(f);
+  free(f);
+}
+
 /* ---- argument and state errors ------------------------------------------- */
 
 static void test_api_errors(void **state) {
@@ -999,6 +1071,7 @@ int main(void) {
       cmocka_unit_test(test_close_in_source),
       cmocka_unit_test(test_wait_server_timeout),
       cmocka_unit_test(test_ipdisc_retransmit),
+      cmocka_unit_test(test_server_change_mid_stream),
       cmocka_unit_test(test_api_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
