@@ -353,6 +353,11 @@ DVOICE_EXTERN int dvoice_pacer_get_stats(const dvoice_pacer *p,
  * below may be called from inside any dvoice callback, dvoice_conn_close()
  * included. After dvoice_conn_close() no callback runs except close_cb.
  *
+ * DAVE (end-to-end encryption) is not wired in yet: the connection
+ * identifies with max_dave_protocol_version 0, so Discord's non-stage voice
+ * channels answer 4017, reported as DISCONNECTED with fatal set. Transport
+ * encryption (both rtpsize modes) is complete.
+ *
  * Threads: a connection, its pacer and every call on them belong to the
  * thread running their loop. Like any libuv program writing to sockets, the
  * application should ignore SIGPIPE (a peer that vanishes mid-write would
