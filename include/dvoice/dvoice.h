@@ -275,7 +275,9 @@ typedef enum dvoice_pacer_timer {
 
 typedef struct dvoice_pacer_settings {
   /* Environment (allocator, log, clock, random); copied. The clock must be
-   * monotonic nanoseconds; deadlines are converted to CLOCK_MONOTONIC. */
+   * monotonic nanoseconds; deadlines are converted to CLOCK_MONOTONIC. The
+   * send queues and Opus encoders of attached connections are allocated
+   * from this allocator. */
   dvoice_env env;
   /* Default DVOICE_PACER_TIMER_AUTO. */
   dvoice_pacer_timer timer;

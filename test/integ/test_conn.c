@@ -61,6 +61,8 @@ typedef struct fx {
   dvoice_tstamp wait_server_deadline;
   struct relay *relay;
   dv_sim_session *sess2;
+  dvt_mem *mem;
+  int no_auto_speaking;
   uv_timer_t wait;
 } fx;
 
@@ -230,7 +232,11 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   int close_in_ready = f->close_in_ready;
   dvoice_tstamp server_wait = f->server_wait;
   struct relay *relay = f->relay;
+  dvt_mem *mem = f->mem;
+  int no_auto = f->no_auto_speaking;
   memset(f, 0, sizeof(*f));
+  f->mem = mem;
+  f->no_auto_speaking = no_auto;
   f->close_in_ready = close_in_ready;
   f->server_wait = server_wait;
   f->relay = relay;
@@ -261,6 +267,9 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
       ps.timer = DVOICE_PACER_TIMER_UV;
       ps.spin = DVOICE_MS;
     }
+    if (f->mem != NULL) {
+      ps.env.mem = &f->mem->mem;
+    }
     assert_int_equal(dvoice_pacer_new(&f->pacer, &f->loop, &ps), 0);
   }
   dvoice_conn_settings_default(&cs);
@@ -272,6 +281,12 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   cs.endpoint = f->endpoint;
   cs.pacer = f->pacer;
   cs.server_wait = f->server_wait;
+  if (f->mem != NULL) {
+    cs.env.mem = &f->mem->mem;
+  }
+  if (f->no_auto_speaking) {
+    cs.auto_speaking = 0;
+  }
   memset(&cb, 0, sizeof(cb));
   cb.on_state = on_state;
   cb.on_drain = on_drain;
@@ -904,9 +919,9 @@ static void move_server(uv_timer_t *t) {
                                             "session-2", "token-2", &f->sess2),
                      0);
     /* A VOICE_SERVER_UPDATE with a new token while connected. */
-    assert_int_equal(dvoice_conn_new_session(f->conn, "session-2", "token-2",
-                                             f->endpoint),
-                     0);
+    assert_int_equal(
+        dvoice_conn_new_session(f->conn, "session-2", "token-2", f->endpoint),
+        0);
   }
 }
 
@@ -955,6 +970,48 @@ static void test_server_change_mid_stream(void **state) {
   assert_true(st.ssrc != f->sess->ssrc);
   assert_int_equal(st.sessions, 2);
   fx_stop(f);
+  free(f);
+}
+
+/* ---- no allocation on the per-packet path ------------------------------- */
+
+static int speaking_seen(void *ud) {
+  fx *f = ud;
+  return f->sess->report.speaking >= 2;
+}
+
+static void test_no_alloc_per_packet(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  dvt_mem *m = calloc(1, sizeof(*m));
+  long before;
+  (void)state;
+  assert_non_null(f);
+  assert_non_null(m);
+  dvt_mem_init(m, -1);
+  f->mem = m;
+  f->no_auto_speaking = 1;
+  fx_start(f, DV_SIM_MODE_AES256_GCM, 0, 1);
+  assert_int_equal(
+      dvoice_conn_set_speaking(f->conn, DVOICE_SPEAKING_MICROPHONE), 0);
+  if (dvt_run_until(&f->loop, speaking_seen, f, 5000) != 0) {
+    fail_msg("speaking never reached the simulator");
+  }
+  /* From here on only audio flows (no heartbeat is due for 13 s). */
+  before = m->count;
+  f->to_send = 100;
+  push_some(f);
+  if (dvt_run_until(&f->loop, media_received_at_least, f, 10000) != 0) {
+    fail_msg("stream incomplete");
+  }
+  assert_clean_stream(f->sess, 105);
+  printf("# allocations while 105 packets were prepared, sealed and sent: "
+         "%ld\n",
+         m->count - before);
+  assert_int_equal(m->count - before, 0);
+  fx_stop(f);
+  /* Everything the connection and its pacer allocated was freed. */
+  assert_int_equal(m->live, 0);
+  free(m);
   free(f);
 }
 
@@ -1072,6 +1129,7 @@ int main(void) {
       cmocka_unit_test(test_wait_server_timeout),
       cmocka_unit_test(test_ipdisc_retransmit),
       cmocka_unit_test(test_server_change_mid_stream),
+      cmocka_unit_test(test_no_alloc_per_packet),
       cmocka_unit_test(test_api_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
