@@ -459,6 +459,19 @@ typedef struct dvoice_opus_packet {
   size_t len;
 } dvoice_opus_packet;
 
+/* One 20 ms frame of a speaker's decoded audio, borrowed for on_pcm. */
+typedef struct dvoice_pcm_frame {
+  uint64_t user_id;   /* 0 while the SSRC is not mapped yet */
+  uint32_t ssrc;
+  /* 48 kHz stereo, interleaved: samples * 2 values. */
+  const int16_t *pcm;
+  size_t samples;     /* per channel; 960 for a 20 ms frame */
+  /* 1: the packet was lost and this frame was concealed (Opus in-band FEC
+   * from the next packet when it was there, else packet loss
+   * concealment). */
+  int concealed;
+} dvoice_pcm_frame;
+
 /* What a pull source hands back (see dvoice_conn_callbacks.source). */
 typedef enum dvoice_source_kind {
   /* Nothing now: the stream ends with five silence frames, then the
@@ -499,6 +512,14 @@ typedef struct dvoice_conn_callbacks {
   /* A transport-decrypted Opus packet from another member. */
   void (*on_opus)(dvoice_conn *c, const dvoice_opus_packet *pkt,
                   void *user_data);
+  /*
+   * Decoded audio, per speaker, one frame per speaker every 20 ms while it
+   * talks: packets go through a per-speaker jitter buffer (settings
+   * rx_jitter_depth) and an Opus decoder; lost packets are concealed.
+   * Setting this callback enables decoding.
+   */
+  void (*on_pcm)(dvoice_conn *c, const dvoice_pcm_frame *frame,
+                 void *user_data);
   /* The server's op 5: |user_id| speaks with |ssrc| and |flags|. */
   void (*on_speaking)(dvoice_conn *c, uint64_t user_id, uint32_t ssrc,
                       uint32_t flags, void *user_data);
@@ -555,6 +576,11 @@ typedef struct dvoice_conn_settings {
    * ends. 0 disables automatic speaking updates. Default
    * DVOICE_SPEAKING_MICROPHONE. */
   uint32_t auto_speaking;
+  /* on_pcm: packets buffered per speaker before playout (1..32, default
+   * 5, 100 ms) and the most speakers decoded at once (default 64; more are
+   * delivered through on_opus only). */
+  unsigned rx_jitter_depth;
+  unsigned rx_max_speakers;
   /* Recovery limits; 0 means the default shown. */
   int max_resume_attempts;     /* 3 consecutive resumes */
   int max_session_attempts;    /* 5 consecutive new sessions */

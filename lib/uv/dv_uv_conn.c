@@ -25,6 +25,7 @@
 #include <dvoice/dvoice.h>
 
 #include "audio/dv_hist.h"
+#include "audio/dv_jitter.h"
 #include "audio/dv_opus.h"
 #include "audio/dv_pacer.h"
 #include "rtp/dv_rtp.h"
@@ -92,6 +93,14 @@ typedef struct pkt_slot {
   int inflight; /* uv_udp_send fallback in progress */
 } pkt_slot;
 
+/* A speaker being decoded (on_pcm): its jitter buffer and decoder,
+ * allocated when its first packet arrives. */
+typedef struct speaker {
+  uint32_t ssrc;
+  dv_jitter *jb;
+  dv_opus_dec *dec;
+} speaker;
+
 struct dvoice_conn {
   uv_loop_t *loop;
   dvoice_env env;
@@ -135,6 +144,14 @@ struct dvoice_conn {
   pkt_slot slot[2];
   int prepared; /* index of the prepared slot, -1 if none */
   int held;
+
+  /* Decoded receive (on_pcm). */
+  speaker *spk;
+  size_t nspk;
+  uv_timer_t rx_timer;
+  int rx_running;
+  dvoice_tstamp rx_next;
+  int16_t pcm[DV_OPUS_MAX_DECODE_SAMPLES * DV_OPUS_CHANNELS];
 
   /* Timer and flush. */
   uv_timer_t timer;
@@ -233,6 +250,8 @@ void dvoice_conn_settings_default(dvoice_conn_settings *s) {
   s->opus_loss_percent = 5;
   s->opus_complexity = 10;
   s->auto_speaking = DVOICE_SPEAKING_MICROPHONE;
+  s->rx_jitter_depth = 5;
+  s->rx_max_speakers = 64;
 }
 
 /* ---- application events ---------------------------------------------------
@@ -481,6 +500,11 @@ static void conn_free(dvoice_conn *c) {
   }
   dv_voice_free(&c->voice);
   dv_rtp_crypt_clear(&c->crypt);
+  for (size_t i = 0; i < c->nspk; i++) {
+    dv_jitter_free(c->spk[i].jb);
+    dv_opus_dec_free(c->spk[i].dec);
+  }
+  dv_free(mem, c->spk);
   dv_free(mem, c->evq);
   dv_free(mem, c->endpoint);
   dv_free(mem, c->ca_file);
@@ -729,6 +753,125 @@ static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)u->c->rx_buf, sizeof(u->c->rx_buf));
 }
 
+/* ---- decoded receive: per-speaker jitter buffer and decoder ------------- */
+
+static void on_rx_timer(uv_timer_t *h);
+
+static void rx_arm(dvoice_conn *c, dvoice_tstamp now) {
+  /* Rounded up: an early wake-up would only re-arm. */
+  uint64_t ms =
+      c->rx_next > now ? (c->rx_next - now + DVOICE_MS - 1) / DVOICE_MS : 0;
+  uv_timer_start(&c->rx_timer, on_rx_timer, ms, 0);
+}
+
+static speaker *rx_speaker(dvoice_conn *c, uint32_t ssrc) {
+  dv_jitter_settings js;
+  speaker *n;
+  for (size_t i = 0; i < c->nspk; i++) {
+    if (c->spk[i].ssrc == ssrc) {
+      return &c->spk[i];
+    }
+  }
+  if (c->nspk >= c->s.rx_max_speakers) {
+    return NULL;
+  }
+  /* Once per speaker, not per packet. */
+  n = dv_realloc(c->env.mem, c->spk, (c->nspk + 1) * sizeof(*n));
+  if (n == NULL) {
+    return NULL;
+  }
+  c->spk = n;
+  n = &c->spk[c->nspk];
+  memset(n, 0, sizeof(*n));
+  n->ssrc = ssrc;
+  dv_jitter_settings_default(&js);
+  js.depth = c->s.rx_jitter_depth;
+  if (dv_jitter_new(c->env.mem, &js, &n->jb) != 0 ||
+      dv_opus_dec_new(c->env.mem, &n->dec) != 0) {
+    dv_jitter_free(n->jb);
+    return NULL;
+  }
+  c->nspk++;
+  return n;
+}
+
+static void rx_buffer(dvoice_conn *c, const dv_rtp_rx *rx) {
+  speaker *sp = rx_speaker(c, rx->hdr.ssrc);
+  if (sp == NULL) {
+    return;
+  }
+  (void)dv_jitter_put_packet(sp->jb, rx->hdr.seq, rx->hdr.timestamp,
+                             rx->payload, rx->payload_len);
+  if (!c->rx_running) {
+    /* Playout starts on its own 20 ms grid. */
+    c->rx_running = 1;
+    c->rx_next = now_of(c) + 20 * DVOICE_MS;
+    rx_arm(c, now_of(c));
+  }
+}
+
+static void on_rx_timer(uv_timer_t *h) {
+  dvoice_conn *c = h->data;
+  dvoice_tstamp now = now_of(c);
+  int busy = 0;
+  if (c->closing) {
+    return;
+  }
+  if (now < c->rx_next) {
+    rx_arm(c, now);
+    return;
+  }
+  /* One frame per speaker per 20 ms; after a stall, no catch-up burst. */
+  c->rx_next += 20 * DVOICE_MS;
+  if (c->rx_next <= now) {
+    c->rx_next = now + 20 * DVOICE_MS;
+  }
+  for (size_t i = 0; i < c->nspk && !c->closing; i++) {
+    speaker *sp = &c->spk[i];
+    dv_jitter_frame jf;
+    dvoice_pcm_frame pf;
+    int n = -1;
+    memset(&pf, 0, sizeof(pf));
+    switch (dv_jitter_take_frame(sp->jb, &jf)) {
+      case DV_JITTER_FRAME:
+        n = dv_opus_decode_s16(sp->dec, jf.data, jf.len, c->pcm,
+                               DV_OPUS_MAX_DECODE_SAMPLES, 0);
+        break;
+      case DV_JITTER_MISSING:
+        pf.concealed = 1;
+        n = jf.next_data != NULL
+                ? dv_opus_decode_s16(sp->dec, jf.next_data, jf.next_len, c->pcm,
+                                     DV_OPUS_FRAME_SAMPLES, 1)
+                : dv_opus_decode_s16(sp->dec, NULL, 0, c->pcm,
+                                     DV_OPUS_FRAME_SAMPLES, 0);
+        break;
+      case DV_JITTER_FILLING:
+      case DV_JITTER_EMPTY:
+        break;
+    }
+    if (dv_jitter_buffered(sp->jb) > 0) {
+      busy = 1;
+    }
+    if (n <= 0) {
+      continue;
+    }
+    busy = 1;
+    pf.ssrc = sp->ssrc;
+    (void)dv_voice_user_for_ssrc(&c->voice, sp->ssrc, &pf.user_id);
+    pf.pcm = c->pcm;
+    pf.samples = (size_t)n;
+    c->cb.on_pcm(c, &pf, c->user_data);
+  }
+  if (c->closing) {
+    return;
+  }
+  if (busy) {
+    rx_arm(c, now_of(c));
+  } else {
+    c->rx_running = 0; /* every speaker is quiet: restart on a packet */
+  }
+}
+
 static void on_rtp(dvoice_conn *c, const uint8_t *p, size_t len) {
   dv_rtp_rx rx;
   dvoice_opus_packet pkt;
@@ -743,6 +886,9 @@ static void on_rtp(dvoice_conn *c, const uint8_t *p, size_t len) {
     return;
   }
   c->packets_received++;
+  if (c->cb.on_pcm != NULL && rx.payload_len > 0) {
+    rx_buffer(c, &rx);
+  }
   if (c->cb.on_opus == NULL) {
     return;
   }
@@ -1108,7 +1254,8 @@ int dvoice_conn_new(dvoice_conn **out, struct uv_loop_s *loop,
       !valid_text(settings->token, 256) ||
       !valid_text(settings->endpoint, 400) ||
       settings->drain_threshold >= settings->queue_frames ||
-      settings->queue_frames > 3000 || settings->auto_speaking > 7) {
+      settings->queue_frames > 3000 || settings->auto_speaking > 7 ||
+      settings->rx_jitter_depth == 0 || settings->rx_jitter_depth > 32) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   if (settings->pacer != NULL && dv_uv_pacer_loop(settings->pacer) != loop) {
@@ -1198,6 +1345,8 @@ int dvoice_conn_new(dvoice_conn **out, struct uv_loop_s *loop,
     goto fail_pacer;
   }
   c->timer.data = c;
+  uv_timer_init(loop, &c->rx_timer); /* cannot fail once a timer could */
+  c->rx_timer.data = c;
   rv = dv_voice_start(&c->voice, now_of(c));
   if (rv != 0) {
     /* Unreachable on a fresh core. The handles close asynchronously and
@@ -1404,7 +1553,8 @@ int dvoice_conn_close(dvoice_conn *c,
       c->pending++; /* on_pacer_closed */
     }
   }
-  c->pending++;
+  c->pending += 2;
   uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+  uv_close((uv_handle_t *)&c->rx_timer, on_timer_closed);
   return 0;
 }

@@ -40,6 +40,7 @@ typedef struct fx {
   /* Receiving. */
   uint64_t opus_rx, opus_rx_mapped;
   uint64_t speaking_user;
+  uint64_t pcm_rx, pcm_concealed, pcm_user;
   /* Scenario knobs. */
   int close_at; /* close the WS with close_code after this many */
   int close_code;
@@ -158,6 +159,16 @@ static void on_opus(dvoice_conn *c, const dvoice_opus_packet *pkt, void *ud) {
   if (pkt->user_id != 0) {
     f->opus_rx_mapped++;
   }
+}
+
+static void on_pcm(dvoice_conn *c, const dvoice_pcm_frame *pf, void *ud) {
+  fx *f = ud;
+  (void)c;
+  assert_non_null(pf->pcm);
+  assert_int_equal(pf->samples, 960);
+  f->pcm_rx++;
+  f->pcm_concealed += (uint64_t)pf->concealed;
+  f->pcm_user = pf->user_id;
 }
 
 static void on_speaking(dvoice_conn *c, uint64_t user_id, uint32_t ssrc,
@@ -293,6 +304,7 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   cb.on_stream = on_stream;
   cb.on_opus = on_opus;
   cb.on_speaking = on_speaking;
+  cb.on_pcm = on_pcm;
   if (pull) {
     cb.source = on_source;
   }
@@ -643,6 +655,13 @@ static void loss(dv_sim_mode mode) {
   assert_true(f->opus_rx < SPEAKER_FRAMES + 5);
   assert_true(f->opus_rx_mapped > 0);
   assert_int_equal(f->speaking_user, 999);
+  /* Decoded: one frame per 20 ms per speaker, lost ones concealed. */
+  printf("# decoded %llu frames, %llu concealed\n",
+         (unsigned long long)f->pcm_rx, (unsigned long long)f->pcm_concealed);
+  assert_true(f->pcm_concealed > 0);
+  assert_true(f->pcm_rx > f->pcm_concealed);
+  assert_true(f->pcm_rx <= SPEAKER_FRAMES + 5);
+  assert_int_equal(f->pcm_user, 999);
   assert_int_equal(dvoice_conn_get_stats(f->conn, &st), 0);
   assert_int_equal(st.decrypt_failures, 0);
   assert_int_equal(st.packets_received, f->opus_rx);
