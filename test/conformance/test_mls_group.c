@@ -95,6 +95,8 @@ static void test_gateway_capture(void **state) {
   dv_mls_external_sender got_es;
   assert_int_equal(dv_mls_group_external_sender(&g, &got_es), 0);
   assert_true(dv_mls_bytes_eq(&got_es.signature_key, &es.signature_key));
+  assert_int_equal(
+      dv_mls_group_external_sender_matches(&g, es_bytes.p, es_bytes.len), 0);
 
   /* op 27 append: MLSMessage proposal_messages<V>. */
   dv_rd r, sub;
