@@ -30,6 +30,8 @@
 #include "dave_fake.h"
 #include "mls/mls_codec.h"
 #include "mls/mls_group.h"
+#include "p256/dv_p256.h"
+#include "util/dv_rw.h"
 
 #ifndef DV_SOURCE_ROOT
 #define DV_SOURCE_ROOT "."
@@ -82,7 +84,30 @@ static const char *op_names[N_OPS] = {"welcome", "commit_add", "process_add",
 #define MAX_ROUNDS 20
 typedef struct samples {
   double ours[N_OPS][MAX_ROUNDS], theirs[N_OPS][MAX_ROUNDS];
+  /* HPKE ciphertexts in the remove commits: the committer's position and
+   * the tree's blank nodes decide how many path secrets it encrypts. */
+  double seals_ours[MAX_ROUNDS], seals_theirs[MAX_ROUNDS];
 } samples;
+
+/* Number of encrypted path secrets (HPKE seals) in a commit. */
+static double count_seals(const dv_buf *commit) {
+  dv_mls_message m;
+  DIE(dv_mls_message_decode(commit->data, commit->len, &m));
+  if (!m.pub.content.commit.has_path)
+    return 0;
+  double n = 0;
+  dv_mls_iter it;
+  dv_mls_iter_init(&it, &m.pub.content.commit.path.nodes);
+  dv_mls_update_path_node node;
+  while (dv_mls_next_update_path_node(&it, &node) == 1) {
+    dv_mls_iter ct;
+    dv_mls_iter_init(&ct, &node.encrypted_path_secret);
+    dv_mls_hpke_ciphertext c;
+    while (dv_mls_next_hpke_ciphertext(&ct, &c) == 1)
+      n++;
+  }
+  return n;
+}
 
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -297,6 +322,10 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
       dv_mls_group_free(&proc);
       s->theirs[op_p][r] = davey_call("commit", "J0", &commit);
       sizes[rm ? 3 : 2] = commit.len;
+      if (rm) {
+        s->seals_ours[r] = count_seals(&commit);
+        s->seals_theirs[r] = count_seals(&dcommit);
+      }
       if (!rm)
         sizes[1] = welcome.len;
       dv_mls_group_free(&g);
@@ -333,6 +362,44 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
   dvd_gw_free(&gw);
 }
 
+/* ECDSA P-256 verification, the bulk of joining and of proposal checks:
+ * the verifier lib/mls uses today (mbedTLS) against lib/p256. */
+static double verify_mbed_us, verify_p256_us;
+static void bench_verify(void) {
+  dv_mls_sig_key k;
+  DIE(dv_mls_sig_keygen(&env, &k));
+  uint8_t msg[300], sig[DV_MLS_SIG_MAX], h[32];
+  memset(msg, 3, sizeof msg);
+  size_t sig_len;
+  DIE(dv_mls_sign_with_label(&env, k.priv, "LeafNodeTBS", msg, sizeof msg, sig,
+                             &sig_len));
+  const int iters = 200;
+  double t = now_us();
+  for (int i = 0; i < iters; i++)
+    DIE(dv_mls_verify_with_label(k.pub, 65, "LeafNodeTBS", msg, sizeof msg, sig,
+                                 sig_len));
+  verify_mbed_us = (now_us() - t) / iters;
+  /* The same check: SignContent hash, then the fast verifier. */
+  dv_buf sc;
+  dv_buf_init(&sc, NULL);
+  dv_wr w;
+  dv_wr_init(&w, &sc);
+  dv_wr_opaque(&w, "MLS 1.0 LeafNodeTBS", 19);
+  dv_wr_opaque(&w, msg, sizeof msg);
+  DIE(w.err);
+  t = now_us();
+  for (int i = 0; i < iters; i++) {
+    DIE(dv_mls_hash(sc.data, sc.len, h));
+    DIE(dv_p256_verify(k.pub, 65, h, sig, sig_len));
+  }
+  verify_p256_us = (now_us() - t) / iters;
+  dv_buf_free(&sc);
+  dv_mls_sig_key_wipe(&k);
+  printf("ECDSA P-256 verify (SignWithLabel): mbedTLS %.1f us, lib/p256 "
+         "%.1f us (%.1fx)\n",
+         verify_mbed_us, verify_p256_us, verify_mbed_us / verify_p256_us);
+}
+
 int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 5;
   if (rounds < 1 || rounds > MAX_ROUNDS || sodium_init() < 0)
@@ -350,13 +417,15 @@ int main(int argc, char **argv) {
   enum { N_SIZES = 4 };
   static samples s[N_SIZES];
   size_t bytes[N_SIZES][4];
-  double mo[N_SIZES][N_OPS], mt[N_SIZES][N_OPS];
+  double mo[N_SIZES][N_OPS], mt[N_SIZES][N_OPS], so[N_SIZES], st[N_SIZES];
   for (int i = 0; i < N_SIZES; i++) {
     bench_size(sizes_n[i], rounds, &s[i], bytes[i]);
     for (int o = 0; o < N_OPS; o++) {
       mo[i][o] = median(s[i].ours[o], rounds);
       mt[i][o] = median(s[i].theirs[o], rounds);
     }
+    so[i] = median(s[i].seals_ours, rounds);
+    st[i] = median(s[i].seals_theirs, rounds);
   }
   dvd_stop(&peer);
 
@@ -369,18 +438,28 @@ int main(int argc, char **argv) {
       printf("%-4d %-15s %12.1f %12.1f %7.2f\n", sizes_n[i], op_names[o],
              mo[i][o], mt[i][o], mo[i][o] / mt[i][o]);
   for (int i = 0; i < N_SIZES; i++)
+    printf("N=%d: remove commits encrypt %.0f (dvoice) and %.0f (davey) path "
+           "secrets: %.0f vs %.0f us per HPKE seal and its share\n",
+           sizes_n[i], so[i], st[i],
+           so[i] > 0 ? mo[i][OP_COMMIT_RM] / so[i] : 0,
+           st[i] > 0 ? mt[i][OP_COMMIT_RM] / st[i] : 0);
+  bench_verify();
+  for (int i = 0; i < N_SIZES; i++)
     printf("N=%d: Welcome %zu B (join), %zu B (add); add commit %zu B, "
            "remove commit %zu B\n",
            sizes_n[i], bytes[i][0], bytes[i][1], bytes[i][2], bytes[i][3]);
   printf("{\"bench\":\"mls_davey\",\"rounds\":%d,\"unit\":\"us\",\"sizes\":[",
          rounds);
   for (int i = 0; i < N_SIZES; i++) {
-    printf("%s{\"members\":%d", i ? "," : "", sizes_n[i]);
+    printf("%s{\"members\":%d,\"remove_seals\":{\"dvoice\":%.0f,"
+           "\"davey\":%.0f}",
+           i ? "," : "", sizes_n[i], so[i], st[i]);
     for (int o = 0; o < N_OPS; o++)
       printf(",\"%s\":{\"dvoice\":%.1f,\"davey\":%.1f,\"ratio\":%.3f}",
              op_names[o], mo[i][o], mt[i][o], mo[i][o] / mt[i][o]);
     printf("}");
   }
-  printf("]}\n");
+  printf("],\"verify_mbedtls\":%.1f,\"verify_p256\":%.1f}\n", verify_mbed_us,
+         verify_p256_us);
   return 0;
 }
