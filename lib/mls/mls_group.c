@@ -72,8 +72,9 @@ static void dave_leaf_fill(dv_mls_leaf_node *ln, uint64_t user_id,
   ln->not_after = UINT64_MAX;
 }
 
-/* Signs |ln| (key_package source) into |sigbuf| and points ln->signature
- * at it. */
+/* Signs |ln| (LeafNodeTBS; group_id and leaf_index count only for the
+ * update and commit sources) into |sigbuf| and points ln->signature at
+ * it. */
 static int leaf_sign(const dvoice_env *env, dv_mls_leaf_node *ln,
                      const dv_mls_sig_key *sig, uint8_t sigbuf[DV_MLS_SIG_MAX],
                      const dv_mls_bytes *group_id, uint32_t leaf_index) {

@@ -2,8 +2,14 @@
  * MLS group state and handshake messages for DAVE (cipher suite 2, RFC
  * 9420): KeyPackage creation in DAVE's profile, PublicMessage signing and
  * verification (member and external senders), proposal references, a new
- * epoch-0 group, and joining from a Welcome. See reference/dave.md sections
- * 1 and 3.
+ * epoch-0 group, joining from a Welcome, the proposal queue, and commit
+ * creation and processing (with TreeKEM from mls_treekem). See
+ * reference/dave.md sections 1 and 3.
+ *
+ * Threading (DESIGN.md section 5): functions taking a const group only read
+ * it, so they may run on a worker thread while the loop thread leaves the
+ * group alone; they call env->rand and env->mem from that thread, so those
+ * hooks must be thread-safe (the defaults are).
  *
  * Every function returns 0 or a negative DVOICE_ERR_* code. Common codes:
  * DVOICE_ERR_INVALID_ARGUMENT (NULL, bad length), DVOICE_ERR_NOMEM,
@@ -11,7 +17,8 @@
  * UNSUPPORTED), DVOICE_ERR_CRYPTO (bad signature, MAC, AEAD tag, point,
  * tree hash or parent hash), DVOICE_ERR_PROTO (a well-formed message that
  * breaks an MLS or DAVE rule: wrong group, epoch, sender, content type,
- * proposal type, missing extension, PSKs), DVOICE_ERR_NOT_FOUND (a Welcome
+ * proposal type, missing extension), DVOICE_ERR_UNSUPPORTED (PSKs without
+ * dv_mls_join_keys.psks, PrivateMessage), DVOICE_ERR_NOT_FOUND (a Welcome
  * with no secrets for our KeyPackage, our leaf missing from the tree).
  * Peer input never crashes or over-reads.
  */

@@ -431,6 +431,34 @@ static void test_commit_flow(void **state) {
   dv_buf_reset(&msg);
   gateway_proposal(&gw, &e, gid, 8, 1, DV_MLS_PROP_ADD, 0, &d.kp, 0, &msg);
   queue_all(gab, 3, &msg);
+  /* DAVE: a committer may not change its identity. A copy of B whose own
+   * leaf claims another user id (same keys, validly signed) commits; A
+   * refuses the result. */
+  {
+    dv_mls_group bad;
+    dv_mls_group_init(&bad, &e.env);
+    assert_int_equal(dv_mls_group_copy(&bad, &b.g), 0);
+    dv_buf lf;
+    dv_buf_init(&lf, NULL);
+    assert_int_equal(dv_mls_dave_leaf_node(&e.env, 4242, &b.sk, &b.lk, &lf), 0);
+    dv_mls_leaf_node ln;
+    dv_rd rd;
+    dv_rd_init(&rd, lf.data, lf.len);
+    assert_int_equal(dv_mls_leaf_node_read(&rd, &ln), 0);
+    assert_int_equal(dv_mls_tree_set_leaf(&bad.tree, 1, &ln), 0);
+    dv_buf bc, bw;
+    dv_buf_init(&bc, NULL);
+    dv_buf_init(&bw, NULL);
+    assert_int_equal(dv_mls_group_commit(&bad, &bc, &bw, &next), 0);
+    dv_mls_group_free(&next);
+    assert_int_equal(dv_mls_group_process_commit(&a.g, bc.data, bc.len, &next),
+                     DVOICE_ERR_PROTO);
+    assert_int_equal(next.tree.n_leaves, 0);
+    dv_buf_free(&bc);
+    dv_buf_free(&bw);
+    dv_buf_free(&lf);
+    dv_mls_group_free(&bad);
+  }
   dv_buf_reset(&commit);
   dv_buf_reset(&welcome);
   assert_int_equal(dv_mls_group_commit(&b.g, &commit, &welcome, &next), 0);
