@@ -15,6 +15,8 @@
  *                   vs dv_mls_group_process_commit + exporter secrets.
  *   commit_remove   the Remove of that member (an UpdatePath), as above.
  *   process_remove  the other side's remove commit (path), as above.
+ * Then ECDSA verification and ECDH: mbedTLS (what lib/mls uses) against
+ * lib/p256.
  * Medians of R rounds of CPU time (both sides); ratio = ours / davey
  * (below 1: we are faster).
  * Usage: bench_mls_davey [rounds]   (default 5). Needs node and
@@ -239,8 +241,11 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
   }
 
   /* welcome: davey joiners J0..J(R-1), each from its own commit of the
-   * same base; J0's group is kept for the commit rounds. */
-  for (int r = rounds - 1; r >= 0; r--) {
+   * same base, so each round below runs on a fresh group of N of the same
+   * shape (A's state forks[r] with J_r): the committers then encrypt the
+   * same number of path secrets, whatever their leaf. */
+  dv_mls_group forks[MAX_ROUNDS];
+  for (int r = 0; r < rounds; r++) {
     char name[16], uid[16];
     snprintf(name, sizeof name, "J%d", r);
     snprintf(uid, sizeof uid, "%d", 2000 + r);
@@ -253,15 +258,11 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
     DIE(dv_mls_group_queue_proposal(&tmp, prop.data, prop.len, NULL));
     dv_buf_reset(&commit);
     dv_buf_reset(&welcome);
-    dv_mls_group_free(&g);
-    DIE(dv_mls_group_commit(&tmp, &commit, &welcome, &g));
+    dv_mls_group_init(&forks[r], &env);
+    DIE(dv_mls_group_commit(&tmp, &commit, &welcome, &forks[r]));
     dv_mls_group_free(&tmp);
     s->theirs[OP_WELCOME][r] = davey_call("welcome", name, &welcome);
     sizes[0] = welcome.len;
-    if (r != 0) {
-      dvd_begin(&peer, "free", name);
-      davey();
-    }
   }
   /* Our joiner, R times on one Welcome of the same shape. */
   {
@@ -290,10 +291,14 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
     our_member_free(&j);
   }
 
-  /* Commit rounds in the group of N (A = our committer, J0 = davey's):
+  /* Commit rounds, round r in fork r (A = our committer, J_r = davey's):
    * add K (no path), then remove K (path). Each side creates its commit
    * for the same proposal; each processes the other's; ours wins. */
   for (int r = 0; r < rounds; r++) {
+    char jname[16];
+    snprintf(jname, sizeof jname, "J%d", r);
+    dv_mls_group_free(&g);
+    g = forks[r];
     our_member k;
     our_member_new(&k, 5000 + (uint64_t)r);
     for (int rm = 0; rm < 2; rm++) {
@@ -306,7 +311,7 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
         DIE(dvd_gw_add(&gw, g.epoch, k.kp.data, k.kp.len, &prop));
       dv_buf dcommit;
       dv_buf_init(&dcommit, NULL);
-      s->theirs[op_c][r] = davey_props("J0", &prop, &dcommit);
+      s->theirs[op_c][r] = davey_props(jname, &prop, &dcommit);
       dv_buf_reset(&commit);
       dv_buf_reset(&welcome);
       double t = now_us();
@@ -320,7 +325,7 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
       all_base_secrets(&proc);
       s->ours[op_p][r] = now_us() - t;
       dv_mls_group_free(&proc);
-      s->theirs[op_p][r] = davey_call("commit", "J0", &commit);
+      s->theirs[op_p][r] = davey_call("commit", jname, &commit);
       sizes[rm ? 3 : 2] = commit.len;
       if (rm) {
         s->seals_ours[r] = count_seals(&commit);
@@ -334,21 +339,21 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
       dv_buf_free(&dcommit);
     }
     our_member_free(&k);
+    /* Both ended in the same epoch: the comparison ran on real groups. */
+    dvd_begin(&peer, "state", jname);
+    davey();
+    dv_buf auth;
+    dv_buf_init(&auth, NULL);
+    DIE(dvd_field_bytes(&peer, 2, &auth));
+    if (auth.len != 32 ||
+        memcmp(auth.data, g.secrets.epoch_authenticator, 32) != 0) {
+      fprintf(stderr, "N=%d: davey's epoch authenticator differs\n", n);
+      exit(1);
+    }
+    dv_buf_free(&auth);
+    dvd_begin(&peer, "free", jname);
+    davey();
   }
-  /* Both ended in the same epoch: the comparison ran on real groups. */
-  dvd_begin(&peer, "state", "J0");
-  davey();
-  dv_buf auth;
-  dv_buf_init(&auth, NULL);
-  DIE(dvd_field_bytes(&peer, 2, &auth));
-  if (auth.len != 32 ||
-      memcmp(auth.data, g.secrets.epoch_authenticator, 32) != 0) {
-    fprintf(stderr, "N=%d: davey's epoch authenticator differs\n", n);
-    exit(1);
-  }
-  dv_buf_free(&auth);
-  dvd_begin(&peer, "free", "J0");
-  davey();
 
   dv_mls_group_free(&base);
   dv_mls_group_free(&g);
@@ -364,7 +369,7 @@ static void bench_size(int n, int rounds, samples *s, size_t sizes[4]) {
 
 /* ECDSA P-256 verification, the bulk of joining and of proposal checks:
  * the verifier lib/mls uses today (mbedTLS) against lib/p256. */
-static double verify_mbed_us, verify_p256_us;
+static double verify_mbed_us, verify_p256_us, ecdh_mbed_us, ecdh_p256_us;
 static void bench_verify(void) {
   dv_mls_sig_key k;
   DIE(dv_mls_sig_keygen(&env, &k));
@@ -394,7 +399,27 @@ static void bench_verify(void) {
   }
   verify_p256_us = (now_us() - t) / iters;
   dv_buf_free(&sc);
+  /* ECDH (HPKE Encap/Decap, twice per seal with the key generation). */
+  dv_mls_hpke_key hk;
+  DIE(dv_mls_hpke_keygen(&env, &hk));
+  uint8_t shared[32], pt[65];
+  t = now_us();
+  for (int i = 0; i < iters; i++)
+    DIE(dv_mls_ecdh(&env, k.priv, hk.pub, 65, shared));
+  ecdh_mbed_us = (now_us() - t) / iters;
+  t = now_us();
+  for (int i = 0; i < iters; i++)
+    DIE(dv_p256_mul(pt, k.priv, hk.pub, 65));
+  ecdh_p256_us = (now_us() - t) / iters;
+  if (memcmp(pt + 1, shared, 32) != 0) {
+    fprintf(stderr, "ECDH results differ\n");
+    exit(1);
+  }
+  dv_mls_hpke_key_wipe(&hk);
   dv_mls_sig_key_wipe(&k);
+  printf("P-256 ECDH (constant time): mbedTLS %.1f us, lib/p256 %.1f us "
+         "(%.1fx)\n",
+         ecdh_mbed_us, ecdh_p256_us, ecdh_mbed_us / ecdh_p256_us);
   printf("ECDSA P-256 verify (SignWithLabel): mbedTLS %.1f us, lib/p256 "
          "%.1f us (%.1fx)\n",
          verify_mbed_us, verify_p256_us, verify_mbed_us / verify_p256_us);

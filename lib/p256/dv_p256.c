@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <dvoice/dvoice.h>
+#include <sodium.h>
 
 typedef uint64_t u64;
 __extension__ typedef unsigned __int128 u128;
@@ -74,17 +75,31 @@ static u64 sub4(u64 r[4], const u64 a[4], const u64 b[4]) {
 /* ---- modular arithmetic ---------------------------------------------------
  */
 
+/* Branch-free selection: r = mask ? a : b (mask all ones or zero). */
+static void select4(u64 r[4], u64 mask, const u64 a[4], const u64 b[4]) {
+  for (int i = 0; i < 4; i++)
+    r[i] = (a[i] & mask) | (b[i] & ~mask);
+}
+
+/* The modular operations below run in constant time (no branch or index
+ * depends on the values), so the scalar multiplication can use them with
+ * secrets. */
 static void mod_add(u64 r[4], const u64 a[4], const u64 b[4],
                     const modulus *M) {
-  u64 c = add4(r, a, b);
-  if (c || geq(r, M->m))
-    sub4(r, r, M->m);
+  u64 s[4], d[4];
+  u64 c = add4(s, a, b);
+  u64 br = sub4(d, s, M->m);
+  /* s >= m iff carry or no borrow. */
+  select4(r, (u64)0 - (c | (br ^ 1)), d, s);
 }
 
 static void mod_sub(u64 r[4], const u64 a[4], const u64 b[4],
                     const modulus *M) {
-  if (sub4(r, a, b))
-    add4(r, r, M->m);
+  u64 d[4], m[4];
+  u64 br = sub4(d, a, b);
+  for (int i = 0; i < 4; i++)
+    m[i] = M->m[i] & ((u64)0 - br);
+  add4(r, d, m);
 }
 
 /* r = a * b * R^-1 mod m (CIOS); a, b < m. */
@@ -113,9 +128,9 @@ static void mont_mul(u64 r[4], const u64 a[4], const u64 b[4],
     t[3] = (u64)uv;
     t[4] = t[5] + (u64)(uv >> 64);
   }
-  if (t[4] != 0 || geq(t, M->m))
-    sub4(t, t, M->m);
-  memcpy(r, t, 4 * sizeof(u64));
+  u64 d[4];
+  u64 br = sub4(d, t, M->m);
+  select4(r, (u64)0 - (t[4] | (br ^ 1)), d, t);
 }
 
 /* Fills the Montgomery constants of M->m (odd, > 2^255). */
@@ -493,4 +508,190 @@ int dv_p256_verify(const uint8_t *pub, size_t pub_len, const uint8_t hash[32],
       return 0;
   }
   return DVOICE_ERR_CRYPTO;
+}
+
+/* ---- constant-time scalar multiplication ----------------------------------
+ */
+
+/* Homogeneous projective point (X/Z, Y/Z), Montgomery form; the identity is
+ * (0 : 1 : 0). */
+typedef struct ppoint {
+  u64 x[4], y[4], z[4];
+} ppoint;
+
+/* r = a + b with the complete formulas of Renes, Costello and Batina
+ * (2016, algorithm 4, a = -3): no exceptional cases (doubling, identity,
+ * inverses), so no branch depends on the points. r may alias a or b. */
+static void pp_add(const curve *c, ppoint *r, const ppoint *a,
+                   const ppoint *b) {
+  u64 t0[4], t1[4], t2[4], t3[4], t4[4], x3[4], y3[4], z3[4];
+  FMUL(t0, a->x, b->x);
+  FMUL(t1, a->y, b->y);
+  FMUL(t2, a->z, b->z);
+  FADD(t3, a->x, a->y);
+  FADD(t4, b->x, b->y);
+  FMUL(t3, t3, t4);
+  FADD(t4, t0, t1);
+  FSUB(t3, t3, t4);
+  FADD(t4, a->y, a->z);
+  FADD(x3, b->y, b->z);
+  FMUL(t4, t4, x3);
+  FADD(x3, t1, t2);
+  FSUB(t4, t4, x3);
+  FADD(x3, a->x, a->z);
+  FADD(y3, b->x, b->z);
+  FMUL(x3, x3, y3);
+  FADD(y3, t0, t2);
+  FSUB(y3, x3, y3);
+  FMUL(z3, c->b, t2);
+  FSUB(x3, y3, z3);
+  FADD(z3, x3, x3);
+  FADD(x3, x3, z3);
+  FSUB(z3, t1, x3);
+  FADD(x3, t1, x3);
+  FMUL(y3, c->b, y3);
+  FADD(t1, t2, t2);
+  FADD(t2, t1, t2);
+  FSUB(y3, y3, t2);
+  FSUB(y3, y3, t0);
+  FADD(t1, y3, y3);
+  FADD(y3, t1, y3);
+  FADD(t1, t0, t0);
+  FADD(t0, t1, t0);
+  FSUB(t0, t0, t2);
+  FMUL(t1, t4, y3);
+  FMUL(t2, t0, y3);
+  FMUL(y3, x3, z3);
+  FADD(y3, y3, t2);
+  FMUL(x3, x3, t3);
+  FSUB(x3, x3, t1);
+  FMUL(z3, z3, t4);
+  FMUL(t1, t3, t0);
+  FADD(z3, z3, t1);
+  memcpy(r->x, x3, sizeof x3);
+  memcpy(r->y, y3, sizeof y3);
+  memcpy(r->z, z3, sizeof z3);
+}
+
+/* a^(m-2) mod m in Montgomery form (the exponent is public). */
+static void mod_inv(u64 r[4], const u64 a[4], const modulus *M) {
+  u64 e[4], two[4] = {2, 0, 0, 0}, acc[4];
+  sub4(e, M->m, two);
+  memcpy(acc, M->one, sizeof acc);
+  for (int i = 255; i >= 0; i--) {
+    mont_mul(acc, acc, acc, M);
+    if ((e[i / 64] >> (i % 64)) & 1)
+      mont_mul(acc, acc, a, M);
+  }
+  memcpy(r, acc, sizeof acc);
+}
+
+static void to_be(uint8_t b[32], const u64 a[4]) {
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 8; j++)
+      b[(3 - i) * 8 + j] = (uint8_t)(a[i] >> (56 - 8 * j));
+}
+
+/* Decodes and checks an uncompressed point (x, y < p, on the curve) into
+ * Montgomery-form affine coordinates. */
+static int decode_point(const curve *c, const uint8_t *pub, u64 x[4],
+                        u64 y[4]) {
+  if (pub[0] != 0x04)
+    return -1;
+  from_be(x, pub + 1);
+  from_be(y, pub + 33);
+  if (geq(x, c->p.m) || geq(y, c->p.m))
+    return -1;
+  to_mont(x, x, &c->p);
+  to_mont(y, y, &c->p);
+  u64 lhs[4], rhs[4], t[4];
+  FMUL(lhs, y, y);
+  FMUL(t, x, x);
+  FMUL(rhs, t, x);
+  FADD(t, x, x);
+  FADD(t, t, x);
+  FSUB(rhs, rhs, t);
+  FADD(rhs, rhs, c->b);
+  return eq(lhs, rhs) ? 0 : -1;
+}
+
+int dv_p256_mul(uint8_t out[65], const uint8_t scalar[32], const uint8_t *point,
+                size_t point_len) {
+  if (out == NULL || scalar == NULL || (point != NULL && point_len != 65))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  curve cv;
+  const curve *c = &cv;
+  curve_init(&cv);
+  u64 k[4];
+  from_be(k, scalar);
+  /* 0 < k < n; only validity is revealed. */
+  if (is_zero(k) || geq(k, c->n.m)) {
+    sodium_memzero(k, sizeof k);
+    return DVOICE_ERR_CRYPTO;
+  }
+  u64 px[4], py[4];
+  if (point == NULL) {
+    from_be(px, GX_BE);
+    from_be(py, GY_BE);
+    to_mont(px, px, &c->p);
+    to_mont(py, py, &c->p);
+  } else if (decode_point(c, point, px, py) != 0) {
+    sodium_memzero(k, sizeof k);
+    return DVOICE_ERR_CRYPTO;
+  }
+  /* tab[i] = i P, tab[0] the identity. */
+  ppoint tab[16], acc, t;
+  memset(&tab[0], 0, sizeof tab[0]);
+  memcpy(tab[0].y, c->p.one, sizeof tab[0].y);
+  memcpy(tab[1].x, px, sizeof px);
+  memcpy(tab[1].y, py, sizeof py);
+  memcpy(tab[1].z, c->p.one, sizeof tab[1].z);
+  for (int i = 2; i < 16; i++)
+    pp_add(c, &tab[i], &tab[i - 1], &tab[1]);
+  /* Fixed 4-bit windows from the top; every window does four doublings,
+   * a full-table masked lookup and one addition. */
+  acc = tab[0];
+  for (int w = 63; w >= 0; w--) {
+    for (int d = 0; d < 4; d++)
+      pp_add(c, &acc, &acc, &acc);
+    u64 digit = (k[w / 16] >> ((w % 16) * 4)) & 15;
+    memset(&t, 0, sizeof t);
+    for (u64 i = 0; i < 16; i++) {
+      u64 mask = (u64)0 - (u64)(((i ^ digit) - 1) >> 63); /* i == digit */
+      for (int j = 0; j < 4; j++) {
+        t.x[j] |= tab[i].x[j] & mask;
+        t.y[j] |= tab[i].y[j] & mask;
+        t.z[j] |= tab[i].z[j] & mask;
+      }
+    }
+    pp_add(c, &acc, &acc, &t);
+  }
+  int rc = 0;
+  if (is_zero(acc.z)) { /* cannot happen for 0 < k < n */
+    rc = DVOICE_ERR_CRYPTO;
+  } else {
+    u64 zi[4], x[4], y[4], one[4] = {1, 0, 0, 0};
+    mod_inv(zi, acc.z, &c->p);
+    FMUL(x, acc.x, zi);
+    FMUL(y, acc.y, zi);
+    FMUL(x, x, one); /* out of Montgomery form */
+    FMUL(y, y, one);
+    out[0] = 0x04;
+    to_be(out + 1, x);
+    to_be(out + 33, y);
+  }
+  sodium_memzero(k, sizeof k);
+  sodium_memzero(tab, sizeof tab);
+  sodium_memzero(&acc, sizeof acc);
+  sodium_memzero(&t, sizeof t);
+  return rc;
+}
+
+int dv_p256_check_point(const uint8_t *pub, size_t pub_len) {
+  if (pub == NULL || pub_len != 65)
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  curve cv;
+  curve_init(&cv);
+  u64 x[4], y[4];
+  return decode_point(&cv, pub, x, y) == 0 ? 0 : DVOICE_ERR_CRYPTO;
 }

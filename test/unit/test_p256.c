@@ -180,6 +180,77 @@ static void test_out_of_range(void **state) {
   mbedtls_ecdsa_free(&ks.k);
 }
 
+/* k * P with mbedTLS, as 65 uncompressed bytes. */
+static void mbed_mul(const mbedtls_ecp_group *grp, const uint8_t k[32],
+                     const mbedtls_ecp_point *p, uint8_t out[65],
+                     det_rng *rng) {
+  mbedtls_mpi d;
+  mbedtls_ecp_point r;
+  mbedtls_mpi_init(&d);
+  mbedtls_ecp_point_init(&r);
+  assert_int_equal(mbedtls_mpi_read_binary(&d, k, 32), 0);
+  assert_int_equal(
+      mbedtls_ecp_mul((mbedtls_ecp_group *)grp, &r, &d, p, det_rand, rng), 0);
+  size_t olen;
+  assert_int_equal(mbedtls_ecp_point_write_binary(
+                       grp, &r, MBEDTLS_ECP_PF_UNCOMPRESSED, &olen, out, 65),
+                   0);
+  mbedtls_mpi_free(&d);
+  mbedtls_ecp_point_free(&r);
+}
+
+/* Random scalars times G and times random points, plus the edge scalars
+ * 1, 2, 15, 16, n-1, agree with mbedTLS; 0 and n are refused. */
+static void test_mul_matches_mbedtls(void **state) {
+  (void)state;
+  det_rng rng = {3000};
+  mbedtls_ecp_group grp;
+  mbedtls_ecp_group_init(&grp);
+  assert_int_equal(mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1), 0);
+  uint8_t n[32], edge[6][32];
+  assert_int_equal(mbedtls_mpi_write_binary(&grp.N, n, 32), 0);
+  memset(edge, 0, sizeof edge);
+  edge[0][31] = 1;
+  edge[1][31] = 2;
+  edge[2][31] = 15;
+  edge[3][31] = 16;
+  memcpy(edge[4], n, 32);
+  edge[4][31] -= 1; /* n - 1 (n ends in 0x51) */
+  memset(edge[5], 0xf0, 32);
+  edge[5][0] = 0x0f;
+  for (int i = 0; i < 60; i++) {
+    keysig ks;
+    make(&ks, &rng);
+    uint8_t k[32], want[65], got[65];
+    if (i < 6)
+      memcpy(k, edge[i], 32);
+    else
+      det_rand(&rng, k, 32);
+    if (i >= 6 && memcmp(k, n, 32) >= 0)
+      k[0] = 0x7f;
+    /* k * G */
+    mbed_mul(&grp, k, &grp.G, want, &rng);
+    assert_int_equal(dv_p256_mul(got, k, NULL, 0), 0);
+    dvt_assert_bytes(got, 65, want, 65);
+    /* k * Q for a random key Q */
+    mbed_mul(&grp, k, &ks.k.Q, want, &rng);
+    assert_int_equal(dv_p256_mul(got, k, ks.pub, 65), 0);
+    dvt_assert_bytes(got, 65, want, 65);
+    /* Q off the curve is refused. */
+    uint8_t bad[65];
+    memcpy(bad, ks.pub, 65);
+    bad[64] ^= 1;
+    assert_int_equal(dv_p256_mul(got, k, bad, 65), DVOICE_ERR_CRYPTO);
+    mbedtls_ecdsa_free(&ks.k);
+  }
+  uint8_t zero[32] = {0}, out[65];
+  assert_int_equal(dv_p256_mul(out, zero, NULL, 0), DVOICE_ERR_CRYPTO);
+  assert_int_equal(dv_p256_mul(out, n, NULL, 0), DVOICE_ERR_CRYPTO);
+  assert_int_equal(dv_p256_mul(out, n, out, 64), DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_p256_mul(NULL, n, NULL, 0), DVOICE_ERR_INVALID_ARGUMENT);
+  mbedtls_ecp_group_free(&grp);
+}
+
 int main(void) {
   if (sodium_init() < 0)
     return 1;
@@ -187,6 +258,7 @@ int main(void) {
       cmocka_unit_test(test_valid_signatures),
       cmocka_unit_test(test_corruptions_match_mbedtls),
       cmocka_unit_test(test_out_of_range),
+      cmocka_unit_test(test_mul_matches_mbedtls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
