@@ -11,6 +11,8 @@
 #include <dvoice/dvoice.h>
 #include <sodium.h>
 
+#include "p256/dv_p256_table.h"
+
 typedef uint64_t u64;
 __extension__ typedef unsigned __int128 u128;
 
@@ -615,6 +617,39 @@ static int decode_point(const curve *c, const uint8_t *pub, u64 x[4],
   return eq(lhs, rhs) ? 0 : -1;
 }
 
+/* acc = k G with the fixed-base table: k = sum of d_w 16^w, so k G is the
+ * sum of the 64 entries T[w][d_w] (d_w = 0 adds the identity): 64 complete
+ * additions, no doubling. Every lookup reads all 15 entries of its window
+ * under masks. */
+static void mul_base(const curve *c, ppoint *acc, const u64 k[4]) {
+  memset(acc, 0, sizeof *acc);
+  memcpy(acc->y, c->p.one, sizeof acc->y);
+  for (int w = 0; w < 64; w++) {
+    u64 digit = (k[w / 16] >> ((w % 16) * 4)) & 15;
+    u64 x[4] = {0}, y[4] = {0};
+    for (u64 i = 1; i < 16; i++) {
+      u64 mask = (u64)0 - (u64)(((i ^ digit) - 1) >> 63);
+      for (int j = 0; j < 4; j++) {
+        x[j] |= P256_GTAB[w][i - 1][0][j] & mask;
+        y[j] |= P256_GTAB[w][i - 1][1][j] & mask;
+      }
+    }
+    u64 zero_mask = (u64)0 - (u64)((digit - 1) >> 63); /* digit == 0 */
+    ppoint t;
+    to_mont(t.x, x, &c->p);
+    to_mont(t.y, y, &c->p);
+    /* The identity (0 : 1 : 0) when the digit is 0. */
+    for (int j = 0; j < 4; j++) {
+      t.y[j] |= c->p.one[j] & zero_mask;
+      t.z[j] = c->p.one[j] & ~zero_mask;
+    }
+    pp_add(c, acc, acc, &t);
+    sodium_memzero(&t, sizeof t);
+    sodium_memzero(x, sizeof x);
+    sodium_memzero(y, sizeof y);
+  }
+}
+
 int dv_p256_mul(uint8_t out[65], const uint8_t scalar[32], const uint8_t *point,
                 size_t point_len) {
   if (out == NULL || scalar == NULL || (point != NULL && point_len != 65))
@@ -629,42 +664,42 @@ int dv_p256_mul(uint8_t out[65], const uint8_t scalar[32], const uint8_t *point,
     sodium_memzero(k, sizeof k);
     return DVOICE_ERR_CRYPTO;
   }
-  u64 px[4], py[4];
-  if (point == NULL) {
-    from_be(px, GX_BE);
-    from_be(py, GY_BE);
-    to_mont(px, px, &c->p);
-    to_mont(py, py, &c->p);
-  } else if (decode_point(c, point, px, py) != 0) {
-    sodium_memzero(k, sizeof k);
-    return DVOICE_ERR_CRYPTO;
-  }
-  /* tab[i] = i P, tab[0] the identity. */
   ppoint tab[16], acc, t;
-  memset(&tab[0], 0, sizeof tab[0]);
-  memcpy(tab[0].y, c->p.one, sizeof tab[0].y);
-  memcpy(tab[1].x, px, sizeof px);
-  memcpy(tab[1].y, py, sizeof py);
-  memcpy(tab[1].z, c->p.one, sizeof tab[1].z);
-  for (int i = 2; i < 16; i++)
-    pp_add(c, &tab[i], &tab[i - 1], &tab[1]);
-  /* Fixed 4-bit windows from the top; every window does four doublings,
-   * a full-table masked lookup and one addition. */
-  acc = tab[0];
-  for (int w = 63; w >= 0; w--) {
-    for (int d = 0; d < 4; d++)
-      pp_add(c, &acc, &acc, &acc);
-    u64 digit = (k[w / 16] >> ((w % 16) * 4)) & 15;
-    memset(&t, 0, sizeof t);
-    for (u64 i = 0; i < 16; i++) {
-      u64 mask = (u64)0 - (u64)(((i ^ digit) - 1) >> 63); /* i == digit */
-      for (int j = 0; j < 4; j++) {
-        t.x[j] |= tab[i].x[j] & mask;
-        t.y[j] |= tab[i].y[j] & mask;
-        t.z[j] |= tab[i].z[j] & mask;
-      }
+  memset(tab, 0, sizeof tab);
+  memset(&t, 0, sizeof t);
+  if (point == NULL) {
+    mul_base(c, &acc, k);
+  } else {
+    u64 px[4], py[4];
+    if (decode_point(c, point, px, py) != 0) {
+      sodium_memzero(k, sizeof k);
+      return DVOICE_ERR_CRYPTO;
     }
-    pp_add(c, &acc, &acc, &t);
+    /* tab[i] = i P, tab[0] the identity. */
+    memcpy(tab[0].y, c->p.one, sizeof tab[0].y);
+    memcpy(tab[1].x, px, sizeof px);
+    memcpy(tab[1].y, py, sizeof py);
+    memcpy(tab[1].z, c->p.one, sizeof tab[1].z);
+    for (int i = 2; i < 16; i++)
+      pp_add(c, &tab[i], &tab[i - 1], &tab[1]);
+    /* Fixed 4-bit windows from the top; every window does four
+     * doublings, a full-table masked lookup and one addition. */
+    acc = tab[0];
+    for (int w = 63; w >= 0; w--) {
+      for (int d = 0; d < 4; d++)
+        pp_add(c, &acc, &acc, &acc);
+      u64 digit = (k[w / 16] >> ((w % 16) * 4)) & 15;
+      memset(&t, 0, sizeof t);
+      for (u64 i = 0; i < 16; i++) {
+        u64 mask = (u64)0 - (u64)(((i ^ digit) - 1) >> 63); /* i == digit */
+        for (int j = 0; j < 4; j++) {
+          t.x[j] |= tab[i].x[j] & mask;
+          t.y[j] |= tab[i].y[j] & mask;
+          t.z[j] |= tab[i].z[j] & mask;
+        }
+      }
+      pp_add(c, &acc, &acc, &t);
+    }
   }
   int rc = 0;
   if (is_zero(acc.z)) { /* cannot happen for 0 < k < n */
