@@ -354,19 +354,23 @@ static void odd_multiples(const curve *c, jpoint tab[8], const jpoint *p) {
 /* ---- signature parsing ----------------------------------------------------
  */
 
-/* Reads a DER length (short form or 0x81 long form, as mbedTLS accepts). */
+/* Reads a DER length: short form or 1 to 4 length bytes (non-minimal
+ * forms included), exactly what mbedTLS's parser accepts, so both
+ * verifiers agree on every input. */
 static int der_len(const uint8_t **p, const uint8_t *end, size_t *len) {
   if (*p >= end)
     return -1;
   uint8_t b = *(*p)++;
   if (b < 0x80) {
     *len = b;
-  } else if (b == 0x81) {
-    if (*p >= end)
-      return -1;
-    *len = *(*p)++;
   } else {
-    return -1;
+    size_t n = b & 0x7f;
+    if (n == 0 || n > 4 || (size_t)(end - *p) < n)
+      return -1;
+    size_t v = 0;
+    for (size_t i = 0; i < n; i++)
+      v = (v << 8) | *(*p)++;
+    *len = v;
   }
   return (size_t)(end - *p) >= *len ? 0 : -1;
 }
