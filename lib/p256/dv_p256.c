@@ -1,8 +1,9 @@
 /*
- * ECDSA P-256 verification: 4x64-bit Montgomery arithmetic (mod p for the
- * field, mod n for the scalars), Jacobian points on y^2 = x^3 - 3x + b,
- * interleaved width-5 wNAF for u1*G + u2*Q. Variable time: public data
- * only (see dv_p256.h).
+ * P-256 with 4x64-bit Montgomery arithmetic (mod p for the field, mod n for
+ * the scalars; every modular operation branch-free). ECDSA verification:
+ * Jacobian points, interleaved width-5 wNAF for u1*G + u2*Q, variable time
+ * on public data. Scalar multiplication: complete projective formulas,
+ * fixed windows and masked lookups, constant time (see dv_p256.h).
  */
 #include "p256/dv_p256.h"
 
@@ -12,6 +13,10 @@
 #include <sodium.h>
 
 #include "p256/dv_p256_table.h"
+
+#if !defined(__SIZEOF_INT128__)
+#error "lib/p256 needs unsigned __int128 (a 64-bit gcc or clang target)"
+#endif
 
 typedef uint64_t u64;
 __extension__ typedef unsigned __int128 u128;
