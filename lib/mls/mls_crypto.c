@@ -6,6 +6,7 @@
  * without allocating; mbedtls_md_setup would allocate on every call.
  */
 #include "mls/mls_crypto.h"
+#include "p256/dv_p256.h"
 
 #include <string.h>
 
@@ -390,40 +391,13 @@ static int load_priv(const mbedtls_ecp_group *grp, mbedtls_mpi *d,
   return map_mbed(ret, DVOICE_ERR_CRYPTO);
 }
 
-static int write_pub(const mbedtls_ecp_group *grp, const mbedtls_ecp_point *q,
-                     uint8_t pub[DV_MLS_PUB_LEN]) {
-  size_t olen = 0;
-  int ret = mbedtls_ecp_point_write_binary(grp, q, MBEDTLS_ECP_PF_UNCOMPRESSED,
-                                           &olen, pub, DV_MLS_PUB_LEN);
-  if (ret == 0 && olen != DV_MLS_PUB_LEN)
-    ret = -1;
-  return map_mbed(ret, DVOICE_ERR_INTERNAL);
-}
-
-/* pub = priv * G. */
+/* pub = priv * G (lib/p256, constant time). */
 static int pub_from_priv(const dvoice_env *env,
                          const uint8_t priv[DV_MLS_PRIV_LEN],
                          uint8_t pub[DV_MLS_PUB_LEN]) {
   if (dv_env_check(env) != 0)
     return DVOICE_ERR_INVALID_ARGUMENT;
-  mbedtls_ecp_group grp;
-  mbedtls_mpi d;
-  mbedtls_ecp_point q;
-  mbedtls_ecp_group_init(&grp);
-  mbedtls_mpi_init(&d);
-  mbedtls_ecp_point_init(&q);
-  int ret = map_mbed(mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1),
-                     DVOICE_ERR_INTERNAL);
-  if (ret == 0)
-    ret = load_priv(&grp, &d, priv);
-  if (ret == 0)
-    ret = map_mbed(mbedtls_ecp_mul(&grp, &q, &d, &grp.G, env_rng, (void *)env),
-                   DVOICE_ERR_INTERNAL);
-  if (ret == 0)
-    ret = write_pub(&grp, &q, pub);
-  mbedtls_ecp_point_free(&q);
-  mbedtls_mpi_free(&d); /* mbedTLS zeroizes limbs on free */
-  mbedtls_ecp_group_free(&grp);
+  int ret = dv_p256_mul(pub, priv, NULL, 0);
   if (ret != 0)
     sodium_memzero(pub, DV_MLS_PUB_LEN);
   return ret;
@@ -480,36 +454,20 @@ int dv_mls_ecdh(const dvoice_env *env, const uint8_t priv[DV_MLS_PRIV_LEN],
                 uint8_t out[DV_MLS_PRIV_LEN]) {
   if (priv == NULL || out == NULL || dv_env_check(env) != 0)
     return DVOICE_ERR_INVALID_ARGUMENT;
-  mbedtls_ecp_group grp;
-  mbedtls_mpi d;
-  mbedtls_ecp_point q, r;
-  mbedtls_ecp_group_init(&grp);
-  mbedtls_mpi_init(&d);
-  mbedtls_ecp_point_init(&q);
-  mbedtls_ecp_point_init(&r);
-  int ret = map_mbed(mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1),
-                     DVOICE_ERR_INTERNAL);
-  if (ret == 0)
-    ret = load_pub(&grp, &q, pub, pub_len);
+  sodium_memzero(out, DV_MLS_PRIV_LEN);
+  if (pub == NULL || pub_len != DV_MLS_PUB_LEN)
+    return DVOICE_ERR_CRYPTO;
+  /* A bad private key is the caller's error, a bad point the peer's. */
+  uint8_t pt[DV_MLS_PUB_LEN];
+  int ret = dv_p256_check_point(pub, pub_len);
   if (ret == 0) {
-    ret = load_priv(&grp, &d, priv);
+    ret = dv_p256_mul(pt, priv, pub, pub_len);
     if (ret == DVOICE_ERR_CRYPTO)
       ret = DVOICE_ERR_INVALID_ARGUMENT;
   }
   if (ret == 0)
-    ret = map_mbed(mbedtls_ecp_mul(&grp, &r, &d, &q, env_rng, (void *)env),
-                   DVOICE_ERR_CRYPTO);
-  if (ret == 0 && mbedtls_ecp_is_zero(&r))
-    ret = DVOICE_ERR_CRYPTO;
-  /* The shared secret is the x coordinate as exactly 32 bytes: MPIs drop
-   * leading zero bytes, write_binary pads them back. */
-  if (ret == 0)
-    ret = map_mbed(mbedtls_mpi_write_binary(&r.X, out, DV_MLS_PRIV_LEN),
-                   DVOICE_ERR_INTERNAL);
-  mbedtls_ecp_point_free(&r);
-  mbedtls_ecp_point_free(&q);
-  mbedtls_mpi_free(&d);
-  mbedtls_ecp_group_free(&grp);
+    memcpy(out, pt + 1, DV_MLS_PRIV_LEN);
+  sodium_memzero(pt, sizeof pt);
   if (ret != 0)
     sodium_memzero(out, DV_MLS_PRIV_LEN);
   return ret;
@@ -623,19 +581,10 @@ int dv_mls_verify_with_label_v(const uint8_t *pub, size_t pub_len,
   int ret = sign_content_hash(label, content, n, h);
   if (ret != 0)
     return ret;
-  mbedtls_ecdsa_context ec;
-  mbedtls_ecdsa_init(&ec);
-  ret = map_mbed(mbedtls_ecp_group_load(&ec.grp, MBEDTLS_ECP_DP_SECP256R1),
-                 DVOICE_ERR_INTERNAL);
-  if (ret == 0)
-    ret = load_pub(&ec.grp, &ec.Q, pub, pub_len);
-  /* read_signature rejects malformed DER and trailing bytes
-   * (SIG_LEN_MISMATCH) as well as a wrong signature. */
-  if (ret == 0)
-    ret = map_mbed(mbedtls_ecdsa_read_signature(&ec, h, sizeof h, sig, sig_len),
-                   DVOICE_ERR_CRYPTO);
-  mbedtls_ecdsa_free(&ec);
-  return ret;
+  /* Only public inputs: the variable-time verifier of lib/p256 (about 7x
+   * faster than mbedTLS; same verdicts, see test_p256). */
+  ret = dv_p256_verify(pub, pub_len, h, sig, sig_len);
+  return ret == DVOICE_ERR_INVALID_ARGUMENT ? DVOICE_ERR_CRYPTO : ret;
 }
 
 int dv_mls_verify_with_label(const uint8_t *pub, size_t pub_len,
