@@ -189,6 +189,7 @@ static void try_pair(dv_join *j) {
   j->cur.channel_id = j->channel_id;
   copy(j->used_token, j->cur.token, sizeof(j->used_token));
   clear_pending(j);
+  j->server_fresh = 0;
   push_creds(j, j->has_conn ? DV_JOIN_ACT_NEW_SESSION : DV_JOIN_ACT_CONNECT);
   j->has_conn = 1;
   set_state(j, DV_JOIN_CONNECTED, DVOICE_TSTAMP_NONE);
@@ -272,6 +273,17 @@ int dv_join_on_voice_state(dv_join *j, uint64_t user_id, int has_channel,
         end(j, DV_JOIN_REASON_KICKED, 0);
         return 0;
       }
+      if (channel_id != j->cur.channel_id && j->server_fresh) {
+        /* Moved, and the new token came first: pair them now (a token
+         * must not stay with the old session, arikawa #303). */
+        j->channel_id = channel_id;
+        j->cur.channel_id = channel_id;
+        copy(j->cur.session_id, session_id, sizeof(j->cur.session_id));
+        j->server_fresh = 0;
+        push_creds(j, DV_JOIN_ACT_NEW_SESSION);
+        set_state(j, DV_JOIN_CONNECTED, DVOICE_TSTAMP_NONE);
+        return 0;
+      }
       if (channel_id != j->cur.channel_id) {
         /* Moved by someone: the new token follows in a server update. */
         DV_INFO(&j->env, "join: guild %llu moved to channel %llu",
@@ -285,8 +297,17 @@ int dv_join_on_voice_state(dv_join *j, uint64_t user_id, int has_channel,
         set_state(j, DV_JOIN_SIGNALLING, ts + j->cfg.join_timeout);
         return 0;
       }
-      /* Same channel: keep the newest session id for the next session. */
-      copy(j->cur.session_id, session_id, sizeof(j->cur.session_id));
+      /* Same channel: keep the newest session id for the next session;
+       * if a lone server update just renewed the token, they belong
+       * together. */
+      if (strcmp(session_id, j->cur.session_id) != 0) {
+        copy(j->cur.session_id, session_id, sizeof(j->cur.session_id));
+        if (j->server_fresh) {
+          j->server_fresh = 0;
+          push_creds(j, DV_JOIN_ACT_NEW_SESSION);
+          set_state(j, DV_JOIN_CONNECTED, DVOICE_TSTAMP_NONE);
+        }
+      }
       return 0;
     case DV_JOIN_ENDED:
       break;
@@ -342,6 +363,7 @@ int dv_join_on_voice_server(dv_join *j, const char *token, const char *endpoint,
       copy(j->cur.token, token, sizeof(j->cur.token));
       copy(j->cur.endpoint, endpoint, sizeof(j->cur.endpoint));
       copy(j->used_token, token, sizeof(j->used_token));
+      j->server_fresh = 1;
       push_creds(j, DV_JOIN_ACT_NEW_SESSION);
       set_state(j, DV_JOIN_CONNECTED, DVOICE_TSTAMP_NONE);
       return 0;
@@ -360,6 +382,7 @@ int dv_join_on_conn_state(dv_join *j, dvoice_conn_state s, dvoice_tstamp ts) {
   switch (s) {
     case DVOICE_CONN_READY:
       j->sessions = 0;
+      j->server_fresh = 0;
       return 0;
     case DVOICE_CONN_CONNECTING:
     case DVOICE_CONN_RESUMING:

@@ -123,8 +123,9 @@ typedef struct dv_join {
   uint64_t attempt;    /* bumped by every op 4 with a channel */
   uint64_t channel_id; /* requested (or moved-to) channel */
   int self_mute, self_deaf;
-  int has_conn; /* a voice connection exists (CONNECT was emitted) */
-  int sessions; /* consecutive new sessions asked */
+  int has_conn;     /* a voice connection exists (CONNECT was emitted) */
+  int sessions;     /* consecutive new sessions asked */
+  int server_fresh; /* a lone server update renewed cur (no state yet) */
   dvoice_tstamp deadline;
   dv_join_creds pend;                     /* this attempt's events */
   dv_join_creds cur;                      /* what the voice connection uses */

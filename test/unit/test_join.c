@@ -189,6 +189,27 @@ static void moved_by_someone(void **state) {
   assert_int_equal(dv_join_get_state(&f->j), DV_JOIN_CONNECTED);
 }
 
+static void moved_server_first(void **state) {
+  fx *f = *state;
+  connected(f);
+  /* The new token first: acted on at once (it may be a region change)... */
+  assert_int_equal(dv_join_on_voice_server(&f->j, "t2", "e1:443", 3 * S), 0);
+  expect_creds(f, DV_JOIN_ACT_NEW_SESSION, "s1", "t2", "e1:443");
+  none(f);
+  /* ...and the state of the move right after renews it with the new
+   * session, never leaving the new token with the old session. */
+  assert_int_equal(dv_join_on_voice_state(&f->j, USER, 1, CHAN2, "s2", 3 * S),
+                   0);
+  expect_creds(f, DV_JOIN_ACT_NEW_SESSION, "s2", "t2", "e1:443");
+  none(f);
+  assert_int_equal(dv_join_get_state(&f->j), DV_JOIN_CONNECTED);
+  /* Once READY, a later state update alone does not renew anything. */
+  assert_int_equal(dv_join_on_conn_state(&f->j, DVOICE_CONN_READY, 4 * S), 0);
+  assert_int_equal(dv_join_on_voice_state(&f->j, USER, 1, CHAN2, "s3", 5 * S),
+                   0);
+  none(f);
+}
+
 static void server_change_while_connected(void **state) {
   fx *f = *state;
   connected(f);
@@ -405,6 +426,7 @@ int main(void) {
       T(null_endpoint_then_real),
       T(join_timeout),
       T(moved_by_someone),
+      T(moved_server_first),
       T(server_change_while_connected),
       T(close_4014_new_server_in_time),
       T(close_4014_no_server),
