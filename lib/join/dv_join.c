@@ -351,6 +351,7 @@ int dv_join_on_voice_server(dv_join *j, const char *token, const char *endpoint,
     case DV_JOIN_WAIT_SERVER:
       if (endpoint == NULL) {
         if (j->state == DV_JOIN_CONNECTED) {
+          push(j, DV_JOIN_ACT_SUSPEND);
           set_state(j, DV_JOIN_WAIT_SERVER, ts + j->cfg.endpoint_wait);
         }
         return 0;

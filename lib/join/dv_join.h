@@ -15,6 +15,8 @@
  *   ACT_NEW_SESSION        new credentials while a voice connection exists
  *                          (move, region change, new session): Identify
  *                          afresh on a new WebSocket.
+ *   ACT_SUSPEND            the server is going away (null endpoint): stop
+ *                          sending until the next ACT_NEW_SESSION.
  *   ACT_END                give up; |reason| says why. ACT_SEND_OP4 with a
  *                          null channel precedes it when we must leave.
  *
@@ -73,6 +75,7 @@ typedef enum dv_join_action_type {
   DV_JOIN_ACT_SEND_OP4 = 1, /* u.op4 */
   DV_JOIN_ACT_CONNECT,      /* u.creds */
   DV_JOIN_ACT_NEW_SESSION,  /* u.creds */
+  DV_JOIN_ACT_SUSPEND,      /* null endpoint: stop sending, keep state */
   DV_JOIN_ACT_END           /* u.end */
 } dv_join_action_type;
 

@@ -226,6 +226,11 @@ static void drain(dvoice_client *cl, entry *e) {
                                       now_of(cl));
         }
         break;
+      case DV_JOIN_ACT_SUSPEND:
+        if (e->conn != NULL) {
+          dv_uv_conn_suspend(e->conn);
+        }
+        break;
       case DV_JOIN_ACT_END:
         e->ended = 1;
         push_join_event(cl, e, DVOICE_JOIN_ENDED, map_reason(a.u.end.reason));

@@ -161,6 +161,7 @@ struct dvoice_conn {
 
   /* Owner hooks (dvoice_client, see dv_uv_conn.h). */
   int deferred;                /* created without credentials, not started */
+  int suspended;               /* the server is going away: do not send */
   dvoice_conn_reason end_reason; /* set by dv_uv_conn_end */
   dv_uv_conn_hooks hooks;
   void *hooks_ud;
@@ -561,7 +562,8 @@ static void udp_close(dvoice_conn *c) {
 
 /* The pacer connection may run only while the session can carry audio. */
 static void update_hold(dvoice_conn *c) {
-  int hold = c->closing || dv_voice_get_state(&c->voice) != DV_VOICE_READY ||
+  int hold = c->closing || c->suspended ||
+             dv_voice_get_state(&c->voice) != DV_VOICE_READY ||
              !dv_voice_may_send(&c->voice) || !c->have_key || !c->udp_ready;
   if (c->pc == NULL || hold == c->held) {
     return;
@@ -1476,7 +1478,11 @@ int dv_uv_conn_start(dvoice_conn *c, const char *session_id,
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   if (!c->deferred) {
-    return dvoice_conn_new_session(c, session_id, token, endpoint);
+    rv = dvoice_conn_new_session(c, session_id, token, endpoint);
+    if (rv == 0) {
+      c->suspended = 0;
+    }
+    return rv;
   }
   if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED) {
     return DVOICE_ERR_INVALID_STATE;
@@ -1531,4 +1537,11 @@ int dv_uv_conn_end(dvoice_conn *c, dvoice_conn_reason reason) {
   udp_close(c);
   schedule(c);
   return 0;
+}
+
+void dv_uv_conn_suspend(dvoice_conn *c) {
+  c->suspended = 1;
+  /* At once: the pacer's next tick must not send any more. */
+  update_hold(c);
+  schedule(c);
 }

@@ -47,6 +47,10 @@ void dv_uv_conn_set_hooks(dvoice_conn *c, const dv_uv_conn_hooks *hooks,
 int dv_uv_conn_start(dvoice_conn *c, const char *session_id,
                      const char *token, const char *endpoint);
 
+/* Stops sending (the queue waits) until the next dv_uv_conn_start: the
+ * voice server is going away (null endpoint). */
+void dv_uv_conn_suspend(dvoice_conn *c);
+
 /* Ends the connection: the WebSocket closes with 1000, the UDP socket
  * closes and the application sees DISCONNECTED with |reason|. Errors:
  * INVALID_ARGUMENT, INVALID_STATE (closing or already DISCONNECTED). */

@@ -443,6 +443,27 @@ static void on_poll(uv_timer_t *t) {
   }
 }
 
+/*
+ * Violations of |s| other than, when |closed| (the test closed it with
+ * 4014 itself), one packet the client sent before the close but the
+ * simulator read after it: datagrams still in the socket buffer when the
+ * test ends the session.
+ */
+static size_t other_violations(const dv_sim_session *s, int closed) {
+  size_t n = 0, late = 0;
+  for (size_t k = 0; k < s->report.violations.n; k++) {
+    const char *what = s->report.violations.v[k].what;
+    printf("# violation: %s (%d)\n", what,
+           s->report.violations.v[k].close_code);
+    if (closed && strstr(what, "after the session ended") != NULL &&
+        late++ == 0) {
+      continue;
+    }
+    n++;
+  }
+  return n;
+}
+
 static int kicked_done(void *ud) {
   fx *f = ud;
   return f->ended > 0 && f->disconnected > 0;
@@ -482,10 +503,14 @@ static void mid_stream(enum scenario sc) {
     }
     for (int i = 0; i < f->nsess; i++) {
       print_media(i == 0 ? "first server" : "second server", f->sess[i]);
-      total += f->sess[i]->report.media.decrypted;
+      /* Every packet reached a server; the one a closed session read late
+       * is counted as before_key there, undecrypted. */
+      total += f->sess[i]->report.media.decrypted +
+               f->sess[i]->report.media.before_key;
+      assert_true(f->sess[i]->report.media.before_key <= (i == 0 ? 1u : 0u));
       failures += f->sess[i]->report.media.decrypt_failures;
       assert_int_equal(f->sess[i]->report.identifies, 1);
-      assert_int_equal(f->sess[i]->report.violations.n, 0);
+      assert_int_equal(other_violations(f->sess[i], i == 0), 0);
     }
     assert_int_equal(f->nsess, 2);
     /* Playback continued on the second server, nothing lost in between

@@ -218,6 +218,7 @@ static void server_change_while_connected(void **state) {
   none(f);
   /* Region change: null endpoint, then a new server. */
   assert_int_equal(dv_join_on_voice_server(&f->j, "t1", NULL, 2 * S), 0);
+  pop(f, DV_JOIN_ACT_SUSPEND);
   none(f);
   assert_int_equal(dv_join_get_state(&f->j), DV_JOIN_WAIT_SERVER);
   /* The old server closes with 4014 meanwhile. */
