@@ -181,7 +181,8 @@ static void on_closed(dvoice_conn *c, void *ud) {
   o->b->closed++;
 }
 
-/* ---- the simulator's thread ----------------------------------------------- */
+/* ---- the simulator's thread -----------------------------------------------
+ */
 
 static void sim_closed(dv_sim_uv *sim, void *ud) {
   bench *b = ud;
@@ -222,7 +223,8 @@ static void *sim_main(void *arg) {
   return NULL;
 }
 
-/* ---- helpers -------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------
+ */
 
 static void encode_frames(bench *b) {
   dv_opus_enc *enc;
@@ -290,7 +292,7 @@ int main(int argc, char **argv) {
   double u0, s0, u1, s1;
   uint64_t packets = 0, late = 0, missed = 0, received = 0, sim_missing = 0;
   size_t mem_ready;
-  int64_t *drift;
+  int64_t *drift, *spread;
   struct rlimit rl;
 
   if (b == NULL) {
@@ -338,6 +340,7 @@ int main(int argc, char **argv) {
   b->figs = calloc((size_t)b->n, sizeof(*b->figs));
   b->conns = calloc((size_t)b->n, sizeof(*b->conns));
   drift = calloc((size_t)b->n, sizeof(*drift));
+  spread = calloc((size_t)b->n, sizeof(*spread));
   for (int i = 0; i < b->n; i++) {
     snprintf(sid, sizeof(sid), "s%d", i);
     snprintf(tok, sizeof(tok), "t%d", i);
@@ -356,7 +359,7 @@ int main(int argc, char **argv) {
   dvoice_pacer_settings_default(&ps);
   ps.env.mem = &b->mem.mem;
   ps.timer = strcmp(timer, "uv") == 0 ? DVOICE_PACER_TIMER_UV
-                                       : DVOICE_PACER_TIMER_TIMERFD;
+                                      : DVOICE_PACER_TIMER_TIMERFD;
   if (dvoice_pacer_new(&b->pacer, &b->loop, &ps) != 0) {
     fprintf(stderr, "pacer failed\n");
     return 1;
@@ -420,11 +423,15 @@ int main(int argc, char **argv) {
     dv_uv_conn_departure_span(b->conns[i].conn, &first, &last);
     /* Drift: where the last packet left against the grid the first one
      * started (missed slots included: they are drift too). */
-    drift[i] = st.packets_sent > 1
-                   ? (int64_t)(last - first) -
-                         (int64_t)(st.packets_sent - 1 + st.missed_slots) *
-                             20000000
-                   : 0;
+    drift[i] =
+        st.packets_sent > 1
+            ? (int64_t)(last - first) -
+                  (int64_t)(st.packets_sent - 1 + st.missed_slots) * 20000000
+            : 0;
+    /* Jitter seen by one receiver: the spread of this connection's own
+     * departures (its position in the send loop is a constant offset). */
+    spread[i] =
+        (int64_t)(dv_hist_quantile(h, 990000) - dv_hist_quantile(h, 10000));
     packets += st.packets_sent;
     late += st.late_ticks;
     missed += st.missed_slots;
@@ -458,6 +465,7 @@ int main(int argc, char **argv) {
     sim_missing += f->missing;
   }
   qsort(drift, (size_t)b->n, sizeof(*drift), cmp_i64);
+  qsort(spread, (size_t)b->n, sizeof(*spread), cmp_i64);
 
   {
     double np = packets > 0 ? (double)packets : 1;
@@ -468,11 +476,13 @@ int main(int argc, char **argv) {
     double p999 = (double)dv_hist_quantile(&all, 999000) / 1e6;
     double mx = (double)all.max / 1e6;
     double d50 = (double)drift[b->n / 2] / 1e6;
-    double dmax = (double)(llabs(drift[0]) > llabs(drift[b->n - 1])
-                               ? drift[0]
-                               : drift[b->n - 1]) /
-                  1e6;
+    double dmax =
+        (double)(llabs(drift[0]) > llabs(drift[b->n - 1]) ? drift[0]
+                                                          : drift[b->n - 1]) /
+        1e6;
     double kib = (double)mem_ready / (double)b->n / 1024.0;
+    double s50 = (double)spread[b->n / 2] / 1e6;
+    double smax = (double)spread[b->n - 1] / 1e6;
     double load[3] = {0, 0, 0};
     FILE *la = fopen("/proc/loadavg", "r");
     if (la != NULL) {
@@ -486,24 +496,26 @@ int main(int argc, char **argv) {
            "\"departure_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"p999\":%.4f,"
            "\"max\":%.4f},\"late_ticks\":%llu,\"missed_slots\":%llu,"
            "\"drift_ms\":{\"median\":%.4f,\"worst\":%.4f},"
+           "\"per_conn_spread_p1_p99_ms\":{\"median\":%.4f,\"worst\":%.4f},"
            "\"cpu_us_per_packet\":%.3f,\"cpu_user_us\":%.3f,"
            "\"cpu_sys_us\":%.3f,\"mem_kib_per_conn\":%.1f,"
            "\"pacer_wakeups\":%llu,\"sim_received\":%llu,"
            "\"sim_missing\":%llu,\"loadavg\":%.2f}\n",
-           b->n, b->seconds, mode, timer, (unsigned long long)packets, p50,
-           p99, p999, mx, (unsigned long long)late,
-           (unsigned long long)missed, d50, dmax, us_per_pkt, us_user, us_sys,
-           kib,
+           b->n, b->seconds, mode, timer, (unsigned long long)packets, p50, p99,
+           p999, mx, (unsigned long long)late, (unsigned long long)missed, d50,
+           dmax, s50, smax, us_per_pkt, us_user, us_sys, kib,
            (unsigned long long)pst.wakeups, (unsigned long long)received,
            (unsigned long long)sim_missing, load[0]);
     printf("%-28s %s\n", "connections", argv[1] != NULL ? argv[1] : "1");
     printf("%-28s %llu\n", "packets sent", (unsigned long long)packets);
-    printf("%-28s %.3f / %.3f / %.3f / %.3f ms\n",
-           "departure p50/p99/p999/max", p50, p99, p999, mx);
+    printf("%-28s %.3f / %.3f / %.3f / %.3f ms\n", "departure p50/p99/p999/max",
+           p50, p99, p999, mx);
     printf("%-28s %llu late, %llu missed slots\n", "ticks",
            (unsigned long long)late, (unsigned long long)missed);
     printf("%-28s median %.3f ms, worst %.3f ms\n", "drift at the end", d50,
            dmax);
+    printf("%-28s median %.3f ms, worst %.3f ms\n", "per-connection p1..p99",
+           s50, smax);
     printf("%-28s %.3f us (user %.3f, system %.3f)\n", "cpu per packet",
            us_per_pkt, us_user, us_sys);
     printf("%-28s %.1f KiB\n", "memory per connection", kib);
@@ -515,6 +527,7 @@ int main(int argc, char **argv) {
            (unsigned long long)b->sim_global.unknown);
   }
   free(drift);
+  free(spread);
   free(b->sess);
   free(b->figs);
   free(b->conns);

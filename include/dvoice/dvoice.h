@@ -275,7 +275,9 @@ typedef enum dvoice_pacer_timer {
 
 typedef struct dvoice_pacer_settings {
   /* Environment (allocator, log, clock, random); copied. The clock must be
-   * monotonic nanoseconds; deadlines are converted to CLOCK_MONOTONIC. */
+   * monotonic nanoseconds; deadlines are converted to CLOCK_MONOTONIC. The
+   * send queues and Opus encoders of attached connections are allocated
+   * from this allocator. */
   dvoice_env env;
   /* Default DVOICE_PACER_TIMER_AUTO. */
   dvoice_pacer_timer timer;
@@ -352,6 +354,20 @@ DVOICE_EXTERN int dvoice_pacer_get_stats(const dvoice_pacer *p,
  * synchronously (events are delivered from the loop), and every function
  * below may be called from inside any dvoice callback, dvoice_conn_close()
  * included. After dvoice_conn_close() no callback runs except close_cb.
+ *
+ * DAVE (end-to-end encryption) is not wired in yet: the connection
+ * identifies with max_dave_protocol_version 0, so Discord's non-stage voice
+ * channels answer 4017, reported as DISCONNECTED with fatal set. Transport
+ * encryption (both rtpsize modes) is complete.
+ *
+ * Threads: a connection, its pacer and every call on them belong to the
+ * thread running their loop. Like any libuv program writing to sockets, the
+ * application should ignore SIGPIPE (a peer that vanishes mid-write would
+ * otherwise end the process).
+ *
+ * Memory: about 115 KiB per connection (the WebSocket read buffer, 64 KiB,
+ * and the push queue, queue_frames x 1275 bytes, dominate), allocated at
+ * creation and when the WebSocket connects; nothing on the per-packet path.
  */
 typedef struct dvoice_conn dvoice_conn;
 
@@ -446,6 +462,19 @@ typedef struct dvoice_opus_packet {
   size_t len;
 } dvoice_opus_packet;
 
+/* One 20 ms frame of a speaker's decoded audio, borrowed for on_pcm. */
+typedef struct dvoice_pcm_frame {
+  uint64_t user_id;   /* 0 while the SSRC is not mapped yet */
+  uint32_t ssrc;
+  /* 48 kHz stereo, interleaved: samples * 2 values. */
+  const int16_t *pcm;
+  size_t samples;     /* per channel; 960 for a 20 ms frame */
+  /* 1: the packet was lost and this frame was concealed (Opus in-band FEC
+   * from the next packet when it was there, else packet loss
+   * concealment). */
+  int concealed;
+} dvoice_pcm_frame;
+
 /* What a pull source hands back (see dvoice_conn_callbacks.source). */
 typedef enum dvoice_source_kind {
   /* Nothing now: the stream ends with five silence frames, then the
@@ -486,6 +515,14 @@ typedef struct dvoice_conn_callbacks {
   /* A transport-decrypted Opus packet from another member. */
   void (*on_opus)(dvoice_conn *c, const dvoice_opus_packet *pkt,
                   void *user_data);
+  /*
+   * Decoded audio, per speaker, one frame per speaker every 20 ms while it
+   * talks: packets go through a per-speaker jitter buffer (settings
+   * rx_jitter_depth) and an Opus decoder; lost packets are concealed.
+   * Setting this callback enables decoding.
+   */
+  void (*on_pcm)(dvoice_conn *c, const dvoice_pcm_frame *frame,
+                 void *user_data);
   /* The server's op 5: |user_id| speaks with |ssrc| and |flags|. */
   void (*on_speaking)(dvoice_conn *c, uint64_t user_id, uint32_t ssrc,
                       uint32_t flags, void *user_data);
@@ -542,6 +579,11 @@ typedef struct dvoice_conn_settings {
    * ends. 0 disables automatic speaking updates. Default
    * DVOICE_SPEAKING_MICROPHONE. */
   uint32_t auto_speaking;
+  /* on_pcm: packets buffered per speaker before playout (1..32, default
+   * 5, 100 ms) and the most speakers decoded at once (default 64; more are
+   * delivered through on_opus only). */
+  unsigned rx_jitter_depth;
+  unsigned rx_max_speakers;
   /* Recovery limits; 0 means the default shown. */
   int max_resume_attempts;     /* 3 consecutive resumes */
   int max_session_attempts;    /* 5 consecutive new sessions */

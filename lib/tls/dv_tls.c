@@ -41,6 +41,12 @@ static const int tls_suites[] = {
     0,
 };
 
+/*
+ * WebSocket runs over HTTP/1.1. Offering it explicitly keeps a server or
+ * proxy that speaks h2 from choosing it; a server that ignores ALPN is fine.
+ */
+static const char *tls_alpn[] = {"http/1.1", NULL};
+
 /* The DRBG's entropy source: the application's random hook, nothing else. */
 static int entropy_from_hook(void *ctx, unsigned char *out, size_t len) {
   const dv_tls_conf *c = ctx;
@@ -200,6 +206,8 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
                                MBEDTLS_SSL_MINOR_VERSION_3);
   mbedtls_ssl_conf_ciphersuites(&c->ssl, tls_suites);
   mbedtls_ssl_conf_rng(&c->ssl, mbedtls_ctr_drbg_random, &c->drbg);
+  /* Cannot fail: the list is static, non-empty and well-formed. */
+  (void)mbedtls_ssl_conf_alpn_protocols(&c->ssl, tls_alpn);
 
   if (c->is_server) {
     mbedtls_ssl_conf_authmode(&c->ssl, MBEDTLS_SSL_VERIFY_NONE);

@@ -93,7 +93,8 @@ typedef struct dv_tls_conf dv_tls_conf;
  * conf's lifetime). The DRBG is seeded from |env|'s random hook, which must
  * be set. Protocol: TLS 1.2 only, ECDHE key exchange with AES-GCM or
  * ChaCha20-Poly1305, certificate verification required (unless
- * insecure_skip_verify).
+ * insecure_skip_verify), ALPN "http/1.1" offered (client) or accepted
+ * (server; a client offering ALPN without http/1.1 is refused).
  *
  * Returns 0 and sets |*out|, or one of:
  *   DVOICE_ERR_INVALID_ARGUMENT  NULL out/o/env, env without a random hook,

@@ -25,6 +25,7 @@
 #include <dvoice/dvoice.h>
 
 #include "audio/dv_hist.h"
+#include "audio/dv_jitter.h"
 #include "audio/dv_opus.h"
 #include "audio/dv_pacer.h"
 #include "rtp/dv_rtp.h"
@@ -92,6 +93,14 @@ typedef struct pkt_slot {
   int inflight; /* uv_udp_send fallback in progress */
 } pkt_slot;
 
+/* A speaker being decoded (on_pcm): its jitter buffer and decoder,
+ * allocated when its first packet arrives. */
+typedef struct speaker {
+  uint32_t ssrc;
+  dv_jitter *jb;
+  dv_opus_dec *dec;
+} speaker;
+
 struct dvoice_conn {
   uv_loop_t *loop;
   dvoice_env env;
@@ -136,6 +145,14 @@ struct dvoice_conn {
   int prepared; /* index of the prepared slot, -1 if none */
   int held;
 
+  /* Decoded receive (on_pcm). */
+  speaker *spk;
+  size_t nspk;
+  uv_timer_t rx_timer;
+  int rx_running;
+  dvoice_tstamp rx_next;
+  int16_t pcm[DV_OPUS_MAX_DECODE_SAMPLES * DV_OPUS_CHANNELS];
+
   /* Timer and flush. */
   uv_timer_t timer;
   int in_flush, need_flush;
@@ -174,7 +191,8 @@ static dvoice_tstamp now_of(const dvoice_conn *c) {
   return dv_uv_env_now(&c->env);
 }
 
-/* ---- names ---------------------------------------------------------------- */
+/* ---- names ----------------------------------------------------------------
+ */
 
 const char *dvoice_conn_state_name(dvoice_conn_state s) {
   switch (s) {
@@ -226,7 +244,8 @@ const char *dvoice_conn_reason_name(dvoice_conn_reason r) {
   return "UNKNOWN";
 }
 
-/* ---- settings ------------------------------------------------------------- */
+/* ---- settings -------------------------------------------------------------
+ */
 
 void dvoice_conn_settings_default(dvoice_conn_settings *s) {
   if (s == NULL) {
@@ -240,9 +259,12 @@ void dvoice_conn_settings_default(dvoice_conn_settings *s) {
   s->opus_loss_percent = 5;
   s->opus_complexity = 10;
   s->auto_speaking = DVOICE_SPEAKING_MICROPHONE;
+  s->rx_jitter_depth = 5;
+  s->rx_max_speakers = 64;
 }
 
-/* ---- application events --------------------------------------------------- */
+/* ---- application events ---------------------------------------------------
+ */
 
 static aev *evq_push(dvoice_conn *c) {
   aev *e;
@@ -364,7 +386,7 @@ static dvoice_conn_state map_state(const dvoice_conn *c, dv_voice_state s) {
 }
 
 static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
-  dvoice_conn_state ns;
+  dvoice_conn_state ns, old;
   aev *e;
   int failure = ev->u.state.outcome != DV_VOICE_OUTCOME_NONE;
   if (ev->u.state.outcome == DV_VOICE_OUTCOME_RESUME) {
@@ -376,6 +398,8 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
   if (ns == c->pub_state && !failure && c->first_event_sent) {
     return;
   }
+  old = c->pub_state;
+  c->pub_state = ns; /* even if the event cannot be queued */
   e = evq_push(c);
   if (e == NULL) {
     return;
@@ -383,7 +407,7 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
   c->first_event_sent = 1;
   e->type = AEV_STATE;
   e->u.st.ev.state = ns;
-  e->u.st.ev.old_state = c->pub_state;
+  e->u.st.ev.old_state = old;
   e->u.st.ev.reason = map_reason(ev->u.state.reason);
   if (c->end_reason != DVOICE_CONN_REASON_NONE &&
       ns == DVOICE_CONN_DISCONNECTED) {
@@ -391,10 +415,10 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
   }
   e->u.st.ev.close_code = ev->u.state.close_code;
   e->u.st.ev.fatal = ev->u.state.outcome == DV_VOICE_OUTCOME_FATAL;
-  e->u.st.ev.deadline = ns == DVOICE_CONN_NEED_SESSION ||
-                                ns == DVOICE_CONN_WAIT_SERVER
-                            ? ev->u.state.deadline
-                            : DVOICE_TSTAMP_NONE;
+  e->u.st.ev.deadline =
+      ns == DVOICE_CONN_NEED_SESSION || ns == DVOICE_CONN_WAIT_SERVER
+          ? ev->u.state.deadline
+          : DVOICE_TSTAMP_NONE;
   if (ev->u.state.reason == DV_VOICE_REASON_CLOSED &&
       ev->u.state.close_code == 0 && c->last_ws_err != 0) {
     /* The socket failed rather than closed. */
@@ -405,10 +429,10 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
       ev->u.state.close_code == c->last_close_code) {
     memcpy(e->u.st.reason, c->last_reason, sizeof(e->u.st.reason));
   }
-  c->pub_state = ns;
 }
 
-/* ---- the voice core's events (run inside dv_voice_* calls) ---------------- */
+/* ---- the voice core's events (run inside dv_voice_* calls) ----------------
+ */
 
 static void ws_drop(dvoice_conn *c, int code);
 
@@ -434,12 +458,11 @@ static void on_voice_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
       c->want_udp = 1;
       break;
     case DV_VOICE_EV_SESSION: {
-      dv_rtp_mode mode =
-          ev->u.session.mode == DV_VOICE_MODE_AES256_GCM_RTPSIZE
-              ? DV_RTP_MODE_AES256GCM
-              : ev->u.session.mode == DV_VOICE_MODE_XCHACHA20_RTPSIZE
-                    ? DV_RTP_MODE_XCHACHA20
-                    : DV_RTP_MODE_NONE;
+      dv_rtp_mode mode = ev->u.session.mode == DV_VOICE_MODE_AES256_GCM_RTPSIZE
+                             ? DV_RTP_MODE_AES256GCM
+                         : ev->u.session.mode == DV_VOICE_MODE_XCHACHA20_RTPSIZE
+                             ? DV_RTP_MODE_XCHACHA20
+                             : DV_RTP_MODE_NONE;
       dv_rtp_crypt_clear(&c->crypt);
       c->have_key = 0;
       /* The key is wiped when this callback returns: copy it now. */
@@ -485,7 +508,8 @@ static void on_voice_event(dv_voice *v, const dv_voice_event *ev, void *ud) {
   }
 }
 
-/* ---- lifetime ------------------------------------------------------------- */
+/* ---- lifetime -------------------------------------------------------------
+ */
 
 static void conn_free(dvoice_conn *c) {
   void (*cb)(dvoice_conn *, void *) = c->close_cb;
@@ -495,6 +519,11 @@ static void conn_free(dvoice_conn *c) {
   }
   dv_voice_free(&c->voice);
   dv_rtp_crypt_clear(&c->crypt);
+  for (size_t i = 0; i < c->nspk; i++) {
+    dv_jitter_free(c->spk[i].jb);
+    dv_opus_dec_free(c->spk[i].dec);
+  }
+  dv_free(mem, c->spk);
   dv_free(mem, c->evq);
   dv_free(mem, c->endpoint);
   dv_free(mem, c->ca_file);
@@ -558,7 +587,8 @@ static void udp_close(dvoice_conn *c) {
   uv_close((uv_handle_t *)&u->h, on_udp_closed);
 }
 
-/* ---- the send side (called by the pacer, inside its tick) ----------------- */
+/* ---- the send side (called by the pacer, inside its tick) -----------------
+ */
 
 /* The pacer connection may run only while the session can carry audio. */
 static void update_hold(dvoice_conn *c) {
@@ -576,9 +606,9 @@ static void update_hold(dvoice_conn *c) {
 }
 
 static int seal_slot(dvoice_conn *c, pkt_slot *sl) {
-  int rv = dv_rtp_seal_opus(&c->crypt, sl->seq, sl->timestamp, c->ssrc,
-                            sl->payload, sl->payload_len, sl->data,
-                            sizeof(sl->data), &sl->len);
+  int rv =
+      dv_rtp_seal_opus(&c->crypt, sl->seq, sl->timestamp, c->ssrc, sl->payload,
+                       sl->payload_len, sl->data, sizeof(sl->data), &sl->len);
   sl->gen = c->key_gen;
   return rv;
 }
@@ -721,7 +751,8 @@ void dv_uv_conn_stream(dvoice_conn *c, int active) {
   schedule(c);
 }
 
-/* ---- UDP ------------------------------------------------------------------ */
+/* ---- UDP ------------------------------------------------------------------
+ */
 
 static void udp_send_small(dvoice_conn *c, const uint8_t *p, size_t len) {
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
@@ -742,6 +773,125 @@ static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)u->c->rx_buf, sizeof(u->c->rx_buf));
 }
 
+/* ---- decoded receive: per-speaker jitter buffer and decoder ------------- */
+
+static void on_rx_timer(uv_timer_t *h);
+
+static void rx_arm(dvoice_conn *c, dvoice_tstamp now) {
+  /* Rounded up: an early wake-up would only re-arm. */
+  uint64_t ms =
+      c->rx_next > now ? (c->rx_next - now + DVOICE_MS - 1) / DVOICE_MS : 0;
+  uv_timer_start(&c->rx_timer, on_rx_timer, ms, 0);
+}
+
+static speaker *rx_speaker(dvoice_conn *c, uint32_t ssrc) {
+  dv_jitter_settings js;
+  speaker *n;
+  for (size_t i = 0; i < c->nspk; i++) {
+    if (c->spk[i].ssrc == ssrc) {
+      return &c->spk[i];
+    }
+  }
+  if (c->nspk >= c->s.rx_max_speakers) {
+    return NULL;
+  }
+  /* Once per speaker, not per packet. */
+  n = dv_realloc(c->env.mem, c->spk, (c->nspk + 1) * sizeof(*n));
+  if (n == NULL) {
+    return NULL;
+  }
+  c->spk = n;
+  n = &c->spk[c->nspk];
+  memset(n, 0, sizeof(*n));
+  n->ssrc = ssrc;
+  dv_jitter_settings_default(&js);
+  js.depth = c->s.rx_jitter_depth;
+  if (dv_jitter_new(c->env.mem, &js, &n->jb) != 0 ||
+      dv_opus_dec_new(c->env.mem, &n->dec) != 0) {
+    dv_jitter_free(n->jb);
+    return NULL;
+  }
+  c->nspk++;
+  return n;
+}
+
+static void rx_buffer(dvoice_conn *c, const dv_rtp_rx *rx) {
+  speaker *sp = rx_speaker(c, rx->hdr.ssrc);
+  if (sp == NULL) {
+    return;
+  }
+  (void)dv_jitter_put_packet(sp->jb, rx->hdr.seq, rx->hdr.timestamp,
+                             rx->payload, rx->payload_len);
+  if (!c->rx_running) {
+    /* Playout starts on its own 20 ms grid. */
+    c->rx_running = 1;
+    c->rx_next = now_of(c) + 20 * DVOICE_MS;
+    rx_arm(c, now_of(c));
+  }
+}
+
+static void on_rx_timer(uv_timer_t *h) {
+  dvoice_conn *c = h->data;
+  dvoice_tstamp now = now_of(c);
+  int busy = 0;
+  if (c->closing) {
+    return;
+  }
+  if (now < c->rx_next) {
+    rx_arm(c, now);
+    return;
+  }
+  /* One frame per speaker per 20 ms; after a stall, no catch-up burst. */
+  c->rx_next += 20 * DVOICE_MS;
+  if (c->rx_next <= now) {
+    c->rx_next = now + 20 * DVOICE_MS;
+  }
+  for (size_t i = 0; i < c->nspk && !c->closing; i++) {
+    speaker *sp = &c->spk[i];
+    dv_jitter_frame jf;
+    dvoice_pcm_frame pf;
+    int n = -1;
+    memset(&pf, 0, sizeof(pf));
+    switch (dv_jitter_take_frame(sp->jb, &jf)) {
+      case DV_JITTER_FRAME:
+        n = dv_opus_decode_s16(sp->dec, jf.data, jf.len, c->pcm,
+                               DV_OPUS_MAX_DECODE_SAMPLES, 0);
+        break;
+      case DV_JITTER_MISSING:
+        pf.concealed = 1;
+        n = jf.next_data != NULL
+                ? dv_opus_decode_s16(sp->dec, jf.next_data, jf.next_len, c->pcm,
+                                     DV_OPUS_FRAME_SAMPLES, 1)
+                : dv_opus_decode_s16(sp->dec, NULL, 0, c->pcm,
+                                     DV_OPUS_FRAME_SAMPLES, 0);
+        break;
+      case DV_JITTER_FILLING:
+      case DV_JITTER_EMPTY:
+        break;
+    }
+    if (dv_jitter_buffered(sp->jb) > 0) {
+      busy = 1;
+    }
+    if (n <= 0) {
+      continue;
+    }
+    busy = 1;
+    pf.ssrc = sp->ssrc;
+    (void)dv_voice_user_for_ssrc(&c->voice, sp->ssrc, &pf.user_id);
+    pf.pcm = c->pcm;
+    pf.samples = (size_t)n;
+    c->cb.on_pcm(c, &pf, c->user_data);
+  }
+  if (c->closing) {
+    return;
+  }
+  if (busy) {
+    rx_arm(c, now_of(c));
+  } else {
+    c->rx_running = 0; /* every speaker is quiet: restart on a packet */
+  }
+}
+
 static void on_rtp(dvoice_conn *c, const uint8_t *p, size_t len) {
   dv_rtp_rx rx;
   dvoice_opus_packet pkt;
@@ -756,6 +906,9 @@ static void on_rtp(dvoice_conn *c, const uint8_t *p, size_t len) {
     return;
   }
   c->packets_received++;
+  if (c->cb.on_pcm != NULL && rx.payload_len > 0) {
+    rx_buffer(c, &rx);
+  }
   if (c->cb.on_opus == NULL) {
     return;
   }
@@ -791,18 +944,15 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   switch (dv_udp_classify(p, len)) {
     case DV_UDP_IPDISC: {
       dv_ipdisc_result r;
-      if (c->udp_ready ||
-          dv_ipdisc_parse_response(p, len, c->ssrc, &r) != 0) {
+      if (c->udp_ready || dv_ipdisc_parse_response(p, len, c->ssrc, &r) != 0) {
         c->rx_other++;
         return;
       }
       dv_ipdisc_retry_done(&c->ipd);
       c->udp_ready = 1;
       dv_keepalive_start(&c->ka, now_of(c), c->s.keepalive_interval);
-      DV_DEBUG(&c->env, "conn: ip discovery done (port %u)",
-               (unsigned)r.port);
-      (void)dv_voice_on_ip_discovered(&c->voice, r.address, r.port,
-                                      now_of(c));
+      DV_DEBUG(&c->env, "conn: ip discovery done (port %u)", (unsigned)r.port);
+      (void)dv_voice_on_ip_discovered(&c->voice, r.address, r.port, now_of(c));
       flush(c);
       return;
     }
@@ -855,7 +1005,8 @@ static int udp_open(dvoice_conn *c) {
   return 0;
 }
 
-/* ---- WebSocket ------------------------------------------------------------ */
+/* ---- WebSocket ------------------------------------------------------------
+ */
 
 static void on_ws_open(dv_uv_ws *s, void *ud) {
   dvoice_conn *c = ud;
@@ -947,7 +1098,8 @@ static int ws_connect(dvoice_conn *c) {
   return dv_uv_ws_connect(&c->ws, c->loop, url, &ws, &cb, c);
 }
 
-/* ---- flush ---------------------------------------------------------------- */
+/* ---- flush ----------------------------------------------------------------
+ */
 
 /* Runs the actions the voice core asked for; returns nonzero if any ran. */
 static int run_actions(dvoice_conn *c, dvoice_tstamp now) {
@@ -1083,7 +1235,8 @@ static void schedule(dvoice_conn *c) {
   uv_timer_start(&c->timer, on_timer, 0, 0);
 }
 
-/* ---- public API ----------------------------------------------------------- */
+/* ---- public API -----------------------------------------------------------
+ */
 
 static int valid_text(const char *s, size_t max) {
   size_t n;
@@ -1142,7 +1295,8 @@ static int conn_new(dvoice_conn **out, struct uv_loop_s *loop,
       !valid_text(settings->token, 256) ||
       !valid_text(settings->endpoint, 400) ||
       settings->drain_threshold >= settings->queue_frames ||
-      settings->queue_frames > 3000 || settings->auto_speaking > 7) {
+      settings->queue_frames > 3000 || settings->auto_speaking > 7 ||
+      settings->rx_jitter_depth == 0 || settings->rx_jitter_depth > 32) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   if (settings->pacer != NULL && dv_uv_pacer_loop(settings->pacer) != loop) {
@@ -1189,15 +1343,14 @@ static int conn_new(dvoice_conn **out, struct uv_loop_s *loop,
   if (settings->pacer != NULL) {
     c->pacer = settings->pacer;
   } else {
-    rv = dv_uv_pacer_new_private(&c->pacer, loop, &c->env, on_pacer_closed,
-                                 c);
+    rv = dv_uv_pacer_new_private(&c->pacer, loop, &c->env, on_pacer_closed, c);
     if (rv != 0) {
       goto fail_voice;
     }
     c->private_pacer = 1;
   }
-  dv_pacer_conn_settings_default(
-      &pcs, c->cb.source != NULL ? DV_PACER_PULL : DV_PACER_PUSH);
+  dv_pacer_conn_settings_default(&pcs, c->cb.source != NULL ? DV_PACER_PULL
+                                                            : DV_PACER_PUSH);
   if (c->cb.source != NULL) {
     pcs.pcm = 1;
     pcs.opus.bitrate = settings->opus_bitrate;
@@ -1219,6 +1372,8 @@ static int conn_new(dvoice_conn **out, struct uv_loop_s *loop,
     goto fail_pacer;
   }
   c->timer.data = c;
+  uv_timer_init(loop, &c->rx_timer); /* cannot fail once a timer could */
+  c->rx_timer.data = c;
   if (deferred) {
     /* The owner starts it with dv_uv_conn_start once it has credentials. */
     c->deferred = 1;
@@ -1440,8 +1595,9 @@ int dvoice_conn_close(dvoice_conn *c,
       c->pending++; /* on_pacer_closed */
     }
   }
-  c->pending++;
+  c->pending += 2;
   uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+  uv_close((uv_handle_t *)&c->rx_timer, on_timer_closed);
   return 0;
 }
 

@@ -30,9 +30,9 @@ struct dvoice_pacer {
   uv_timer_t timer;
   int poll_open, timer_open, poll_active;
   int handles_closing;
-  size_t refs;     /* attached connections */
-  int released;    /* no application reference any more */
-  int closing;     /* handles are closing */
+  size_t refs;  /* attached connections */
+  int released; /* no application reference any more */
+  int closing;  /* handles are closing */
   int in_tick;
   dvoice_tstamp armed; /* deadline the wake-up is armed for; NONE: none */
   dvoice_tstamp slot;  /* the grid point of the tick running now */
@@ -272,10 +272,9 @@ static int pacer_create(dvoice_pacer **out, uv_loop_t *loop,
   dv_pacer_settings ps;
   int rv, want_tfd;
 
-  if (s->spin > 2 * DVOICE_MS ||
-      (s->timer != DVOICE_PACER_TIMER_AUTO &&
-       s->timer != DVOICE_PACER_TIMER_TIMERFD &&
-       s->timer != DVOICE_PACER_TIMER_UV)) {
+  if (s->spin > 2 * DVOICE_MS || (s->timer != DVOICE_PACER_TIMER_AUTO &&
+                                  s->timer != DVOICE_PACER_TIMER_TIMERFD &&
+                                  s->timer != DVOICE_PACER_TIMER_UV)) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   if (s->timer == DVOICE_PACER_TIMER_TIMERFD && !DV_HAVE_TIMERFD) {

@@ -29,8 +29,8 @@ typedef struct fx {
   char states[1024];
   dvoice_conn_event last;
   int nstates;
-  int ready;     /* READY events */
-  int resuming;  /* RESUMING events */
+  int ready;    /* READY events */
+  int resuming; /* RESUMING events */
   int need_session;
   int stream_ended;
   int drains;
@@ -40,8 +40,9 @@ typedef struct fx {
   /* Receiving. */
   uint64_t opus_rx, opus_rx_mapped;
   uint64_t speaking_user;
+  uint64_t pcm_rx, pcm_concealed, pcm_user;
   /* Scenario knobs. */
-  int close_at;          /* close the WS with close_code after this many */
+  int close_at; /* close the WS with close_code after this many */
   int close_code;
   int closed_mid;
   dvoice_conn_reason resume_reason;
@@ -49,7 +50,7 @@ typedef struct fx {
   int left_ready;
   /* Pull style. */
   int pull;
-  int pcm_frames;     /* PCM frames the source still gives */
+  int pcm_frames; /* PCM frames the source still gives */
   int source_calls;
   int16_t pcm[DV_OPUS_FRAME_VALUES];
   /* Closing from inside callbacks. */
@@ -57,13 +58,19 @@ typedef struct fx {
   int closing_called;
   int close_in_source;
   int after_close_events;
+  dvoice_tstamp server_wait;
+  dvoice_tstamp wait_server_deadline;
+  struct relay *relay;
+  dv_sim_session *sess2;
+  dvt_mem *mem;
+  int no_auto_speaking;
   uv_timer_t wait;
 } fx;
 
 static void add_state(fx *f, const dvoice_conn_event *ev) {
   size_t n = strlen(f->states);
-  snprintf(f->states + n, sizeof(f->states) - n, "%s%s",
-           n > 0 ? " " : "", dvoice_conn_state_name(ev->state));
+  snprintf(f->states + n, sizeof(f->states) - n, "%s%s", n > 0 ? " " : "",
+           dvoice_conn_state_name(ev->state));
   if (ev->close_code != 0) {
     n = strlen(f->states);
     snprintf(f->states + n, sizeof(f->states) - n, "(%d)", ev->close_code);
@@ -96,8 +103,7 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   printf("# state %s (old %s, reason %s, close %d \"%s\")\n",
          dvoice_conn_state_name(ev->state),
          dvoice_conn_state_name(ev->old_state),
-         dvoice_conn_reason_name(ev->reason), ev->close_code,
-         ev->close_reason);
+         dvoice_conn_reason_name(ev->reason), ev->close_code, ev->close_reason);
   switch (ev->state) {
     case DVOICE_CONN_READY:
       f->ready++;
@@ -118,6 +124,9 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
       break;
     case DVOICE_CONN_NEED_SESSION:
       f->need_session++;
+      break;
+    case DVOICE_CONN_WAIT_SERVER:
+      f->wait_server_deadline = ev->deadline;
       break;
     default:
       break;
@@ -150,6 +159,16 @@ static void on_opus(dvoice_conn *c, const dvoice_opus_packet *pkt, void *ud) {
   if (pkt->user_id != 0) {
     f->opus_rx_mapped++;
   }
+}
+
+static void on_pcm(dvoice_conn *c, const dvoice_pcm_frame *pf, void *ud) {
+  fx *f = ud;
+  (void)c;
+  assert_non_null(pf->pcm);
+  assert_int_equal(pf->samples, 960);
+  f->pcm_rx++;
+  f->pcm_concealed += (uint64_t)pf->concealed;
+  f->pcm_user = pf->user_id;
 }
 
 static void on_speaking(dvoice_conn *c, uint64_t user_id, uint32_t ssrc,
@@ -204,8 +223,7 @@ static void encode_tone(fx *f) {
       pcm[2 * j] = s;
       pcm[2 * j + 1] = s;
     }
-    int len = dv_opus_encode_s16(enc, pcm, f->frames[i],
-                                 sizeof(f->frames[i]));
+    int len = dv_opus_encode_s16(enc, pcm, f->frames[i], sizeof(f->frames[i]));
     assert_true(len > 0);
     f->lens[i] = (size_t)len;
   }
@@ -213,6 +231,8 @@ static void encode_tone(fx *f) {
 }
 
 static int on_source(dvoice_conn *c, dvoice_source_frame *out, void *ud);
+struct relay;
+static void relay_start(fx *f, struct relay *r);
 
 /* shared_pacer: 0 private, 1 timerfd, 2 uv_timer with a 1 ms spin. */
 static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
@@ -221,8 +241,16 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   dvoice_conn_settings cs;
   dvoice_conn_callbacks cb;
   int close_in_ready = f->close_in_ready;
+  dvoice_tstamp server_wait = f->server_wait;
+  struct relay *relay = f->relay;
+  dvt_mem *mem = f->mem;
+  int no_auto = f->no_auto_speaking;
   memset(f, 0, sizeof(*f));
+  f->mem = mem;
+  f->no_auto_speaking = no_auto;
   f->close_in_ready = close_in_ready;
+  f->server_wait = server_wait;
+  f->relay = relay;
   f->pull = pull;
   encode_tone(f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -234,18 +262,24 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   }
   ss.media.decode_opus = 1;
   assert_int_equal(dv_sim_uv_new(&f->loop, &ss, &f->sim), 0);
-  assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim),
-                                          "111111111111", "222222222222",
-                                          "session-1", "token-1", &f->sess),
+  assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim), "111111111111",
+                                          "222222222222", "session-1",
+                                          "token-1", &f->sess),
                    0);
   snprintf(f->endpoint, sizeof(f->endpoint), "ws://%s",
            dv_sim_uv_endpoint(f->sim));
+  if (relay != NULL) {
+    relay_start(f, relay);
+  }
   if (shared_pacer) {
     dvoice_pacer_settings ps;
     dvoice_pacer_settings_default(&ps);
     if (shared_pacer == 2) {
       ps.timer = DVOICE_PACER_TIMER_UV;
       ps.spin = DVOICE_MS;
+    }
+    if (f->mem != NULL) {
+      ps.env.mem = &f->mem->mem;
     }
     assert_int_equal(dvoice_pacer_new(&f->pacer, &f->loop, &ps), 0);
   }
@@ -257,12 +291,20 @@ static void fx_start_ex(fx *f, dv_sim_mode mode, uint32_t hb_ms,
   cs.token = "token-1";
   cs.endpoint = f->endpoint;
   cs.pacer = f->pacer;
+  cs.server_wait = f->server_wait;
+  if (f->mem != NULL) {
+    cs.env.mem = &f->mem->mem;
+  }
+  if (f->no_auto_speaking) {
+    cs.auto_speaking = 0;
+  }
   memset(&cb, 0, sizeof(cb));
   cb.on_state = on_state;
   cb.on_drain = on_drain;
   cb.on_stream = on_stream;
   cb.on_opus = on_opus;
   cb.on_speaking = on_speaking;
+  cb.on_pcm = on_pcm;
   if (pull) {
     cb.source = on_source;
   }
@@ -300,15 +342,21 @@ static void pacer_closed(dvoice_pacer *p, void *ud) {
 }
 
 static void fx_stop(fx *f) {
+  if (f->pacer != NULL) {
+    /* Released first: it lives on until its connection has left. */
+    assert_int_equal(dvoice_pacer_close(f->pacer, pacer_closed, f), 0);
+    assert_int_equal(dvoice_pacer_close(f->pacer, pacer_closed, f),
+                     DVOICE_ERR_INVALID_STATE);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(f->pacer_closed, 0);
+  }
   assert_int_equal(dvoice_conn_close(f->conn, conn_closed), 0);
   assert_int_equal(dvoice_conn_close(f->conn, conn_closed),
                    DVOICE_ERR_INVALID_STATE);
-  if (f->pacer != NULL) {
-    assert_int_equal(dvoice_pacer_close(f->pacer, pacer_closed, f), 0);
-  }
   dvt_run_flag(&f->loop, &f->conn_closed, 5000);
   if (f->pacer != NULL) {
     dvt_run_flag(&f->loop, &f->pacer_closed, 5000);
+    assert_int_equal(f->pacer_closed, 1);
   }
   assert_int_equal(dv_sim_uv_close(f->sim, sim_closed, f), 0);
   dvt_run_flag(&f->loop, &f->sim_closed, 5000);
@@ -328,15 +376,14 @@ static int media_received_at_least(void *ud) {
 
 static void print_media(const char *what, const dv_sim_session *s) {
   const dv_sim_media_stats *m = &s->report.media;
-  printf("# %s: received %llu decrypted %llu missing %llu silence %llu "
-         "ts_errors %llu inter-arrival max %.3f ms mean %.3f ms max dev "
-         "%.3f ms jitter %.3f ms\n",
-         what, (unsigned long long)m->received,
-         (unsigned long long)m->decrypted, (unsigned long long)m->missing,
-         (unsigned long long)m->silence_frames,
-         (unsigned long long)m->ts_errors, (double)m->ia_max_ns / 1e6,
-         m->ia_mean_ns / 1e6, (double)m->ia_max_dev_ns / 1e6,
-         m->jitter_ns / 1e6);
+  printf(
+      "# %s: received %llu decrypted %llu missing %llu silence %llu "
+      "ts_errors %llu inter-arrival max %.3f ms mean %.3f ms max dev "
+      "%.3f ms jitter %.3f ms\n",
+      what, (unsigned long long)m->received, (unsigned long long)m->decrypted,
+      (unsigned long long)m->missing, (unsigned long long)m->silence_frames,
+      (unsigned long long)m->ts_errors, (double)m->ia_max_ns / 1e6,
+      m->ia_mean_ns / 1e6, (double)m->ia_max_dev_ns / 1e6, m->jitter_ns / 1e6);
 }
 
 static void assert_clean_stream(const dv_sim_session *s, uint64_t n) {
@@ -366,9 +413,8 @@ static void stream_500(dv_sim_mode mode, int mode_num) {
   dvoice_conn_stats st;
   assert_non_null(f);
   fx_start(f, mode, 0, 1);
-  assert_int_equal(dvoice_conn_set_speaking(f->conn,
-                                            DVOICE_SPEAKING_MICROPHONE),
-                   0);
+  assert_int_equal(
+      dvoice_conn_set_speaking(f->conn, DVOICE_SPEAKING_MICROPHONE), 0);
   f->to_send = 500;
   push_some(f);
   /* The bounded queue refused the rest; on_drain asks for more. */
@@ -385,7 +431,10 @@ static void stream_500(dv_sim_mode mode, int mode_num) {
   assert_clean_stream(f->sess, 505);
   assert_string_equal(f->sess->report.mode, dv_sim_mode_name(mode));
   assert_true(f->sess->report.speaking >= 2);
+  /* A keepalive at discovery and one every 5 s: at least two in 10 s. */
+  assert_true(f->sess->report.media.keepalives >= 2);
   assert_int_equal(dvoice_conn_get_stats(f->conn, &st), 0);
+  assert_int_equal(st.keepalives_sent, f->sess->report.media.keepalives);
   assert_int_equal(st.packets_sent, 505);
   assert_int_equal(st.silence_sent, 5);
   assert_int_equal(st.ssrc, f->sess->ssrc);
@@ -419,9 +468,9 @@ static void check_close(uv_timer_t *t) {
   if (!f->closed_mid &&
       f->sess->report.media.received >= (uint64_t)f->close_at) {
     f->closed_mid = 1;
-    assert_int_equal(dv_sim_vgw_session_close(f->sess, f->close_code,
-                                              dv_sim_uv_now(f->sim)),
-                     0);
+    assert_int_equal(
+        dv_sim_vgw_session_close(f->sess, f->close_code, dv_sim_uv_now(f->sim)),
+        0);
     dv_sim_uv_flush(f->sim);
     uv_timer_stop(t);
   }
@@ -479,9 +528,8 @@ static void new_session_4006(dv_sim_mode mode) {
   dvoice_conn_stats st;
   assert_non_null(f);
   fx_start(f, mode, 0, 1);
-  assert_int_equal(dv_sim_vgw_session_close(f->sess, 4006,
-                                            dv_sim_uv_now(f->sim)),
-                   0);
+  assert_int_equal(
+      dv_sim_vgw_session_close(f->sess, 4006, dv_sim_uv_now(f->sim)), 0);
   dv_sim_uv_flush(f->sim);
   dvt_run_flag(&f->loop, &f->need_session, 5000);
   assert_int_equal(f->last.state, DVOICE_CONN_NEED_SESSION);
@@ -491,13 +539,12 @@ static void new_session_4006(dv_sim_mode mode) {
   assert_true(f->last.deadline != DVOICE_TSTAMP_NONE);
   assert_int_equal(f->sess->report.resumes, 0);
   /* The application got a new session from its main gateway. */
-  assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim),
-                                          "111111111111", "222222222222",
-                                          "session-2", "token-2", &s2),
+  assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim), "111111111111",
+                                          "222222222222", "session-2",
+                                          "token-2", &s2),
                    0);
-  assert_int_equal(dvoice_conn_new_session(f->conn, "session-2", "token-2",
-                                           NULL),
-                   0);
+  assert_int_equal(
+      dvoice_conn_new_session(f->conn, "session-2", "token-2", NULL), 0);
   f->ready = 0;
   dvt_run_flag(&f->loop, &f->ready, 10000);
   f->sess = s2;
@@ -569,8 +616,8 @@ static void test_zombie_xchacha(void **state) {
 
 static int loss_done(void *ud) {
   fx *f = ud;
-  const dv_sim_media_global *g = dv_sim_media_global_stats(
-      dv_sim_uv_media(f->sim));
+  const dv_sim_media_global *g =
+      dv_sim_media_global_stats(dv_sim_uv_media(f->sim));
   return f->stream_ended > 0 &&
          f->sess->report.media.received >= (uint64_t)f->to_send + 5 &&
          dv_sim_speaker_sent(f->speaker) >= SPEAKER_FRAMES + 5 &&
@@ -586,16 +633,16 @@ static void loss(dv_sim_mode mode) {
   fx_start(f, mode, 0, 1);
   m = dv_sim_uv_media(f->sim);
   dv_sim_media_set_knobs(m, 100000, 0, 0); /* 10 % of datagrams to us */
-  assert_int_equal(dv_sim_media_speaker_start(m, "111111111111", "999",
-                                              4242, SPEAKER_FRAMES,
-                                              dv_sim_uv_now(f->sim),
-                                              &f->speaker),
-                   0);
+  assert_int_equal(
+      dv_sim_media_speaker_start(m, "111111111111", "999", 4242, SPEAKER_FRAMES,
+                                 dv_sim_uv_now(f->sim), &f->speaker),
+      0);
   dv_sim_uv_flush(f->sim);
   f->to_send = SPEAKER_FRAMES;
   push_some(f);
   if (dvt_run_until(&f->loop, loss_done, f, 20000) != 0) {
-    fail_msg("loss test did not finish: rx %llu", (unsigned long long)f->opus_rx);
+    fail_msg("loss test did not finish: rx %llu",
+             (unsigned long long)f->opus_rx);
   }
   g = dv_sim_media_global_stats(m);
   printf("# loss: speaker sent %llu, we received %llu, simulator lost %llu\n",
@@ -608,6 +655,13 @@ static void loss(dv_sim_mode mode) {
   assert_true(f->opus_rx < SPEAKER_FRAMES + 5);
   assert_true(f->opus_rx_mapped > 0);
   assert_int_equal(f->speaking_user, 999);
+  /* Decoded: one frame per 20 ms per speaker, lost ones concealed. */
+  printf("# decoded %llu frames, %llu concealed\n",
+         (unsigned long long)f->pcm_rx, (unsigned long long)f->pcm_concealed);
+  assert_true(f->pcm_concealed > 0);
+  assert_true(f->pcm_rx > f->pcm_concealed);
+  assert_true(f->pcm_rx <= SPEAKER_FRAMES + 5);
+  assert_int_equal(f->pcm_user, 999);
   assert_int_equal(dvoice_conn_get_stats(f->conn, &st), 0);
   assert_int_equal(st.decrypt_failures, 0);
   assert_int_equal(st.packets_received, f->opus_rx);
@@ -735,6 +789,251 @@ static void test_close_in_source(void **state) {
   close_from(1);
 }
 
+/* ---- 4014: waiting for a new server, then giving up ---------------------- */
+
+static int disconnected(void *ud) {
+  fx *f = ud;
+  return f->last.state == DVOICE_CONN_DISCONNECTED;
+}
+
+static void test_wait_server_timeout(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  dvoice_tstamp deadline;
+  (void)state;
+  assert_non_null(f);
+  f->server_wait = 300 * DVOICE_MS;
+  fx_start(f, DV_SIM_MODE_XCHACHA20, 0, 1);
+  assert_int_equal(
+      dv_sim_vgw_session_close(f->sess, 4014, dv_sim_uv_now(f->sim)), 0);
+  dv_sim_uv_flush(f->sim);
+  if (dvt_run_until(&f->loop, disconnected, f, 5000) != 0) {
+    fail_msg("no DISCONNECTED after 4014: %s", f->states);
+  }
+  assert_string_equal(f->states,
+                      "CONNECTING READY WAIT_SERVER(4014) DISCONNECTED");
+  deadline = f->wait_server_deadline;
+  assert_true(deadline != DVOICE_TSTAMP_NONE);
+  assert_int_equal(f->last.reason, DVOICE_CONN_REASON_WAIT_TIMEOUT);
+  /* Terminal: sending is refused; closing still works. */
+  assert_int_equal(dvoice_conn_send_opus(f->conn, f->frames[0], f->lens[0]),
+                   DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(dvoice_conn_new_session(f->conn, "s", "t", NULL),
+                   DVOICE_ERR_INVALID_STATE);
+  fx_stop(f);
+  free(f);
+}
+
+/* ---- IP discovery is retransmitted when a request is lost ---------------- */
+
+/*
+ * A UDP relay between the client and the simulator's media socket that drops
+ * the client's first datagram (its first IP discovery request). Ready
+ * announces the relay's port instead of the simulator's.
+ */
+typedef struct relay {
+  uv_udp_t h;
+  uv_udp_send_t req[8];
+  uint8_t buf[8][2048];
+  int next;
+  struct sockaddr_in sim, client;
+  int have_client;
+  int from_client;
+  int dropped;
+  char rx[2048];
+} relay;
+
+static void relay_alloc(uv_handle_t *h, size_t n, uv_buf_t *b) {
+  relay *r = h->data;
+  (void)n;
+  *b = uv_buf_init(r->rx, sizeof(r->rx));
+}
+
+static void relay_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
+                       const struct sockaddr *addr, unsigned flags) {
+  relay *r = h->data;
+  const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+  const struct sockaddr *dest;
+  uv_buf_t out;
+  int i;
+  (void)flags;
+  if (nread <= 0 || addr == NULL) {
+    return;
+  }
+  if (in->sin_port == r->sim.sin_port) {
+    if (!r->have_client) {
+      return;
+    }
+    dest = (const struct sockaddr *)&r->client;
+  } else {
+    r->client = *in;
+    r->have_client = 1;
+    if (r->from_client++ == 0) {
+      r->dropped++;
+      return; /* the first discovery request is lost */
+    }
+    dest = (const struct sockaddr *)&r->sim;
+  }
+  i = r->next;
+  r->next = (r->next + 1) % 8;
+  memcpy(r->buf[i], b->base, (size_t)nread);
+  out = uv_buf_init((char *)r->buf[i], (unsigned)nread);
+  if (uv_udp_try_send(h, &out, 1, dest) < 0) {
+    uv_udp_send(&r->req[i], h, &out, 1, dest, NULL);
+  }
+}
+
+static void relay_start(fx *f, relay *r) {
+  struct sockaddr_in any;
+  struct sockaddr_storage name;
+  int namelen = sizeof(name);
+  assert_int_equal(uv_udp_init(&f->loop, &r->h), 0);
+  r->h.data = r;
+  assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+  assert_int_equal(uv_udp_bind(&r->h, (const struct sockaddr *)&any, 0), 0);
+  assert_int_equal(
+      uv_udp_getsockname(&r->h, (struct sockaddr *)&name, &namelen), 0);
+  assert_int_equal(
+      uv_ip4_addr("127.0.0.1", dv_sim_uv_udp_port(f->sim), &r->sim), 0);
+  assert_int_equal(uv_udp_recv_start(&r->h, relay_alloc, relay_recv), 0);
+  dv_sim_vgw_set_udp(dv_sim_uv_vgw(f->sim), "127.0.0.1",
+                     ntohs(((struct sockaddr_in *)&name)->sin_port));
+}
+
+static void test_ipdisc_retransmit(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  relay *r = calloc(1, sizeof(*r));
+  dvoice_conn_stats st;
+  (void)state;
+  assert_non_null(f);
+  assert_non_null(r);
+  f->relay = r;
+  fx_start(f, DV_SIM_MODE_AES256_GCM, 0, 1);
+  assert_int_equal(r->dropped, 1);
+  assert_true(r->from_client >= 2);
+  assert_int_equal(dvoice_conn_get_stats(f->conn, &st), 0);
+  assert_true(st.ipdisc_requests >= 2);
+  assert_int_equal(f->sess->report.media.discovery_requests, 1);
+  assert_string_equal(f->states, "CONNECTING READY");
+  /* Audio flows through the relay. */
+  f->to_send = 20;
+  push_some(f);
+  if (dvt_run_until(&f->loop, media_received_at_least, f, 10000) != 0) {
+    fail_msg("no audio through the relay");
+  }
+  assert_clean_stream(f->sess, 25);
+  uv_close((uv_handle_t *)&r->h, NULL);
+  fx_stop(f);
+  free(r);
+  free(f);
+}
+
+/* ---- a server change mid-stream: new session, nothing lost -------------- */
+
+static void move_server(uv_timer_t *t) {
+  fx *f = t->data;
+  if (f->sess->report.media.received >= 30) {
+    uv_timer_stop(t);
+    assert_int_equal(dv_sim_vgw_add_session(dv_sim_uv_vgw(f->sim),
+                                            "111111111111", "222222222222",
+                                            "session-2", "token-2", &f->sess2),
+                     0);
+    /* A VOICE_SERVER_UPDATE with a new token while connected. */
+    assert_int_equal(
+        dvoice_conn_new_session(f->conn, "session-2", "token-2", f->endpoint),
+        0);
+  }
+}
+
+static int moved_done(void *ud) {
+  fx *f = ud;
+  return f->stream_ended > 0 && f->sess2 != NULL &&
+         f->sess->report.media.received + f->sess2->report.media.received >=
+             105;
+}
+
+static void test_server_change_mid_stream(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  const dv_sim_media_stats *m1, *m2;
+  dvoice_conn_stats st;
+  (void)state;
+  assert_non_null(f);
+  fx_start(f, DV_SIM_MODE_XCHACHA20, 0, 1);
+  uv_timer_init(&f->loop, &f->wait);
+  f->wait.data = f;
+  uv_timer_start(&f->wait, move_server, 5, 5);
+  f->to_send = 100;
+  push_some(f);
+  if (dvt_run_until(&f->loop, moved_done, f, 15000) != 0) {
+    fail_msg("stream incomplete after the server change: %s", f->states);
+  }
+  uv_close((uv_handle_t *)&f->wait, NULL);
+  m1 = &f->sess->report.media;
+  m2 = &f->sess2->report.media;
+  printf("# server change: old session %llu packets, new session %llu, "
+         "gap %.3f ms\n",
+         (unsigned long long)m1->received, (unsigned long long)m2->received,
+         (double)(m2->first_arrival - m1->last_arrival) / 1e6);
+  assert_string_equal(f->states, "CONNECTING READY CONNECTING READY");
+  /* Every frame went out once: split between the two sessions, each
+   * stream clean, the RTP counters continuing across. */
+  assert_int_equal(m1->received + m2->received, 105);
+  assert_int_equal(m1->missing + m2->missing, 0);
+  assert_int_equal(m1->ts_errors + m2->ts_errors, 0);
+  assert_int_equal(m1->decrypt_failures + m2->decrypt_failures, 0);
+  assert_int_equal(m2->decrypted, m2->received);
+  assert_int_equal((uint16_t)(m2->first_seq - m1->last_seq), 1);
+  assert_int_equal(m2->silence_frames, 5);
+  assert_int_equal(f->sess2->report.identifies, 1);
+  assert_int_equal(dvoice_conn_get_stats(f->conn, &st), 0);
+  assert_int_equal(st.ssrc, f->sess2->ssrc);
+  assert_true(st.ssrc != f->sess->ssrc);
+  assert_int_equal(st.sessions, 2);
+  fx_stop(f);
+  free(f);
+}
+
+/* ---- no allocation on the per-packet path ------------------------------- */
+
+static int speaking_seen(void *ud) {
+  fx *f = ud;
+  return f->sess->report.speaking >= 2;
+}
+
+static void test_no_alloc_per_packet(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  dvt_mem *m = calloc(1, sizeof(*m));
+  long before;
+  (void)state;
+  assert_non_null(f);
+  assert_non_null(m);
+  dvt_mem_init(m, -1);
+  f->mem = m;
+  f->no_auto_speaking = 1;
+  fx_start(f, DV_SIM_MODE_AES256_GCM, 0, 1);
+  assert_int_equal(
+      dvoice_conn_set_speaking(f->conn, DVOICE_SPEAKING_MICROPHONE), 0);
+  if (dvt_run_until(&f->loop, speaking_seen, f, 5000) != 0) {
+    fail_msg("speaking never reached the simulator");
+  }
+  /* From here on only audio flows (no heartbeat is due for 13 s). */
+  before = m->count;
+  f->to_send = 100;
+  push_some(f);
+  if (dvt_run_until(&f->loop, media_received_at_least, f, 10000) != 0) {
+    fail_msg("stream incomplete");
+  }
+  assert_clean_stream(f->sess, 105);
+  printf("# allocations while 105 packets were prepared, sealed and sent: "
+         "%ld\n",
+         m->count - before);
+  assert_int_equal(m->count - before, 0);
+  fx_stop(f);
+  /* Everything the connection and its pacer allocated was freed. */
+  assert_int_equal(m->live, 0);
+  free(m);
+  free(f);
+}
+
 /* ---- argument and state errors ------------------------------------------- */
 
 static void test_api_errors(void **state) {
@@ -784,8 +1083,7 @@ static void test_api_errors(void **state) {
                       "WAIT_SERVER");
   assert_string_equal(dvoice_conn_reason_name(DVOICE_CONN_REASON_ZOMBIE),
                       "ZOMBIE");
-  assert_string_equal(dvoice_conn_state_name((dvoice_conn_state)99),
-                      "UNKNOWN");
+  assert_string_equal(dvoice_conn_state_name((dvoice_conn_state)99), "UNKNOWN");
   dvoice_pacer_settings_default(&ps);
   ps.spin = 3 * DVOICE_MS;
   assert_int_equal(dvoice_pacer_new(&p, &loop, &ps),
@@ -817,12 +1115,10 @@ static void test_api_errors(void **state) {
                      DVOICE_ERR_TOO_LARGE);
   }
   assert_int_equal(dvoice_conn_play(c), DVOICE_ERR_INVALID_STATE);
-  assert_int_equal(dvoice_conn_set_speaking(c, 8),
-                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_conn_set_speaking(c, 8), DVOICE_ERR_INVALID_ARGUMENT);
   assert_int_equal(dvoice_conn_new_session(c, NULL, "t", NULL),
                    DVOICE_ERR_INVALID_ARGUMENT);
-  assert_int_equal(dvoice_conn_send_opus(c, (const uint8_t *)"\xf8\xff\xfe",
-                                         3),
+  assert_int_equal(dvoice_conn_send_opus(c, (const uint8_t *)"\xf8\xff\xfe", 3),
                    0);
   assert_int_equal(dvoice_conn_queued(c), 1);
   assert_int_equal(dvoice_conn_close(c, NULL), 0);
@@ -849,6 +1145,10 @@ int main(void) {
       cmocka_unit_test(test_uv_timer_pacer),
       cmocka_unit_test(test_close_in_on_state),
       cmocka_unit_test(test_close_in_source),
+      cmocka_unit_test(test_wait_server_timeout),
+      cmocka_unit_test(test_ipdisc_retransmit),
+      cmocka_unit_test(test_server_change_mid_stream),
+      cmocka_unit_test(test_no_alloc_per_packet),
       cmocka_unit_test(test_api_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,6 +152,8 @@ static void test_handshake_and_data(void **state) {
   handshake_ok(&p);
   assert_string_equal(dv_tls_ciphersuite(&p.c),
                       "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256");
+  assert_string_equal(mbedtls_ssl_get_alpn_protocol(&p.c.ssl), "http/1.1");
+  assert_string_equal(mbedtls_ssl_get_alpn_protocol(&p.s.ssl), "http/1.1");
   assert_int_equal(dv_tls_write(&p.c, (const uint8_t *)"hello", 5), 0);
   assert_int_equal(pump(&p), 0);
   dvt_assert_bytes(p.s_plain.data, p.s_plain.len, (const uint8_t *)"hello", 5);

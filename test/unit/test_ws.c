@@ -430,6 +430,29 @@ static void test_upgrade_malformed(void **state) {
   }
 }
 
+/* The head bound is exact: max_header_size bytes pass, one more fails. */
+static void test_upgrade_header_bound(void **state) {
+  size_t n = strlen(good_response);
+  (void)state;
+  for (int over = 0; over < 2; over++) {
+    dvt_env e;
+    dv_ws ws;
+    dv_ws_opts o;
+    dvt_env_init(&e);
+    memset(&o, 0, sizeof o);
+    o.host = "gateway.discord.gg";
+    o.path = "/?v=10&encoding=json";
+    o.max_header_size = n - (size_t)over;
+    assert_int_equal(dv_ws_init(&ws, &o, NULL, &e.env, NULL), 0);
+    assert_int_equal(
+        dvt_feed_drip((const uint8_t *)good_response, n, sink_ws, &ws),
+        over ? DVOICE_ERR_PROTO : 0);
+    assert_int_equal(dv_ws_state_get(&ws), over ? DV_WS_FAILED : DV_WS_OPEN);
+    dv_ws_free(&ws);
+    dvt_env_free(&e);
+  }
+}
+
 /* ---- the server side of the Upgrade -------------------------------------- */
 
 static void test_server_drip_request(void **state) {
@@ -1119,6 +1142,7 @@ int main(void) {
       cmocka_unit_test(test_upgrade_refused_403),
       cmocka_unit_test(test_upgrade_bad_accept),
       cmocka_unit_test(test_upgrade_malformed),
+      cmocka_unit_test(test_upgrade_header_bound),
       cmocka_unit_test(test_server_drip_request),
       cmocka_unit_test(test_server_refuses),
       cmocka_unit_test(test_server_bad_requests),
