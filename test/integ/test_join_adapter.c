@@ -603,11 +603,81 @@ static void test_no_answer(void **state) {
   free(f);
 }
 
+/* ---- argument and state errors ---------------------------------------------
+ */
+
+static int refuse(dvoice_client *cl, uint64_t g, uint64_t c, int m, int d,
+                  void *ud) {
+  (void)cl, (void)g, (void)c, (void)m, (void)d, (void)ud;
+  return -1;
+}
+
+static void test_api_errors(void **state) {
+  uv_loop_t loop;
+  dvoice_client_settings cs;
+  dvoice_gateway_adapter ad;
+  dvoice_client *cl = NULL;
+  dvoice_conn *c = NULL, *c2 = NULL;
+  int closed = 0;
+  (void)state;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  dvoice_client_settings_default(&cs);
+  memset(&ad, 0, sizeof(ad));
+  assert_int_equal(dvoice_client_new(NULL, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_client_new(&cl, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT); /* no user, no adapter */
+  cs.user_id = USER;
+  cs.adapter = &ad;
+  assert_int_equal(dvoice_client_new(&cl, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT); /* no send_voice_state */
+  assert_null(cl);
+  ad.send_voice_state = refuse;
+  assert_int_equal(dvoice_client_new(&cl, &loop, &cs, NULL, &closed), 0);
+  assert_ptr_equal(dvoice_client_get_user_data(cl), &closed);
+  assert_int_equal(dvoice_client_join(cl, 0, CHAN1, 0, NULL, NULL, &c),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_client_join(cl, GUILD, 0, 0, NULL, NULL, &c),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_client_join(cl, GUILD, CHAN1, 4, NULL, NULL, &c),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_client_join(cl, GUILD, CHAN1, 0, NULL, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_client_voice_state_json(cl, "{", 1),
+                   DVOICE_ERR_MALFORMED);
+  assert_int_equal(dvoice_client_voice_state_json(cl, "[]", 2),
+                   DVOICE_ERR_MALFORMED);
+  assert_int_equal(
+      dvoice_client_voice_server_json(cl, "{\"guild_id\":\"1\"}", 14),
+      DVOICE_ERR_MALFORMED);
+  assert_int_equal(dvoice_client_voice_server(cl, GUILD, NULL, "e"),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dvoice_client_voice_state(cl, GUILD, USER, CHAN1, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  /* Nothing joined: dispatches are accepted and ignored. */
+  assert_int_equal(dvoice_client_voice_server(cl, GUILD, "t", "e:1"), 0);
+  assert_int_equal(dvoice_client_join(cl, GUILD, CHAN1, 0, NULL, NULL, &c), 0);
+  /* A second join of the guild is a move on the same connection. */
+  assert_int_equal(dvoice_client_join(cl, GUILD, CHAN2, 0, NULL, NULL, &c2), 0);
+  assert_ptr_equal(c, c2);
+  assert_int_equal(dvoice_client_leave(cl, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  /* The adapter refuses op 4: the join ends (seen through the state). */
+  while (dvoice_conn_get_state(c) != DVOICE_CONN_DISCONNECTED) {
+    uv_run(&loop, UV_RUN_ONCE);
+  }
+  /* Closing the client closes the connection too. */
+  assert_int_equal(dvoice_client_close(cl, NULL), 0);
+  assert_int_equal(dvoice_client_close(cl, NULL), DVOICE_ERR_INVALID_STATE);
+  assert_int_equal(dvt_loop_teardown(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stream),        cmocka_unit_test(test_moved),
       cmocka_unit_test(test_region_change), cmocka_unit_test(test_kicked),
       cmocka_unit_test(test_race),          cmocka_unit_test(test_no_answer),
+      cmocka_unit_test(test_api_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
