@@ -244,6 +244,446 @@ typedef struct dvoice_tls_settings {
   int insecure_skip_verify;
 } dvoice_tls_settings;
 
+/* ======================================================================== */
+/* The pacer: one 20 ms send clock per event loop                           */
+/* ======================================================================== */
+
+struct uv_loop_s; /* uv_loop_t; the header does not need <uv.h> */
+
+/*
+ * A pacer sends the audio of every connection attached to it on one
+ * absolute 20 ms grid (deadline += 20 ms, never now + 20 ms). At each tick
+ * it first sends the packets prepared for that tick, then prepares the next
+ * tick's packets (pulls sources, encodes, encrypts), so variable work never
+ * delays a departure. A late tick is counted and never turns into a burst.
+ * Create one per loop and pass it to every dvoice_conn on that loop; a
+ * connection created without one makes a private pacer for itself.
+ */
+typedef struct dvoice_pacer dvoice_pacer;
+
+/* How the pacer wakes up. */
+typedef enum dvoice_pacer_timer {
+  /* timerfd where available (Linux), else the uv_timer fallback. */
+  DVOICE_PACER_TIMER_AUTO = 0,
+  /* A timerfd armed with an absolute CLOCK_MONOTONIC deadline, watched by
+   * a uv_poll handle: microsecond wake-ups without spinning (Linux). */
+  DVOICE_PACER_TIMER_TIMERFD = 1,
+  /* A single-shot uv_timer re-armed every tick (millisecond granularity),
+   * optionally finished by a short spin (see spin). Portable. */
+  DVOICE_PACER_TIMER_UV = 2
+} dvoice_pacer_timer;
+
+typedef struct dvoice_pacer_settings {
+  /* Environment (allocator, log, clock, random); copied. The clock must be
+   * monotonic nanoseconds; deadlines are converted to CLOCK_MONOTONIC. */
+  dvoice_env env;
+  /* Default DVOICE_PACER_TIMER_AUTO. */
+  dvoice_pacer_timer timer;
+  /* DVOICE_PACER_TIMER_UV only: wake this much before the deadline and
+   * spin until it (0..2 ms). Default 0 (no spin). */
+  dvoice_tstamp spin;
+  /* A send later than its deadline by more than this counts as a late
+   * tick. Default 5 ms. */
+  dvoice_tstamp late_tolerance;
+} dvoice_pacer_settings;
+
+/* Fills |s| with the defaults above (env from dvoice_env_default()). */
+DVOICE_EXTERN void dvoice_pacer_settings_default(dvoice_pacer_settings *s);
+
+/*
+ * Creates a pacer on |loop| (borrowed; must outlive the pacer) with
+ * |settings| (copied; NULL: defaults). Creates no libuv handle that keeps
+ * the loop alive while no connection sends. Never runs a callback.
+ * Returns 0 and sets |*out|, or:
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL out or loop; spin over 2 ms; an
+ *                                unknown timer value
+ *   DVOICE_ERR_UNSUPPORTED       TIMERFD asked for where there is none
+ *   DVOICE_ERR_NOMEM             an allocation failed
+ *   DVOICE_ERR_INTERNAL          a libuv handle, the timerfd or libsodium
+ *                                failed to initialise
+ */
+DVOICE_EXTERN int dvoice_pacer_new(dvoice_pacer **out, struct uv_loop_s *loop,
+                                   const dvoice_pacer_settings *settings);
+
+/*
+ * Releases the application's reference to |p|. Connections still attached
+ * keep it running; once the last one has closed, its handles close,
+ * |close_cb| (may be NULL) runs exactly once with |user_data|, and the
+ * memory is freed right after it returns. Callable from any dvoice
+ * callback. Returns 0 (close_cb will run), or (close_cb will not run):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL p
+ *   DVOICE_ERR_INVALID_STATE     dvoice_pacer_close() was already called
+ */
+DVOICE_EXTERN int dvoice_pacer_close(dvoice_pacer *p,
+                                     void (*close_cb)(dvoice_pacer *p,
+                                                      void *user_data),
+                                     void *user_data);
+
+/* Pacer-wide tick statistics. */
+typedef struct dvoice_pacer_stats {
+  uint64_t ticks;        /* grid points served */
+  uint64_t late_ticks;   /* ticks later than late_tolerance */
+  uint64_t missed_slots; /* grid points skipped after a stall */
+  uint64_t restarts;     /* grids started after being idle */
+  uint64_t wakeups;      /* timer wake-ups (ticks plus early ones) */
+  /* Wake-up lateness against the deadline, ns. */
+  uint64_t lateness_p50, lateness_p99, lateness_p999, lateness_max;
+  size_t connections;    /* connections attached now */
+} dvoice_pacer_stats;
+
+/* Fills |out|. Returns 0 or DVOICE_ERR_INVALID_ARGUMENT (NULL). */
+DVOICE_EXTERN int dvoice_pacer_get_stats(const dvoice_pacer *p,
+                                         dvoice_pacer_stats *out);
+
+/* ======================================================================== */
+/* Voice connections                                                        */
+/* ======================================================================== */
+
+/*
+ * One voice connection to one guild's voice server, made from the server
+ * information the application got from its main gateway (VOICE_STATE_UPDATE
+ * session_id and VOICE_SERVER_UPDATE token and endpoint): the adapter level.
+ * It runs the voice gateway (WebSocket), the UDP media socket (IP discovery,
+ * keepalive, transport encryption), sending paced by a dvoice_pacer, and
+ * receiving. It recovers by itself where Discord allows (resume) and tells
+ * the application when it needs a new session or a new server.
+ *
+ * Reentrancy: no dvoice_conn_* function runs an application callback
+ * synchronously (events are delivered from the loop), and every function
+ * below may be called from inside any dvoice callback, dvoice_conn_close()
+ * included. After dvoice_conn_close() no callback runs except close_cb.
+ */
+typedef struct dvoice_conn dvoice_conn;
+
+/* The connection's state, as the application sees it. */
+typedef enum dvoice_conn_state {
+  /* Voice gateway handshake: WebSocket, Identify, Ready, UDP IP
+   * discovery, Select Protocol, Session Description. */
+  DVOICE_CONN_CONNECTING = 1,
+  /* The session is up: audio is sent and received. */
+  DVOICE_CONN_READY = 2,
+  /* The WebSocket was lost and is being resumed (op 7): the UDP socket,
+   * SSRC, key and RTP counters are kept; sending pauses meanwhile
+   * (nothing queued or pulled is lost). */
+  DVOICE_CONN_RESUMING = 3,
+  /* Discord invalidated the session (4006, 4009, ... or a failed resume):
+   * obtain a new session_id and token through the main gateway (op 4) and
+   * call dvoice_conn_new_session() before event.deadline. */
+  DVOICE_CONN_NEED_SESSION = 4,
+  /* Disconnected by Discord (4014, 4022): moved, kicked or the call ended.
+   * If a new VOICE_SERVER_UPDATE arrives, call dvoice_conn_new_session()
+   * before event.deadline; else the connection becomes DISCONNECTED. */
+  DVOICE_CONN_WAIT_SERVER = 5,
+  /* Terminal: see event.reason and event.fatal. Close the connection. */
+  DVOICE_CONN_DISCONNECTED = 6
+} dvoice_conn_state;
+
+/* Why the connection changed state (for failures). */
+typedef enum dvoice_conn_reason {
+  DVOICE_CONN_REASON_NONE = 0,
+  /* The voice gateway closed the WebSocket; see close_code and
+   * close_reason. */
+  DVOICE_CONN_REASON_CLOSED = 1,
+  /* Heartbeat ACKs stopped arriving (zombie connection). */
+  DVOICE_CONN_REASON_ZOMBIE = 2,
+  /* The handshake did not finish in time. */
+  DVOICE_CONN_REASON_HANDSHAKE_TIMEOUT = 3,
+  /* The server broke the protocol. */
+  DVOICE_CONN_REASON_PROTOCOL_ERROR = 4,
+  /* The server offered no encryption mode this library implements. */
+  DVOICE_CONN_REASON_NO_COMMON_MODE = 5,
+  /* The limit of consecutive resumes or new sessions was reached. */
+  DVOICE_CONN_REASON_RETRIES_EXHAUSTED = 6,
+  /* No new session or server was given in time. */
+  DVOICE_CONN_REASON_WAIT_TIMEOUT = 7,
+  /* dvoice_conn_close() was called. */
+  DVOICE_CONN_REASON_APP_CLOSED = 8,
+  /* An allocation failed. */
+  DVOICE_CONN_REASON_NOMEM = 9,
+  /* The WebSocket could not be opened or failed (DNS, TCP, TLS, HTTP);
+   * event.err holds the DVOICE_ERR_* code. */
+  DVOICE_CONN_REASON_TRANSPORT = 10,
+  /* The UDP socket failed or IP discovery got no answer; event.err holds
+   * the DVOICE_ERR_* code. */
+  DVOICE_CONN_REASON_UDP = 11
+} dvoice_conn_reason;
+
+/* A state change, borrowed for the duration of on_state. */
+typedef struct dvoice_conn_event {
+  dvoice_conn_state state;
+  dvoice_conn_state old_state;
+  dvoice_conn_reason reason;
+  /* The voice gateway's close code (4006, 4015, ...), 0 if none. */
+  int close_code;
+  /* The close frame's reason text (NUL-terminated, "" if none). */
+  const char *close_reason;
+  /* A DVOICE_ERR_* code behind the change, 0 if none. */
+  int err;
+  /* 1 for a configuration error Discord will not accept again (4004 after
+   * the retry, 4016, 4017, 4021, ...); 0 otherwise. */
+  int fatal;
+  /* NEED_SESSION and WAIT_SERVER: the library gives up at this time (the
+   * environment's clock); DVOICE_TSTAMP_NONE otherwise. */
+  dvoice_tstamp deadline;
+} dvoice_conn_event;
+
+/* Returns a static name for |s| ("READY"), "UNKNOWN" for other values. */
+DVOICE_EXTERN const char *dvoice_conn_state_name(dvoice_conn_state s);
+/* Returns a static name for |r| ("ZOMBIE"), "UNKNOWN" for other values. */
+DVOICE_EXTERN const char *dvoice_conn_reason_name(dvoice_conn_reason r);
+
+/* One received Opus packet, borrowed for the duration of on_opus. */
+typedef struct dvoice_opus_packet {
+  /* The speaker, from the server's op 5 SSRC mapping; 0 while unknown. */
+  uint64_t user_id;
+  uint32_t ssrc;
+  uint16_t seq;       /* RTP sequence number */
+  uint32_t timestamp; /* RTP timestamp, 48 kHz */
+  const uint8_t *data; /* the Opus frame (transport-decrypted) */
+  size_t len;
+} dvoice_opus_packet;
+
+/* What a pull source hands back (see dvoice_conn_callbacks.source). */
+typedef enum dvoice_source_kind {
+  /* Nothing now: the stream ends with five silence frames, then the
+   * source is asked again at every tick. */
+  DVOICE_SOURCE_NOTHING = 0,
+  /* data/len: one Opus frame of 20 ms (at most 1275 bytes). */
+  DVOICE_SOURCE_OPUS = 1,
+  /* data: 960 x 2 interleaved int16 samples (20 ms, 48 kHz stereo); the
+   * library encodes it (settings.opus_*). */
+  DVOICE_SOURCE_PCM_S16 = 2,
+  /* data: 960 x 2 interleaved float samples in [-1, 1]. */
+  DVOICE_SOURCE_PCM_FLOAT = 3
+} dvoice_source_kind;
+
+typedef struct dvoice_source_frame {
+  dvoice_source_kind kind;
+  /* Borrowed: must stay valid until control returns to the event loop
+   * (the library encodes or copies it right after the callback). */
+  const void *data;
+  size_t len; /* DVOICE_SOURCE_OPUS only */
+} dvoice_source_frame;
+
+/* Speaking flags (op 5). */
+#define DVOICE_SPEAKING_MICROPHONE 1u
+#define DVOICE_SPEAKING_SOUNDSHARE 2u
+#define DVOICE_SPEAKING_PRIORITY 4u
+
+/*
+ * Callbacks, copied at creation; any member may be NULL. Data passed to a
+ * callback is borrowed for the duration of the call. Every dvoice function
+ * may be called from inside them.
+ */
+typedef struct dvoice_conn_callbacks {
+  /* The state changed, or a failure was handled within a state (a resume
+   * that failed and is retried). */
+  void (*on_state)(dvoice_conn *c, const dvoice_conn_event *ev,
+                   void *user_data);
+  /* A transport-decrypted Opus packet from another member. */
+  void (*on_opus)(dvoice_conn *c, const dvoice_opus_packet *pkt,
+                  void *user_data);
+  /* The server's op 5: |user_id| speaks with |ssrc| and |flags|. */
+  void (*on_speaking)(dvoice_conn *c, uint64_t user_id, uint32_t ssrc,
+                      uint32_t flags, void *user_data);
+  /* A member joined (|joined| 1, op 11) or left (0, op 13). */
+  void (*on_user)(dvoice_conn *c, uint64_t user_id, int joined,
+                  void *user_data);
+  /* Push style: the send queue, after refusing a frame (NOBUF) or filling
+   * above settings.drain_threshold, fell back to the threshold. */
+  void (*on_drain)(dvoice_conn *c, void *user_data);
+  /* A stream started (|active| 1: its first frame is prepared) or ended
+   * (0: its five silence frames are prepared). */
+  void (*on_stream)(dvoice_conn *c, int active, void *user_data);
+  /*
+   * Pull style (set this to choose it; push otherwise): called by the
+   * pacer exactly when a frame is due, once per 20 ms while playing (see
+   * dvoice_conn_play()). Fill |out| (zeroed on entry) and return 0, or
+   * return DVOICE_ERR_CALLBACK_FAILURE to lose this slot (counted in
+   * prepare_errors). It must return quickly: every connection of the
+   * loop waits for it.
+   */
+  int (*source)(dvoice_conn *c, dvoice_source_frame *out, void *user_data);
+} dvoice_conn_callbacks;
+
+typedef struct dvoice_conn_settings {
+  /* Environment (allocator, log, clock, random); copied. The hooks'
+   * user_data pointers are borrowed for the connection's lifetime. */
+  dvoice_env env;
+  /* Certificate checks for wss://; ca_file copied. */
+  dvoice_tls_settings tls;
+  /* The loop's pacer (borrowed; it stays alive while the connection is
+   * attached, even after dvoice_pacer_close()). NULL: a private pacer. */
+  dvoice_pacer *pacer;
+  /* Identity (required): guild, channel, the bot's user id. */
+  uint64_t guild_id;
+  uint64_t channel_id;
+  uint64_t user_id;
+  /* From VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE (required; copied;
+   * the token is a secret and is never logged). |endpoint| is
+   * "host[:port]" (wss://ENDPOINT/?v=8); an explicit "ws://" or "wss://"
+   * prefix is honoured (ws:// for local simulators only). */
+  const char *session_id;
+  const char *token;
+  const char *endpoint;
+  /* Push style: queue capacity in frames (default 25, 500 ms) and the
+   * on_drain level (default 12). */
+  size_t queue_frames;
+  size_t drain_threshold;
+  /* Pull style with PCM: libopus encoder settings (20 ms frames, in-band
+   * FEC on). Defaults: 64000 b/s, 5 % expected loss, complexity 10. */
+  int32_t opus_bitrate;
+  int opus_loss_percent;
+  int opus_complexity;
+  /* Speaking flags sent (op 5) when a stream starts; 0 is sent when it
+   * ends. 0 disables automatic speaking updates. Default
+   * DVOICE_SPEAKING_MICROPHONE. */
+  uint32_t auto_speaking;
+  /* Recovery limits; 0 means the default shown. */
+  int max_resume_attempts;     /* 3 consecutive resumes */
+  int max_session_attempts;    /* 5 consecutive new sessions */
+  int max_missed_acks;         /* 3 heartbeat ACKs before "zombie" */
+  dvoice_tstamp handshake_timeout; /* 10 s */
+  dvoice_tstamp session_wait;      /* 10 s in NEED_SESSION */
+  dvoice_tstamp server_wait;       /* 5 s in WAIT_SERVER */
+  dvoice_tstamp ipdisc_interval;   /* 1 s between IP discovery requests */
+  unsigned ipdisc_attempts;        /* 10 requests */
+  dvoice_tstamp keepalive_interval; /* 5 s between UDP keepalives */
+} dvoice_conn_settings;
+
+/* Fills |s| with the defaults above; identity fields zero/NULL. */
+DVOICE_EXTERN void dvoice_conn_settings_default(dvoice_conn_settings *s);
+
+/*
+ * Creates a connection on |loop| (borrowed; must outlive it) and starts
+ * connecting. |settings| and |callbacks| are copied (callbacks may be
+ * NULL); |user_data| is passed to every callback. The first on_state
+ * (CONNECTING) comes from the loop.
+ * Returns 0 and sets |*out| (then call dvoice_conn_close() exactly once),
+ * or (nothing to close, no callback will run):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL out/loop/settings; missing or
+ *                                malformed session_id, token or endpoint;
+ *                                a zero guild_id or user_id; a setting out
+ *                                of range
+ *   DVOICE_ERR_INVALID_STATE     settings.pacer is closing or belongs to
+ *                                another loop
+ *   DVOICE_ERR_NOMEM             an allocation failed
+ *   DVOICE_ERR_INTERNAL          a libuv handle, libsodium or libopus
+ *                                failed to initialise
+ */
+DVOICE_EXTERN int dvoice_conn_new(dvoice_conn **out, struct uv_loop_s *loop,
+                                  const dvoice_conn_settings *settings,
+                                  const dvoice_conn_callbacks *callbacks,
+                                  void *user_data);
+
+/*
+ * Push style: copies one 20 ms Opus frame (1..1275 bytes) into the send
+ * queue; the pacer sends one frame per 20 ms. An idle connection starts a
+ * stream; when the queue runs dry the stream ends with five silence frames.
+ * Frames may be queued in any state; they wait while not READY.
+ * Returns 0, or:
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL c or frame, len 0
+ *   DVOICE_ERR_TOO_LARGE         len > 1275
+ *   DVOICE_ERR_NOBUF             the queue is full: wait for on_drain
+ *   DVOICE_ERR_INVALID_STATE     a pull connection, closing or
+ *                                DISCONNECTED
+ */
+DVOICE_EXTERN int dvoice_conn_send_opus(dvoice_conn *c, const uint8_t *frame,
+                                        size_t len);
+
+/* Push style: frames queued now. 0 for NULL or a pull connection. */
+DVOICE_EXTERN size_t dvoice_conn_queued(const dvoice_conn *c);
+
+/*
+ * Pull style: starts asking callbacks.source at every tick.
+ * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (NULL) or
+ * DVOICE_ERR_INVALID_STATE (a push connection, closing or DISCONNECTED).
+ */
+DVOICE_EXTERN int dvoice_conn_play(dvoice_conn *c);
+
+/*
+ * Ends the current stream: drops queued frames (push) or stops asking the
+ * source (pull), and sends five silence frames if a stream was running.
+ * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (NULL) or
+ * DVOICE_ERR_INVALID_STATE (closing).
+ */
+DVOICE_EXTERN int dvoice_conn_stop(dvoice_conn *c);
+
+/*
+ * Sets the speaking flags (DVOICE_SPEAKING_*, 0..7) and sends op 5 when
+ * READY (else at the next READY). With settings.auto_speaking nonzero the
+ * library also sends its own updates at stream start and end.
+ * Returns 0, or DVOICE_ERR_INVALID_ARGUMENT (NULL, flags > 7),
+ * DVOICE_ERR_INVALID_STATE (closing or DISCONNECTED), DVOICE_ERR_NOMEM.
+ */
+DVOICE_EXTERN int dvoice_conn_set_speaking(dvoice_conn *c, uint32_t flags);
+
+/*
+ * Fresh credentials after NEED_SESSION or WAIT_SERVER, or a server change
+ * while connected (a VOICE_SERVER_UPDATE with a new token or endpoint): the
+ * current WebSocket is closed with 1000 and a new session is identified on
+ * a new UDP socket. |session_id| and |token| are required, |endpoint| may be
+ * NULL to keep the current one; all copied.
+ * Returns 0, or DVOICE_ERR_INVALID_ARGUMENT (NULL c, session_id or token;
+ * malformed values), DVOICE_ERR_INVALID_STATE (closing or DISCONNECTED),
+ * DVOICE_ERR_NOMEM.
+ */
+DVOICE_EXTERN int dvoice_conn_new_session(dvoice_conn *c,
+                                          const char *session_id,
+                                          const char *token,
+                                          const char *endpoint);
+
+/* The current state (CONNECTING before the first event). */
+DVOICE_EXTERN dvoice_conn_state dvoice_conn_get_state(const dvoice_conn *c);
+
+/* Per-connection statistics. */
+typedef struct dvoice_conn_stats {
+  uint64_t packets_sent;   /* RTP packets handed to the kernel */
+  uint64_t silence_sent;   /* of which silence frames */
+  uint64_t expected;       /* slots in which a packet was due */
+  uint64_t deficit;        /* expected - packets_sent (50 per second) */
+  uint64_t missed_slots;   /* slots skipped after a stall */
+  uint64_t late_ticks;     /* sends later than the pacer's tolerance */
+  uint64_t send_errors;    /* sends that failed */
+  uint64_t send_queued;    /* sends that fell back to uv_udp_send */
+  uint64_t prepare_errors; /* source failures, encoder errors, lost slots */
+  uint64_t streams;        /* streams started */
+  /* Departure lateness of each packet against its grid slot, ns. */
+  uint64_t lateness_p50, lateness_p99, lateness_p999, lateness_max;
+  uint64_t packets_received; /* RTP audio packets received */
+  uint64_t decrypt_failures; /* received packets failing authentication */
+  uint64_t rx_other;         /* other datagrams (RTCP, video, unknown) */
+  uint64_t keepalives_sent;
+  uint64_t ipdisc_requests;
+  uint64_t resumes;          /* successful resumes */
+  uint64_t sessions;         /* sessions established (Identify + op 4) */
+  dvoice_tstamp rtt;         /* last heartbeat round trip, 0 if none */
+  uint32_t ssrc;             /* our SSRC, 0 before Ready */
+  int mode;                  /* 1 aead_aes256_gcm_rtpsize,
+                                2 aead_xchacha20_poly1305_rtpsize, 0 none */
+} dvoice_conn_stats;
+
+/* Fills |out|. Returns 0 or DVOICE_ERR_INVALID_ARGUMENT (NULL). */
+DVOICE_EXTERN int dvoice_conn_get_stats(const dvoice_conn *c,
+                                        dvoice_conn_stats *out);
+
+/* The user_data given to dvoice_conn_new(). */
+DVOICE_EXTERN void *dvoice_conn_get_user_data(const dvoice_conn *c);
+
+/*
+ * Leaves: closes the WebSocket with 1000, stops sending (nothing queued is
+ * sent), closes the UDP socket and every timer. |close_cb| (may be NULL)
+ * runs exactly once after every libuv handle of the connection has closed;
+ * the memory is freed right after it returns. No other callback runs after
+ * this call. Callable from inside any callback.
+ * Returns 0 (close_cb will run), or (it will not):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL c
+ *   DVOICE_ERR_INVALID_STATE     dvoice_conn_close() was already called
+ */
+DVOICE_EXTERN int dvoice_conn_close(dvoice_conn *c,
+                                    void (*close_cb)(dvoice_conn *c,
+                                                     void *user_data));
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,7 @@ struct dv_pacer_conn {
   dv_pacer_conn_settings s;
   dv_pacer_state state;
   int removed;
+  int held;           /* dv_pacer_conn_hold(): skipped by both phases */
   int stopping;       /* stop() asked: no polling, IDLE after the tail */
   unsigned tail_left; /* silence frames still to prepare in TAIL */
   int due_slot;       /* a packet was due in the coming slot */
@@ -282,6 +283,20 @@ void dv_pacer_conn_stop(dv_pacer_conn *c) {
   }
 }
 
+void dv_pacer_conn_hold(dv_pacer_conn *c, int hold) {
+  if (c->removed || c->held == (hold != 0)) {
+    return;
+  }
+  c->held = hold != 0;
+  if (!c->held) {
+    wake(c->p);
+  }
+}
+
+int dv_pacer_conn_held(const dv_pacer_conn *c) {
+  return c->held;
+}
+
 dv_pacer_state dv_pacer_conn_state(const dv_pacer_conn *c) {
   return c->state;
 }
@@ -483,7 +498,7 @@ static void prepare_one(dv_pacer *p, dv_pacer_conn *c, dvoice_tstamp due) {
 }
 
 static int conn_busy(const dv_pacer_conn *c) {
-  return !c->removed &&
+  return !c->removed && !c->held &&
          (c->state != DV_PACER_IDLE || c->due_slot || c->prepared ||
           (c->s.style == DV_PACER_PUSH && c->count > 0));
 }
@@ -523,7 +538,7 @@ int dv_pacer_on_tick(dv_pacer *p, dvoice_tstamp now) {
 
   /* Send phase: what was prepared for this slot goes out first. */
   for (c = p->head; c != NULL; c = c->next) {
-    if (c->removed || !c->due_slot) {
+    if (c->removed || !c->due_slot || c->held) {
       continue;
     }
     c->due_slot = 0;
@@ -546,7 +561,7 @@ int dv_pacer_on_tick(dv_pacer *p, dvoice_tstamp now) {
   /* Prepare phase, for the next grid point. */
   p->next = slot + p->s.interval;
   for (c = p->head; c != NULL; c = c->next) {
-    if (!c->removed) {
+    if (!c->removed && !c->held) {
       prepare_one(p, c, p->next);
     }
   }

@@ -214,6 +214,16 @@ int dv_pacer_conn_play(dv_pacer_conn *c);
  * pushed afterwards start a new stream). */
 void dv_pacer_conn_stop(dv_pacer_conn *c);
 
+/*
+ * Pauses (|hold| nonzero) or resumes a connection without losing anything:
+ * while held it is skipped by both phases (no pull, no queue pop, no tail
+ * progress, no statistics), and a packet prepared before the hold stays
+ * prepared and goes out in the first slot after it ends. Pushing still
+ * fills the queue. Used while the voice connection cannot send (resume).
+ */
+void dv_pacer_conn_hold(dv_pacer_conn *c, int hold);
+int dv_pacer_conn_held(const dv_pacer_conn *c);
+
 dv_pacer_state dv_pacer_conn_state(const dv_pacer_conn *c);
 /* Next sequence number and timestamp; setting them (e.g. to keep them
  * across a resume, or in tests). */

@@ -1,0 +1,523 @@
+/*
+ * bench_pacing: N voice connections on one loop, sharing one pacer, send
+ * pre-encoded Opus to the simulator for a while; prints how precisely the
+ * packets left (departure lateness against the ideal 20 ms grid: p50, p99,
+ * p999, max), the drift of the stream seen by the simulator, the CPU time
+ * per packet on the sending thread (getrusage), and the memory per
+ * connection (dvoice's allocator), as one JSON line and a table.
+ *
+ * The simulator (voice gateway and UDP media server) runs on its own loop
+ * in a second thread so that its work does not disturb the sender's loop.
+ *
+ *   bench_pacing [connections=1] [seconds=10] [aes|xchacha] [timerfd|uv]
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <uv.h>
+
+#include <dvoice/dvoice.h>
+
+#include "../test/sim/sim_uv.h"
+#include "audio/dv_hist.h"
+#include "audio/dv_opus.h"
+#include "uv/dv_uv_conn.h"
+
+#define NFRAMES 50
+
+/* A counting allocator for dvoice's own allocations (sender thread only). */
+typedef struct counting {
+  dvoice_mem mem;
+  size_t live, peak;
+} counting;
+
+typedef struct hdr {
+  size_t size;
+  size_t pad;
+} hdr;
+
+static void *c_malloc(size_t n, void *ud) {
+  counting *c = ud;
+  hdr *h = malloc(sizeof(hdr) + n);
+  if (h == NULL) {
+    return NULL;
+  }
+  h->size = n;
+  c->live += n;
+  if (c->live > c->peak) {
+    c->peak = c->live;
+  }
+  return h + 1;
+}
+
+static void c_free(void *p, void *ud) {
+  counting *c = ud;
+  hdr *h;
+  if (p == NULL) {
+    return;
+  }
+  h = (hdr *)p - 1;
+  c->live -= h->size;
+  free(h);
+}
+
+static void *c_calloc(size_t n, size_t size, void *ud) {
+  void *p;
+  if (size != 0 && n > SIZE_MAX / size) {
+    return NULL;
+  }
+  p = c_malloc(n * size, ud);
+  if (p != NULL) {
+    memset(p, 0, n * size);
+  }
+  return p;
+}
+
+static void *c_realloc(void *p, size_t n, void *ud) {
+  void *q;
+  hdr *h;
+  if (p == NULL) {
+    return c_malloc(n, ud);
+  }
+  h = (hdr *)p - 1;
+  q = c_malloc(n, ud);
+  if (q == NULL) {
+    return NULL;
+  }
+  memcpy(q, p, h->size < n ? h->size : n);
+  c_free(p, ud);
+  return q;
+}
+
+typedef struct bench bench;
+
+typedef struct one {
+  bench *b;
+  dvoice_conn *conn;
+  int ready;
+  int sent;
+  int ended;
+} one;
+
+/* Per-session figures copied out of the simulator before it frees them. */
+typedef struct sim_fig {
+  uint64_t received, decrypted, missing;
+  uint32_t first_seq, last_seq;
+  dvoice_tstamp first, last;
+} sim_fig;
+
+struct bench {
+  int n;
+  int seconds;
+  int frames_each;
+  uv_loop_t loop;
+  dvoice_pacer *pacer;
+  one *conns;
+  int ready, ended, closed;
+  int streaming;
+  uv_timer_t wait;
+  uint8_t frames[NFRAMES][DV_OPUS_MAX_PACKET];
+  size_t lens[NFRAMES];
+  counting mem;
+  /* Simulator thread. */
+  uv_loop_t sim_loop;
+  dv_sim_uv *sim;
+  dv_sim_session **sess;
+  uv_async_t sim_stop;
+  pthread_t sim_thread;
+  sim_fig *figs;
+  int sim_closed;
+  dv_sim_media_global sim_global;
+};
+
+static void push(one *o) {
+  bench *b = o->b;
+  while (b->streaming && o->sent < b->frames_each) {
+    int rv = dvoice_conn_send_opus(o->conn, b->frames[o->sent % NFRAMES],
+                                   b->lens[o->sent % NFRAMES]);
+    if (rv != 0) {
+      return; /* DVOICE_ERR_NOBUF: on_drain comes back */
+    }
+    o->sent++;
+  }
+}
+
+static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
+  one *o = ud;
+  (void)c;
+  if (ev->state == DVOICE_CONN_READY && !o->ready) {
+    o->ready = 1;
+    o->b->ready++;
+  } else if (ev->state != DVOICE_CONN_READY &&
+             ev->state != DVOICE_CONN_CONNECTING) {
+    fprintf(stderr, "connection left READY: %s (%s, close %d, %s)\n",
+            dvoice_conn_state_name(ev->state),
+            dvoice_conn_reason_name(ev->reason), ev->close_code,
+            ev->err != 0 ? dvoice_strerror(ev->err) : "-");
+  }
+}
+
+static void on_drain(dvoice_conn *c, void *ud) {
+  (void)c;
+  push(ud);
+}
+
+static void on_stream(dvoice_conn *c, int active, void *ud) {
+  one *o = ud;
+  (void)c;
+  if (!active && !o->ended) {
+    o->ended = 1;
+    o->b->ended++;
+  }
+}
+
+static void on_closed(dvoice_conn *c, void *ud) {
+  one *o = ud;
+  (void)c;
+  o->b->closed++;
+}
+
+/* ---- the simulator's thread ----------------------------------------------- */
+
+static void sim_closed(dv_sim_uv *sim, void *ud) {
+  bench *b = ud;
+  (void)sim;
+  for (int i = 0; i < b->n; i++) {
+    const dv_sim_media_stats *m = &b->sess[i]->report.media;
+    b->figs[i].received = m->received;
+    b->figs[i].decrypted = m->decrypted;
+    b->figs[i].missing = m->missing;
+    b->figs[i].first = m->first_arrival;
+    b->figs[i].last = m->last_arrival;
+    b->figs[i].first_seq = m->first_seq;
+    b->figs[i].last_seq = m->last_seq;
+  }
+  b->sim_global = *dv_sim_media_global_stats(dv_sim_uv_media(b->sim));
+  b->sim_closed = 1;
+}
+
+static void on_sim_stop(uv_async_t *a) {
+  bench *b = a->data;
+  uv_close((uv_handle_t *)a, NULL);
+  dv_sim_uv_close(b->sim, sim_closed, b);
+}
+
+/* Gives the simulator's UDP socket a 4 MiB receive buffer, so that a tick's
+ * burst from 1000 connections is not dropped before its thread reads it. */
+static void grow_rcvbuf(uv_handle_t *h, void *arg) {
+  int size = 4 << 20;
+  (void)arg;
+  if (h->type == UV_UDP) {
+    uv_recv_buffer_size(h, &size);
+  }
+}
+
+static void *sim_main(void *arg) {
+  bench *b = arg;
+  uv_run(&b->sim_loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static void encode_frames(bench *b) {
+  dv_opus_enc *enc;
+  int16_t pcm[DV_OPUS_FRAME_VALUES];
+  size_t n = 0;
+  if (dv_opus_enc_new(NULL, NULL, &enc) != 0) {
+    abort();
+  }
+  for (int i = 0; i < NFRAMES; i++) {
+    for (int j = 0; j < DV_OPUS_FRAME_SAMPLES; j++, n++) {
+      double ph = (double)(n % 48000) * 440.0 / 48000.0;
+      double x = ph - (double)(long)ph;
+      int16_t s = (int16_t)((x < 0.5 ? 4.0 * x - 1.0 : 3.0 - 4.0 * x) * 8000);
+      pcm[2 * j] = s;
+      pcm[2 * j + 1] = s;
+    }
+    b->lens[i] = (size_t)dv_opus_encode_s16(enc, pcm, b->frames[i],
+                                            sizeof(b->frames[i]));
+  }
+  dv_opus_enc_free(enc);
+}
+
+/* CPU time of the sending thread: user (our code) and system (the
+ * kernel's UDP send path), seconds. */
+static void cpu_seconds(double *user, double *sys) {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  *user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+  *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void run_until(uv_loop_t *loop, const int *counter, int target,
+                      const char *what, unsigned timeout_s) {
+  uint64_t until = uv_hrtime() + (uint64_t)timeout_s * 1000000000ull;
+  while (*counter < target) {
+    uv_run(loop, UV_RUN_ONCE);
+    if (uv_hrtime() > until) {
+      fprintf(stderr, "timeout waiting for %s (%d of %d)\n", what, *counter,
+              target);
+      exit(2);
+    }
+  }
+}
+
+static void on_wait_timer(uv_timer_t *t) {
+  *(int *)t->data = 1;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  bench *b = calloc(1, sizeof(*b));
+  dv_sim_uv_settings ss;
+  dvoice_pacer_settings ps;
+  dvoice_conn_settings cs;
+  dvoice_conn_callbacks cb;
+  dvoice_pacer_stats pst;
+  dv_hist all;
+  const char *mode = argc > 3 ? argv[3] : "aes";
+  const char *timer = argc > 4 ? argv[4] : "timerfd";
+  char endpoint[64], sid[32], tok[32];
+  double u0, s0, u1, s1;
+  uint64_t packets = 0, late = 0, missed = 0, received = 0, sim_missing = 0;
+  size_t mem_ready;
+  int64_t *drift;
+  struct rlimit rl;
+
+  if (b == NULL) {
+    return 1;
+  }
+  b->n = argc > 1 ? atoi(argv[1]) : 1;
+  b->seconds = argc > 2 ? atoi(argv[2]) : 10;
+  if (b->n < 1 || b->n > 5000 || b->seconds < 1) {
+    fprintf(stderr,
+            "usage: %s [connections] [seconds] [aes|xchacha] [timerfd|uv]\n",
+            argv[0]);
+    return 1;
+  }
+  b->frames_each = b->seconds * 50;
+  /* libuv writes to sockets with write(): a peer gone mid-write must not
+   * kill the process. */
+  signal(SIGPIPE, SIG_IGN);
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  encode_frames(b);
+  b->mem.mem.user_data = &b->mem;
+  b->mem.mem.malloc = c_malloc;
+  b->mem.mem.free = c_free;
+  b->mem.mem.calloc = c_calloc;
+  b->mem.mem.realloc = c_realloc;
+
+  /* The simulator, on its own loop and thread. */
+  uv_loop_init(&b->sim_loop);
+  dv_sim_uv_settings_default(&ss);
+  ss.vgw.modes[0] = strcmp(mode, "xchacha") == 0
+                        ? dv_sim_mode_name(DV_SIM_MODE_XCHACHA20)
+                        : dv_sim_mode_name(DV_SIM_MODE_AES256_GCM);
+  ss.vgw.nmodes = 1;
+  ss.media.decode_opus = 0;
+  ss.media.forward = 0;
+  ss.media.max_arrivals = 16;
+  if (dv_sim_uv_new(&b->sim_loop, &ss, &b->sim) != 0) {
+    fprintf(stderr, "simulator failed to start\n");
+    return 1;
+  }
+  uv_walk(&b->sim_loop, grow_rcvbuf, NULL);
+  b->sess = calloc((size_t)b->n, sizeof(*b->sess));
+  b->figs = calloc((size_t)b->n, sizeof(*b->figs));
+  b->conns = calloc((size_t)b->n, sizeof(*b->conns));
+  drift = calloc((size_t)b->n, sizeof(*drift));
+  for (int i = 0; i < b->n; i++) {
+    snprintf(sid, sizeof(sid), "s%d", i);
+    snprintf(tok, sizeof(tok), "t%d", i);
+    if (dv_sim_vgw_add_session(dv_sim_uv_vgw(b->sim), "111111111111",
+                               "222222222222", sid, tok, &b->sess[i]) != 0) {
+      return 1;
+    }
+  }
+  snprintf(endpoint, sizeof(endpoint), "ws://%s", dv_sim_uv_endpoint(b->sim));
+  uv_async_init(&b->sim_loop, &b->sim_stop, on_sim_stop);
+  b->sim_stop.data = b;
+  pthread_create(&b->sim_thread, NULL, sim_main, b);
+
+  /* The sender: one loop, one pacer, N connections. */
+  uv_loop_init(&b->loop);
+  dvoice_pacer_settings_default(&ps);
+  ps.env.mem = &b->mem.mem;
+  ps.timer = strcmp(timer, "uv") == 0 ? DVOICE_PACER_TIMER_UV
+                                       : DVOICE_PACER_TIMER_TIMERFD;
+  if (dvoice_pacer_new(&b->pacer, &b->loop, &ps) != 0) {
+    fprintf(stderr, "pacer failed\n");
+    return 1;
+  }
+  memset(&cb, 0, sizeof(cb));
+  cb.on_state = on_state;
+  cb.on_drain = on_drain;
+  cb.on_stream = on_stream;
+  for (int i = 0; i < b->n; i++) {
+    one *o = &b->conns[i];
+    o->b = b;
+    dvoice_conn_settings_default(&cs);
+    cs.env.mem = &b->mem.mem;
+    cs.pacer = b->pacer;
+    cs.guild_id = 111111111111ull;
+    cs.channel_id = 333;
+    cs.user_id = 222222222222ull;
+    snprintf(sid, sizeof(sid), "s%d", i);
+    snprintf(tok, sizeof(tok), "t%d", i);
+    cs.session_id = sid;
+    cs.token = tok;
+    cs.endpoint = endpoint;
+    if (dvoice_conn_new(&o->conn, &b->loop, &cs, &cb, o) != 0) {
+      fprintf(stderr, "connection %d failed\n", i);
+      return 1;
+    }
+    /* Join in batches, as bots do, rather than 1000 SYNs at once (the
+     * simulator's listen backlog is 128). */
+    if ((i + 1) % 100 == 0) {
+      run_until(&b->loop, &b->ready, i + 1, "READY", 60);
+    }
+  }
+  run_until(&b->loop, &b->ready, b->n, "READY", 60 + (unsigned)b->n / 20);
+  mem_ready = b->mem.live;
+
+  /* Stream. */
+  cpu_seconds(&u0, &s0);
+  b->streaming = 1;
+  for (int i = 0; i < b->n; i++) {
+    push(&b->conns[i]);
+  }
+  run_until(&b->loop, &b->ended, b->n, "the end of the streams",
+            (unsigned)b->seconds * 2 + 30);
+  /* Let the last silence frames leave (they go out one tick later). */
+  {
+    int fired = 0;
+    uv_timer_init(&b->loop, &b->wait);
+    b->wait.data = &fired;
+    uv_timer_start(&b->wait, on_wait_timer, 100, 0);
+    run_until(&b->loop, &fired, 1, "the last packets", 5);
+    uv_close((uv_handle_t *)&b->wait, NULL);
+  }
+  cpu_seconds(&u1, &s1);
+
+  dv_hist_reset(&all);
+  for (int i = 0; i < b->n; i++) {
+    dvoice_conn_stats st;
+    const dv_hist *h = dv_uv_conn_departures(b->conns[i].conn);
+    dvoice_tstamp first, last;
+    dvoice_conn_get_stats(b->conns[i].conn, &st);
+    dv_uv_conn_departure_span(b->conns[i].conn, &first, &last);
+    /* Drift: where the last packet left against the grid the first one
+     * started (missed slots included: they are drift too). */
+    drift[i] = st.packets_sent > 1
+                   ? (int64_t)(last - first) -
+                         (int64_t)(st.packets_sent - 1 + st.missed_slots) *
+                             20000000
+                   : 0;
+    packets += st.packets_sent;
+    late += st.late_ticks;
+    missed += st.missed_slots;
+    all.count += h->count;
+    all.sum += h->sum;
+    if (h->max > all.max) {
+      all.max = h->max;
+    }
+    for (size_t k = 0; k < DV_HIST_BUCKETS; k++) {
+      all.bucket[k] += h->bucket[k];
+    }
+  }
+  dvoice_pacer_get_stats(b->pacer, &pst);
+
+  for (int i = 0; i < b->n; i++) {
+    dvoice_conn_close(b->conns[i].conn, on_closed);
+  }
+  dvoice_pacer_close(b->pacer, NULL, NULL);
+  run_until(&b->loop, &b->closed, b->n, "close", 30);
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&b->loop);
+
+  uv_async_send(&b->sim_stop);
+  pthread_join(b->sim_thread, NULL);
+  uv_run(&b->sim_loop, UV_RUN_DEFAULT);
+  uv_loop_close(&b->sim_loop);
+
+  for (int i = 0; i < b->n; i++) {
+    sim_fig *f = &b->figs[i];
+    received += f->received;
+    sim_missing += f->missing;
+  }
+  qsort(drift, (size_t)b->n, sizeof(*drift), cmp_i64);
+
+  {
+    double np = packets > 0 ? (double)packets : 1;
+    double us_per_pkt = (u1 - u0 + s1 - s0) * 1e6 / np;
+    double us_user = (u1 - u0) * 1e6 / np, us_sys = (s1 - s0) * 1e6 / np;
+    double p50 = (double)dv_hist_quantile(&all, 500000) / 1e6;
+    double p99 = (double)dv_hist_quantile(&all, 990000) / 1e6;
+    double p999 = (double)dv_hist_quantile(&all, 999000) / 1e6;
+    double mx = (double)all.max / 1e6;
+    double d50 = (double)drift[b->n / 2] / 1e6;
+    double dmax = (double)(llabs(drift[0]) > llabs(drift[b->n - 1])
+                               ? drift[0]
+                               : drift[b->n - 1]) /
+                  1e6;
+    double kib = (double)mem_ready / (double)b->n / 1024.0;
+    double load[3] = {0, 0, 0};
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la != NULL) {
+      if (fscanf(la, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) {
+        load[0] = 0;
+      }
+      fclose(la);
+    }
+    printf("{\"bench\":\"pacing\",\"connections\":%d,\"seconds\":%d,"
+           "\"mode\":\"%s\",\"timer\":\"%s\",\"packets\":%llu,"
+           "\"departure_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"p999\":%.4f,"
+           "\"max\":%.4f},\"late_ticks\":%llu,\"missed_slots\":%llu,"
+           "\"drift_ms\":{\"median\":%.4f,\"worst\":%.4f},"
+           "\"cpu_us_per_packet\":%.3f,\"cpu_user_us\":%.3f,"
+           "\"cpu_sys_us\":%.3f,\"mem_kib_per_conn\":%.1f,"
+           "\"pacer_wakeups\":%llu,\"sim_received\":%llu,"
+           "\"sim_missing\":%llu,\"loadavg\":%.2f}\n",
+           b->n, b->seconds, mode, timer, (unsigned long long)packets, p50,
+           p99, p999, mx, (unsigned long long)late,
+           (unsigned long long)missed, d50, dmax, us_per_pkt, us_user, us_sys,
+           kib,
+           (unsigned long long)pst.wakeups, (unsigned long long)received,
+           (unsigned long long)sim_missing, load[0]);
+    printf("%-28s %s\n", "connections", argv[1] != NULL ? argv[1] : "1");
+    printf("%-28s %llu\n", "packets sent", (unsigned long long)packets);
+    printf("%-28s %.3f / %.3f / %.3f / %.3f ms\n",
+           "departure p50/p99/p999/max", p50, p99, p999, mx);
+    printf("%-28s %llu late, %llu missed slots\n", "ticks",
+           (unsigned long long)late, (unsigned long long)missed);
+    printf("%-28s median %.3f ms, worst %.3f ms\n", "drift at the end", d50,
+           dmax);
+    printf("%-28s %.3f us (user %.3f, system %.3f)\n", "cpu per packet",
+           us_per_pkt, us_user, us_sys);
+    printf("%-28s %.1f KiB\n", "memory per connection", kib);
+    printf("%-28s %llu received, %llu missing\n", "simulator",
+           (unsigned long long)received, (unsigned long long)sim_missing);
+    printf("%-28s %.2f\n", "load average (1 min)", load[0]);
+    printf("%-28s %llu datagrams in, %llu unattributed\n", "simulator udp",
+           (unsigned long long)b->sim_global.datagrams_in,
+           (unsigned long long)b->sim_global.unknown);
+  }
+  free(drift);
+  free(b->sess);
+  free(b->figs);
+  free(b->conns);
+  free(b);
+  return 0;
+}
