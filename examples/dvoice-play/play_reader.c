@@ -648,8 +648,10 @@ static int pcm_frame(play_reader *r, play_frame *out, int channels,
   take = have < want ? have : want;
   if (take < want) {
     /* The end: whole samples are padded, a partial sample is dropped. */
-    r->info.dropped_bytes += take % sample;
-    take -= take % sample;
+    size_t drop = take % sample;
+    r->info.dropped_bytes += drop;
+    r->off += drop;
+    take -= drop;
     if (take == 0) {
       return PLAY_END;
     }
