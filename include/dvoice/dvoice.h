@@ -405,7 +405,10 @@ typedef enum dvoice_conn_reason {
   DVOICE_CONN_REASON_TRANSPORT = 10,
   /* The UDP socket failed or IP discovery got no answer; event.err holds
    * the DVOICE_ERR_* code. */
-  DVOICE_CONN_REASON_UDP = 11
+  DVOICE_CONN_REASON_UDP = 11,
+  /* A connection made by dvoice_client_join(): the join ended (left,
+   * kicked, no server in time, ...); the client's on_join says why. */
+  DVOICE_CONN_REASON_JOIN_ENDED = 12
 } dvoice_conn_reason;
 
 /* A state change, borrowed for the duration of on_state. */
@@ -683,6 +686,237 @@ DVOICE_EXTERN void *dvoice_conn_get_user_data(const dvoice_conn *c);
 DVOICE_EXTERN int dvoice_conn_close(dvoice_conn *c,
                                     void (*close_cb)(dvoice_conn *c,
                                                      void *user_data));
+
+/* ======================================================================== */
+/* The client: one bot identity, joining channels through the main gateway */
+/* ======================================================================== */
+
+/*
+ * One bot identity on one loop. It joins voice channels by asking the main
+ * gateway for op 4 Update Voice State and pairing the two dispatches that
+ * answer it (VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE, in either order),
+ * then drives the dvoice_conn it handed out through moves, region changes,
+ * new sessions, kicks and leaves.
+ *
+ * The main gateway is reached through an ADAPTER the application provides:
+ * a function that sends op 4, and entry points through which the
+ * application feeds the two voice dispatches (raw JSON or typed fields).
+ *
+ * Reentrancy: no dvoice_client_* function runs an application callback
+ * synchronously (the adapter's send_voice_state included: it runs from the
+ * loop), and every function may be called from inside any dvoice callback,
+ * dvoice_client_close() included.
+ */
+typedef struct dvoice_client dvoice_client;
+
+/* The application's side of the main gateway. */
+typedef struct dvoice_gateway_adapter {
+  /*
+   * Required. Sends op 4 Update Voice State {guild_id, channel_id (0:
+   * null, i.e. leave), self_mute, self_deaf} on the application's gateway
+   * connection. Called from the loop. Return 0 if the payload was sent or
+   * queued; a negative value ends a join that waits for it (reason
+   * DVOICE_JOIN_REASON_ADAPTER_FAILED).
+   */
+  int (*send_voice_state)(dvoice_client *cl, uint64_t guild_id,
+                          uint64_t channel_id, int self_mute, int self_deaf,
+                          void *user_data);
+} dvoice_gateway_adapter;
+
+/* The join's state, per guild, as the application sees it. */
+typedef enum dvoice_join_state {
+  /* op 4 sent: waiting for both voice dispatches of this attempt. */
+  DVOICE_JOIN_SIGNALLING = 1,
+  /* The connection has current credentials (its own on_state tells how
+   * far its handshake is). */
+  DVOICE_JOIN_CONNECTED = 2,
+  /* The voice server went away (null endpoint, close 4014/4022): waiting
+   * for a new one. */
+  DVOICE_JOIN_WAIT_SERVER = 3,
+  /* A new session was asked for and op 4 goes out after a backoff. */
+  DVOICE_JOIN_BACKOFF = 4,
+  /* Terminal: see the event's reason. The connection is DISCONNECTED;
+   * close it. */
+  DVOICE_JOIN_ENDED = 5
+} dvoice_join_state;
+
+/* Why a join ended. */
+typedef enum dvoice_join_reason {
+  DVOICE_JOIN_REASON_NONE = 0,
+  /* The application left (dvoice_client_leave or dvoice_conn_close). */
+  DVOICE_JOIN_REASON_LEFT = 1,
+  /* The two dispatches did not arrive within join_timeout. */
+  DVOICE_JOIN_REASON_TIMEOUT = 2,
+  /* A VOICE_STATE_UPDATE with a null channel for the bot while no join
+   * was pending: kicked or disconnected by someone. */
+  DVOICE_JOIN_REASON_KICKED = 3,
+  /* No new voice server within server_wait (4014/4022) or endpoint_wait
+   * (null endpoint). */
+  DVOICE_JOIN_REASON_SERVER_TIMEOUT = 4,
+  /* Too many consecutive new sessions (max_sessions). */
+  DVOICE_JOIN_REASON_RETRIES_EXHAUSTED = 5,
+  /* The voice connection gave up (its DISCONNECTED event says why). */
+  DVOICE_JOIN_REASON_VOICE_FAILED = 6,
+  /* The adapter's send_voice_state failed. */
+  DVOICE_JOIN_REASON_ADAPTER_FAILED = 7,
+  /* dvoice_client_close() was called. */
+  DVOICE_JOIN_REASON_CLIENT_CLOSED = 8
+} dvoice_join_reason;
+
+/* Returns a static name ("SIGNALLING"), "UNKNOWN" for other values. */
+DVOICE_EXTERN const char *dvoice_join_state_name(dvoice_join_state s);
+/* Returns a static name ("KICKED"), "UNKNOWN" for other values. */
+DVOICE_EXTERN const char *dvoice_join_reason_name(dvoice_join_reason r);
+
+/* A join state change, borrowed for the duration of on_join. */
+typedef struct dvoice_join_event {
+  dvoice_join_state state;
+  dvoice_join_state old_state;
+  dvoice_join_reason reason; /* ENDED only; NONE otherwise */
+  uint64_t guild_id;
+  uint64_t channel_id; /* the channel requested or moved to */
+} dvoice_join_event;
+
+/* Flags for dvoice_client_join(). */
+#define DVOICE_JOIN_SELF_MUTE 1u
+#define DVOICE_JOIN_SELF_DEAF 2u
+
+/* Callbacks, copied at creation; any member may be NULL. */
+typedef struct dvoice_client_callbacks {
+  /* A join changed state. |c| is the connection dvoice_client_join()
+   * returned (never one the application has closed). */
+  void (*on_join)(dvoice_client *cl, dvoice_conn *c,
+                  const dvoice_join_event *ev, void *user_data);
+} dvoice_client_callbacks;
+
+typedef struct dvoice_client_settings {
+  /* Environment (allocator, log, clock, random); copied; the hooks'
+   * user_data pointers are borrowed for the client's lifetime. */
+  dvoice_env env;
+  /* The bot's user id (required): only its voice states are acted on. */
+  uint64_t user_id;
+  /* The adapter (required; copied) and its user_data (borrowed). */
+  const dvoice_gateway_adapter *adapter;
+  void *adapter_user_data;
+  /* Template for every connection the client makes (copied at
+   * dvoice_client_new: env, identity and credential fields are ignored,
+   * tls.ca_file is copied). dvoice_conn_settings_default() if unset. */
+  const dvoice_conn_settings *conn;
+  /* The loop's pacer for every connection (borrowed; see
+   * dvoice_conn_settings.pacer). NULL: each connection makes its own. */
+  dvoice_pacer *pacer;
+  /* Timeouts and limits; 0 means the default shown. */
+  dvoice_tstamp join_timeout;  /* 10 s for both dispatches */
+  dvoice_tstamp server_wait;   /* 5 s for a new server after 4014/4022 */
+  dvoice_tstamp endpoint_wait; /* 10 s after a null endpoint */
+  int max_sessions;            /* 5 consecutive new sessions */
+} dvoice_client_settings;
+
+/* Fills |s| with the defaults above (env from dvoice_env_default()). */
+DVOICE_EXTERN void dvoice_client_settings_default(dvoice_client_settings *s);
+
+/*
+ * Creates a client on |loop| (borrowed; must outlive it). |settings| and
+ * |callbacks| are copied (callbacks may be NULL); |user_data| goes to
+ * on_join. Returns 0 and sets |*out| (then call dvoice_client_close()
+ * exactly once), or (nothing to close):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL out, loop or settings; user_id 0; no
+ *                                adapter or no send_voice_state
+ *   DVOICE_ERR_INVALID_STATE     settings.pacer belongs to another loop
+ *   DVOICE_ERR_NOMEM             an allocation failed
+ *   DVOICE_ERR_INTERNAL          a libuv handle failed to initialise
+ */
+DVOICE_EXTERN int dvoice_client_new(dvoice_client **out,
+                                    struct uv_loop_s *loop,
+                                    const dvoice_client_settings *settings,
+                                    const dvoice_client_callbacks *callbacks,
+                                    void *user_data);
+
+/*
+ * Joins |channel_id| of |guild_id| (op 4 with DVOICE_JOIN_* |flags|) and
+ * returns in |*out| the connection the join drives. The connection stays
+ * CONNECTING until both dispatches arrive; frames may be queued meanwhile.
+ * |callbacks| (copied, may be NULL) and |user_data| are the connection's,
+ * as in dvoice_conn_new(). If the guild already has a live join, this is
+ * a move: op 4 goes out with the new channel, |*out| is that join's
+ * connection and |callbacks|/|user_data| are ignored. Close the
+ * connection (dvoice_conn_close or dvoice_client_leave) exactly once.
+ * Returns 0, or (nothing to close, no callback runs):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL cl or out; zero guild or channel;
+ *                                unknown flags
+ *   DVOICE_ERR_INVALID_STATE     the client is closing
+ *   DVOICE_ERR_NOMEM             an allocation failed
+ *   DVOICE_ERR_INTERNAL          a libuv handle, libsodium or libopus
+ *                                failed to initialise
+ */
+DVOICE_EXTERN int dvoice_client_join(dvoice_client *cl, uint64_t guild_id,
+                                     uint64_t channel_id, uint32_t flags,
+                                     const dvoice_conn_callbacks *callbacks,
+                                     void *user_data, dvoice_conn **out);
+
+/*
+ * Leaves: sends op 4 with a null channel and closes |c| (exactly as
+ * dvoice_conn_close(c, close_cb), which also leaves). Returns 0 (close_cb
+ * runs), or (it does not):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL cl or c, or c not made by |cl|
+ *   DVOICE_ERR_INVALID_STATE     c is already closing
+ */
+DVOICE_EXTERN int dvoice_client_leave(dvoice_client *cl, dvoice_conn *c,
+                                      void (*close_cb)(dvoice_conn *c,
+                                                       void *user_data));
+
+/*
+ * Adapter entry points: the application feeds the `d` object of a
+ * VOICE_STATE_UPDATE / VOICE_SERVER_UPDATE dispatch as JSON text (|json|
+ * borrowed for the call, |len| bytes, need not be NUL-terminated).
+ * Dispatches for guilds without a live join, and voice states of other
+ * users, are accepted and ignored. Returns 0, or:
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL cl or json
+ *   DVOICE_ERR_MALFORMED         not JSON, or a field missing or mistyped
+ *   DVOICE_ERR_INVALID_STATE     the client is closing
+ */
+DVOICE_EXTERN int dvoice_client_voice_state_json(dvoice_client *cl,
+                                                 const char *json,
+                                                 size_t len);
+DVOICE_EXTERN int dvoice_client_voice_server_json(dvoice_client *cl,
+                                                  const char *json,
+                                                  size_t len);
+
+/*
+ * Typed adapter entry points. |channel_id| 0 means a null channel;
+ * |endpoint| NULL means a null endpoint; strings copied. Returns 0, or:
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL cl; zero guild or user; a missing
+ *                                session_id (with a channel) or token;
+ *                                over-long strings (256, 256, 400 bytes)
+ *   DVOICE_ERR_INVALID_STATE     the client is closing
+ */
+DVOICE_EXTERN int dvoice_client_voice_state(dvoice_client *cl,
+                                            uint64_t guild_id,
+                                            uint64_t user_id,
+                                            uint64_t channel_id,
+                                            const char *session_id);
+DVOICE_EXTERN int dvoice_client_voice_server(dvoice_client *cl,
+                                             uint64_t guild_id,
+                                             const char *token,
+                                             const char *endpoint);
+
+/* The user_data given to dvoice_client_new(). */
+DVOICE_EXTERN void *dvoice_client_get_user_data(const dvoice_client *cl);
+
+/*
+ * Closes the client: every connection it made that is still open is
+ * closed (as dvoice_conn_close(c, NULL): their close_cb will not run, so
+ * close them first if you need it); op 4 payloads not yet handed to the
+ * adapter are dropped. |close_cb| (may be NULL) runs exactly once after
+ * the client's handles have closed; the memory is freed right after it
+ * returns. No other client callback runs after this call.
+ * Returns 0 (close_cb will run), or (it will not):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL cl
+ *   DVOICE_ERR_INVALID_STATE     already closing
+ */
+DVOICE_EXTERN int dvoice_client_close(dvoice_client *cl,
+                                      void (*close_cb)(dvoice_client *cl,
+                                                       void *user_data));
 
 #ifdef __cplusplus
 }

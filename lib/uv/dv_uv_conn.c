@@ -158,6 +158,12 @@ struct dvoice_conn {
   int closing;
   int pending; /* handles and objects whose close callbacks are awaited */
   void (*close_cb)(dvoice_conn *c, void *user_data);
+
+  /* Owner hooks (dvoice_client, see dv_uv_conn.h). */
+  int deferred;                /* created without credentials, not started */
+  dvoice_conn_reason end_reason; /* set by dv_uv_conn_end */
+  dv_uv_conn_hooks hooks;
+  void *hooks_ud;
 };
 
 static void flush(dvoice_conn *c);
@@ -213,6 +219,8 @@ const char *dvoice_conn_reason_name(dvoice_conn_reason r) {
       return "TRANSPORT";
     case DVOICE_CONN_REASON_UDP:
       return "UDP";
+    case DVOICE_CONN_REASON_JOIN_ENDED:
+      return "JOIN_ENDED";
   }
   return "UNKNOWN";
 }
@@ -269,6 +277,12 @@ static void deliver_events(dvoice_conn *c) {
     switch (e.type) {
       case AEV_STATE:
         e.u.st.ev.close_reason = e.u.st.reason;
+        if (c->hooks.on_state != NULL) {
+          c->hooks.on_state(c, &e.u.st.ev, c->hooks_ud);
+          if (c->closing) {
+            break;
+          }
+        }
         if (c->cb.on_state != NULL) {
           c->cb.on_state(c, &e.u.st.ev, c->user_data);
         }
@@ -370,6 +384,10 @@ static void on_voice_state(dvoice_conn *c, const dv_voice_event *ev) {
   e->u.st.ev.state = ns;
   e->u.st.ev.old_state = c->pub_state;
   e->u.st.ev.reason = map_reason(ev->u.state.reason);
+  if (c->end_reason != DVOICE_CONN_REASON_NONE &&
+      ns == DVOICE_CONN_DISCONNECTED) {
+    e->u.st.ev.reason = c->end_reason;
+  }
   e->u.st.ev.close_code = ev->u.state.close_code;
   e->u.st.ev.fatal = ev->u.state.outcome == DV_VOICE_OUTCOME_FATAL;
   e->u.st.ev.deadline = ns == DVOICE_CONN_NEED_SESSION ||
@@ -1082,12 +1100,33 @@ static int valid_text(const char *s, size_t max) {
   return 1;
 }
 
-int dvoice_conn_new(dvoice_conn **out, struct uv_loop_s *loop,
-                    const dvoice_conn_settings *settings,
-                    const dvoice_conn_callbacks *callbacks, void *user_data) {
-  dvoice_conn *c;
+static int voice_init(dvoice_conn *c, const char *session_id,
+                      const char *token) {
   dv_voice_config vc;
   dv_voice_callbacks vcb;
+  const dvoice_conn_settings *settings = &c->s;
+  dv_voice_config_default(&vc);
+  vc.server_id = settings->guild_id;
+  vc.user_id = settings->user_id;
+  vc.session_id = session_id;
+  vc.token = token;
+  vc.max_dave_protocol_version = 0;
+  vc.aes256_gcm_available = 1; /* mbedTLS backs it where libsodium cannot */
+  vc.max_missed_acks = settings->max_missed_acks;
+  vc.max_resume_attempts = settings->max_resume_attempts;
+  vc.max_session_attempts = settings->max_session_attempts;
+  vc.handshake_timeout = settings->handshake_timeout;
+  vc.session_wait = settings->session_wait;
+  vc.server_wait = settings->server_wait;
+  vcb.on_event = on_voice_event;
+  return dv_voice_init(&c->voice, &vc, &vcb, &c->env, c);
+}
+
+static int conn_new(dvoice_conn **out, struct uv_loop_s *loop,
+                    const dvoice_conn_settings *settings,
+                    const dvoice_conn_callbacks *callbacks, void *user_data,
+                    int deferred) {
+  dvoice_conn *c;
   dv_pacer_conn_settings pcs;
   dvoice_env env;
   int rv;
@@ -1140,21 +1179,7 @@ int dvoice_conn_new(dvoice_conn **out, struct uv_loop_s *loop,
     goto fail;
   }
 
-  dv_voice_config_default(&vc);
-  vc.server_id = settings->guild_id;
-  vc.user_id = settings->user_id;
-  vc.session_id = settings->session_id;
-  vc.token = settings->token;
-  vc.max_dave_protocol_version = 0;
-  vc.aes256_gcm_available = 1; /* mbedTLS backs it where libsodium cannot */
-  vc.max_missed_acks = settings->max_missed_acks;
-  vc.max_resume_attempts = settings->max_resume_attempts;
-  vc.max_session_attempts = settings->max_session_attempts;
-  vc.handshake_timeout = settings->handshake_timeout;
-  vc.session_wait = settings->session_wait;
-  vc.server_wait = settings->server_wait;
-  vcb.on_event = on_voice_event;
-  rv = dv_voice_init(&c->voice, &vc, &vcb, &c->env, c);
+  rv = voice_init(c, settings->session_id, settings->token);
   if (rv != 0) {
     goto fail;
   }
@@ -1192,6 +1217,12 @@ int dvoice_conn_new(dvoice_conn **out, struct uv_loop_s *loop,
     goto fail_pacer;
   }
   c->timer.data = c;
+  if (deferred) {
+    /* The owner starts it with dv_uv_conn_start once it has credentials. */
+    c->deferred = 1;
+    *out = c;
+    return 0;
+  }
   rv = dv_voice_start(&c->voice, now_of(c));
   if (rv != 0) {
     /* Unreachable on a fresh core. The handles close asynchronously and
@@ -1217,6 +1248,12 @@ fail:
   dv_free(env.mem, c->ca_file);
   dv_free(env.mem, c);
   return rv;
+}
+
+int dvoice_conn_new(dvoice_conn **out, struct uv_loop_s *loop,
+                    const dvoice_conn_settings *settings,
+                    const dvoice_conn_callbacks *callbacks, void *user_data) {
+  return conn_new(out, loop, settings, callbacks, user_data, 0);
 }
 
 int dvoice_conn_send_opus(dvoice_conn *c, const uint8_t *frame, size_t len) {
@@ -1296,7 +1333,7 @@ int dvoice_conn_new_session(dvoice_conn *c, const char *session_id,
       (endpoint != NULL && !valid_text(endpoint, 400))) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED) {
+  if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED || c->deferred) {
     return DVOICE_ERR_INVALID_STATE;
   }
   if (endpoint != NULL) {
@@ -1384,6 +1421,9 @@ int dvoice_conn_close(dvoice_conn *c,
   /* Tell the server we leave (close 1000); events are no longer queued. */
   c->closing = 1;
   c->close_cb = close_cb;
+  if (c->hooks.on_closing != NULL) {
+    c->hooks.on_closing(c, c->hooks_ud);
+  }
   if (dv_voice_get_state(&c->voice) != DV_VOICE_DISCONNECTED) {
     (void)dv_voice_close(&c->voice, now_of(c));
   }
@@ -1400,5 +1440,95 @@ int dvoice_conn_close(dvoice_conn *c,
   }
   c->pending++;
   uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+  return 0;
+}
+
+/* ---- owner hooks (dvoice_client) ----------------------------------------- */
+
+int dv_uv_conn_new_deferred(dvoice_conn **out, struct uv_loop_s *loop,
+                            const dvoice_conn_settings *settings,
+                            const dvoice_conn_callbacks *callbacks,
+                            void *user_data) {
+  dvoice_conn_settings s;
+  if (settings == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  /* Placeholders pass validation; they are replaced before any use. */
+  s = *settings;
+  s.session_id = "-";
+  s.token = "-";
+  s.endpoint = "-";
+  return conn_new(out, loop, &s, callbacks, user_data, 1);
+}
+
+void dv_uv_conn_set_hooks(dvoice_conn *c, const dv_uv_conn_hooks *hooks,
+                          void *user_data) {
+  c->hooks = *hooks;
+  c->hooks_ud = user_data;
+}
+
+int dv_uv_conn_start(dvoice_conn *c, const char *session_id,
+                     const char *token, const char *endpoint) {
+  char *ep;
+  int rv;
+  if (c == NULL || !valid_text(session_id, 256) || !valid_text(token, 256) ||
+      !valid_text(endpoint, 400)) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (!c->deferred) {
+    return dvoice_conn_new_session(c, session_id, token, endpoint);
+  }
+  if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  ep = dv_strdup(c->env.mem, endpoint);
+  if (ep == NULL) {
+    return DVOICE_ERR_NOMEM;
+  }
+  dv_voice_free(&c->voice);
+  rv = voice_init(c, session_id, token);
+  if (rv == 0) {
+    rv = dv_voice_start(&c->voice, now_of(c));
+  }
+  if (rv != 0) {
+    dv_free(c->env.mem, ep);
+    /* Keep a valid idle core so that close stays safe. */
+    (void)voice_init(c, "-", "-");
+    return rv;
+  }
+  dv_free(c->env.mem, c->endpoint);
+  c->endpoint = ep;
+  c->deferred = 0;
+  DV_INFO(&c->env, "conn: connecting to guild %llu",
+          (unsigned long long)c->s.guild_id);
+  schedule(c);
+  return 0;
+}
+
+int dv_uv_conn_end(dvoice_conn *c, dvoice_conn_reason reason) {
+  aev *e;
+  if (c == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  c->end_reason = reason;
+  if (c->deferred) {
+    e = evq_push(c);
+    if (e != NULL) {
+      e->type = AEV_STATE;
+      e->u.st.ev.state = DVOICE_CONN_DISCONNECTED;
+      e->u.st.ev.old_state = c->pub_state;
+      e->u.st.ev.reason = reason;
+      e->u.st.ev.deadline = DVOICE_TSTAMP_NONE;
+    }
+    c->first_event_sent = 1;
+    c->pub_state = DVOICE_CONN_DISCONNECTED;
+  } else if (dv_voice_get_state(&c->voice) != DV_VOICE_DISCONNECTED) {
+    (void)dv_voice_close(&c->voice, now_of(c));
+  }
+  udp_close(c);
+  schedule(c);
   return 0;
 }

@@ -18,4 +18,38 @@ const dv_hist *dv_uv_conn_departures(const dvoice_conn *c);
 void dv_uv_conn_departure_span(const dvoice_conn *c, dvoice_tstamp *first,
                                dvoice_tstamp *last);
 
+/*
+ * Owner hooks, for dvoice_client which drives a connection through joins.
+ * on_state runs on the loop before the application's on_state with the same
+ * event (the owner may call dv_uv_conn_start/end and dvoice_conn_* there);
+ * on_closing runs synchronously inside dvoice_conn_close() and must not
+ * call back into the connection.
+ */
+typedef struct dv_uv_conn_hooks {
+  void (*on_state)(dvoice_conn *c, const dvoice_conn_event *ev, void *ud);
+  void (*on_closing)(dvoice_conn *c, void *ud);
+} dv_uv_conn_hooks;
+
+/* As dvoice_conn_new, but session_id, token and endpoint are ignored and
+ * nothing connects until dv_uv_conn_start. Same errors. */
+int dv_uv_conn_new_deferred(dvoice_conn **out, struct uv_loop_s *loop,
+                            const dvoice_conn_settings *settings,
+                            const dvoice_conn_callbacks *callbacks,
+                            void *user_data);
+
+/* Sets the owner hooks (copied); |user_data| is passed to them. */
+void dv_uv_conn_set_hooks(dvoice_conn *c, const dv_uv_conn_hooks *hooks,
+                          void *user_data);
+
+/* Starts a deferred connection with its first credentials (copied); on a
+ * started one this is dvoice_conn_new_session. Errors: INVALID_ARGUMENT,
+ * INVALID_STATE (closing, DISCONNECTED), NOMEM, and dv_voice_init's. */
+int dv_uv_conn_start(dvoice_conn *c, const char *session_id,
+                     const char *token, const char *endpoint);
+
+/* Ends the connection: the WebSocket closes with 1000, the UDP socket
+ * closes and the application sees DISCONNECTED with |reason|. Errors:
+ * INVALID_ARGUMENT, INVALID_STATE (closing or already DISCONNECTED). */
+int dv_uv_conn_end(dvoice_conn *c, dvoice_conn_reason reason);
+
 #endif

@@ -1,0 +1,752 @@
+/*
+ * dvoice_client: one bot identity on one loop. Each guild's join runs the
+ * pure join core (lib/join) and drives the dvoice_conn handed to the
+ * application (created deferred, started once both dispatches of the
+ * attempt are in hand). The main gateway is the application's adapter.
+ *
+ * Reentrancy: public calls feed the join cores and apply their decisions to
+ * the connections (neither runs an application callback), and queue what
+ * the application must see (op 4 for the adapter, join events); a 0 ms
+ * timer delivers that queue from the loop.
+ */
+#include <string.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include <dvoice/dvoice.h>
+
+#include "join/dv_join.h"
+#include "json/dv_json.h"
+#include "util/dv_log.h"
+#include "util/dv_mem.h"
+#include "uv/dv_uv_conn.h"
+#include "uv/dv_uv_env.h"
+#include "uv/dv_uv_pacer.h"
+
+typedef struct entry {
+  dvoice_client *cl;
+  uint64_t id; /* unique; queued events refer to entries by id */
+  uint64_t guild_id;
+  dv_join join;
+  dvoice_conn *conn;     /* NULL once the application closed it */
+  dvoice_join_state pub; /* last state reported; 0 before the first */
+  int ended;
+} entry;
+
+typedef enum qtype { Q_OP4 = 1, Q_JOIN } qtype;
+
+typedef struct qitem {
+  qtype type;
+  uint64_t entry_id;
+  uint64_t guild_id, channel_id;
+  int self_mute, self_deaf;
+  dvoice_join_event ev;
+} qitem;
+
+struct dvoice_client {
+  uv_loop_t *loop;
+  dvoice_env env;
+  dvoice_client_settings s; /* pointers cleared */
+  dvoice_conn_settings tmpl;
+  char *ca_file;
+  dvoice_gateway_adapter adapter;
+  void *adapter_ud;
+  dvoice_client_callbacks cb;
+  void *user_data;
+  entry **ents;
+  size_t nents, cap;
+  qitem *q;
+  size_t qhead, qlen, qcap;
+  uint64_t next_id;
+  uv_timer_t timer;
+  int in_flush;
+  int closing;
+  void (*close_cb)(dvoice_client *cl, void *user_data);
+};
+
+static void schedule(dvoice_client *cl);
+
+static dvoice_tstamp now_of(const dvoice_client *cl) {
+  return cl->env.now(cl->env.now_user_data);
+}
+
+const char *dvoice_join_state_name(dvoice_join_state s) {
+  switch (s) {
+    case DVOICE_JOIN_SIGNALLING:
+      return "SIGNALLING";
+    case DVOICE_JOIN_CONNECTED:
+      return "CONNECTED";
+    case DVOICE_JOIN_WAIT_SERVER:
+      return "WAIT_SERVER";
+    case DVOICE_JOIN_BACKOFF:
+      return "BACKOFF";
+    case DVOICE_JOIN_ENDED:
+      return "ENDED";
+  }
+  return "UNKNOWN";
+}
+
+const char *dvoice_join_reason_name(dvoice_join_reason r) {
+  switch (r) {
+    case DVOICE_JOIN_REASON_NONE:
+      return "NONE";
+    case DVOICE_JOIN_REASON_LEFT:
+      return "LEFT";
+    case DVOICE_JOIN_REASON_TIMEOUT:
+      return "TIMEOUT";
+    case DVOICE_JOIN_REASON_KICKED:
+      return "KICKED";
+    case DVOICE_JOIN_REASON_SERVER_TIMEOUT:
+      return "SERVER_TIMEOUT";
+    case DVOICE_JOIN_REASON_RETRIES_EXHAUSTED:
+      return "RETRIES_EXHAUSTED";
+    case DVOICE_JOIN_REASON_VOICE_FAILED:
+      return "VOICE_FAILED";
+    case DVOICE_JOIN_REASON_ADAPTER_FAILED:
+      return "ADAPTER_FAILED";
+    case DVOICE_JOIN_REASON_CLIENT_CLOSED:
+      return "CLIENT_CLOSED";
+  }
+  return "UNKNOWN";
+}
+
+void dvoice_client_settings_default(dvoice_client_settings *s) {
+  memset(s, 0, sizeof(*s));
+  dvoice_env_default(&s->env);
+}
+
+/* ---- the queue ------------------------------------------------------------
+ */
+
+static qitem *qpush(dvoice_client *cl, qtype type, const entry *e) {
+  qitem *it;
+  if (cl->closing) {
+    return NULL;
+  }
+  if (cl->qlen == cl->qcap) {
+    size_t cap = cl->qcap == 0 ? 8 : cl->qcap * 2, i;
+    qitem *n = dv_malloc(cl->env.mem, cap * sizeof(*n));
+    if (n == NULL) {
+      DV_ERROR(&cl->env, "client: event dropped (out of memory)");
+      return NULL;
+    }
+    for (i = 0; i < cl->qlen; i++) {
+      n[i] = cl->q[(cl->qhead + i) % cl->qcap];
+    }
+    dv_free(cl->env.mem, cl->q);
+    cl->q = n;
+    cl->qcap = cap;
+    cl->qhead = 0;
+  }
+  it = &cl->q[(cl->qhead + cl->qlen) % cl->qcap];
+  memset(it, 0, sizeof(*it));
+  it->type = type;
+  it->entry_id = e->id;
+  it->guild_id = e->guild_id;
+  cl->qlen++;
+  return it;
+}
+
+static void push_join_event(dvoice_client *cl, entry *e, dvoice_join_state st,
+                            dvoice_join_reason reason) {
+  qitem *it;
+  if (e->pub == st) {
+    return;
+  }
+  it = qpush(cl, Q_JOIN, e);
+  if (it != NULL) {
+    it->ev.state = st;
+    it->ev.old_state = e->pub;
+    it->ev.reason = reason;
+    it->ev.guild_id = e->guild_id;
+    it->ev.channel_id = e->join.channel_id;
+  }
+  e->pub = st;
+}
+
+static dvoice_join_reason map_reason(dv_join_reason r) {
+  switch (r) {
+    case DV_JOIN_REASON_NONE:
+      return DVOICE_JOIN_REASON_NONE;
+    case DV_JOIN_REASON_LEFT:
+      return DVOICE_JOIN_REASON_LEFT;
+    case DV_JOIN_REASON_TIMEOUT:
+      return DVOICE_JOIN_REASON_TIMEOUT;
+    case DV_JOIN_REASON_KICKED:
+      return DVOICE_JOIN_REASON_KICKED;
+    case DV_JOIN_REASON_SERVER_TIMEOUT:
+      return DVOICE_JOIN_REASON_SERVER_TIMEOUT;
+    case DV_JOIN_REASON_RETRIES_EXHAUSTED:
+      return DVOICE_JOIN_REASON_RETRIES_EXHAUSTED;
+    case DV_JOIN_REASON_VOICE_FAILED:
+      return DVOICE_JOIN_REASON_VOICE_FAILED;
+  }
+  return DVOICE_JOIN_REASON_NONE;
+}
+
+/* Ends |e| for a reason the core does not know (adapter, client close). */
+static void end_entry(dvoice_client *cl, entry *e, dvoice_join_reason reason) {
+  if (e->ended) {
+    return;
+  }
+  e->ended = 1;
+  push_join_event(cl, e, DVOICE_JOIN_ENDED, reason);
+  if (e->conn != NULL) {
+    (void)dv_uv_conn_end(e->conn, DVOICE_CONN_REASON_JOIN_ENDED);
+  }
+}
+
+/* Applies the join core's decisions; call after every input. */
+static void drain(dvoice_client *cl, entry *e) {
+  dv_join_action a;
+  qitem *it;
+  int rv;
+  while (dv_join_next_action(&e->join, &a) == 1) {
+    switch (a.type) {
+      case DV_JOIN_ACT_SEND_OP4:
+        it = qpush(cl, Q_OP4, e);
+        if (it != NULL) {
+          it->channel_id = a.u.op4.channel_id;
+          it->self_mute = a.u.op4.self_mute;
+          it->self_deaf = a.u.op4.self_deaf;
+        }
+        break;
+      case DV_JOIN_ACT_CONNECT:
+      case DV_JOIN_ACT_NEW_SESSION:
+        if (e->conn == NULL) {
+          break;
+        }
+        rv = dv_uv_conn_start(e->conn, a.u.creds.session_id, a.u.creds.token,
+                              a.u.creds.endpoint);
+        if (rv != 0) {
+          DV_WARN(&cl->env, "client: guild %llu: credentials refused: %s",
+                  (unsigned long long)e->guild_id, dvoice_strerror(rv));
+          (void)dv_join_on_conn_state(&e->join, DVOICE_CONN_DISCONNECTED,
+                                      now_of(cl));
+        }
+        break;
+      case DV_JOIN_ACT_END:
+        e->ended = 1;
+        push_join_event(cl, e, DVOICE_JOIN_ENDED, map_reason(a.u.end.reason));
+        if (e->conn != NULL) {
+          (void)dv_uv_conn_end(e->conn, DVOICE_CONN_REASON_JOIN_ENDED);
+        }
+        break;
+    }
+  }
+  if (!e->ended) {
+    switch (dv_join_get_state(&e->join)) {
+      case DV_JOIN_SIGNALLING:
+        push_join_event(cl, e, DVOICE_JOIN_SIGNALLING, DVOICE_JOIN_REASON_NONE);
+        break;
+      case DV_JOIN_CONNECTED:
+        push_join_event(cl, e, DVOICE_JOIN_CONNECTED, DVOICE_JOIN_REASON_NONE);
+        break;
+      case DV_JOIN_WAIT_SERVER:
+        push_join_event(cl, e, DVOICE_JOIN_WAIT_SERVER,
+                        DVOICE_JOIN_REASON_NONE);
+        break;
+      case DV_JOIN_BACKOFF:
+        push_join_event(cl, e, DVOICE_JOIN_BACKOFF, DVOICE_JOIN_REASON_NONE);
+        break;
+      case DV_JOIN_IDLE:
+      case DV_JOIN_ENDED:
+        break;
+    }
+  }
+  schedule(cl);
+}
+
+/* ---- entries --------------------------------------------------------------
+ */
+
+static entry *find_live(const dvoice_client *cl, uint64_t guild_id) {
+  size_t i;
+  for (i = 0; i < cl->nents; i++) {
+    entry *e = cl->ents[i];
+    if (e->guild_id == guild_id && !e->ended && e->conn != NULL) {
+      return e;
+    }
+  }
+  return NULL;
+}
+
+static entry *find_id(const dvoice_client *cl, uint64_t id) {
+  size_t i;
+  for (i = 0; i < cl->nents; i++) {
+    if (cl->ents[i]->id == id) {
+      return cl->ents[i];
+    }
+  }
+  return NULL;
+}
+
+static void remove_entry(dvoice_client *cl, entry *e) {
+  size_t i;
+  for (i = 0; i < cl->nents; i++) {
+    if (cl->ents[i] == e) {
+      memmove(&cl->ents[i], &cl->ents[i + 1],
+              (cl->nents - i - 1) * sizeof(*cl->ents));
+      cl->nents--;
+      break;
+    }
+  }
+  dv_join_free(&e->join);
+  dv_free(cl->env.mem, e);
+}
+
+/* The connection's state changes, before the application sees them. */
+static void hook_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
+  entry *e = ud;
+  (void)c;
+  if (e->ended) {
+    return;
+  }
+  (void)dv_join_on_conn_state(&e->join, ev->state, now_of(e->cl));
+  drain(e->cl, e);
+}
+
+/* The application closes the connection: that leaves the channel. */
+static void hook_closing(dvoice_conn *c, void *ud) {
+  entry *e = ud;
+  dvoice_client *cl = e->cl;
+  (void)c;
+  e->conn = NULL;
+  if (!e->ended) {
+    (void)dv_join_leave(&e->join, now_of(cl));
+    drain(cl, e);
+  }
+  remove_entry(cl, e);
+}
+
+/* ---- the loop side --------------------------------------------------------
+ */
+
+static void flush(dvoice_client *cl);
+
+static void on_timer(uv_timer_t *h) {
+  flush(h->data);
+}
+
+static void rearm(dvoice_client *cl) {
+  dvoice_tstamp t = DVOICE_TSTAMP_NONE, x, now;
+  uint64_t ms = 0;
+  size_t i;
+  if (cl->closing) {
+    return;
+  }
+  if (cl->qlen > 0) {
+    uv_timer_start(&cl->timer, on_timer, 0, 0);
+    return;
+  }
+  for (i = 0; i < cl->nents; i++) {
+    if (!cl->ents[i]->ended) {
+      x = dv_join_get_expiry(&cl->ents[i]->join);
+      t = x < t ? x : t;
+    }
+  }
+  if (t == DVOICE_TSTAMP_NONE) {
+    uv_timer_stop(&cl->timer);
+    return;
+  }
+  now = now_of(cl);
+  if (t > now) {
+    ms = (t - now + DVOICE_MS - 1) / DVOICE_MS;
+  }
+  uv_timer_start(&cl->timer, on_timer, ms, 0);
+}
+
+static void schedule(dvoice_client *cl) {
+  if (!cl->in_flush) {
+    rearm(cl);
+  }
+}
+
+static void deliver(dvoice_client *cl) {
+  while (cl->qlen > 0 && !cl->closing) {
+    qitem it = cl->q[cl->qhead];
+    entry *e;
+    int rv;
+    cl->qhead = (cl->qhead + 1) % cl->qcap;
+    cl->qlen--;
+    switch (it.type) {
+      case Q_OP4:
+        rv = cl->adapter.send_voice_state(cl, it.guild_id, it.channel_id,
+                                          it.self_mute, it.self_deaf,
+                                          cl->adapter_ud);
+        if (rv < 0) {
+          DV_WARN(&cl->env, "client: adapter refused op 4 for guild %llu",
+                  (unsigned long long)it.guild_id);
+          e = find_id(cl, it.entry_id);
+          if (e != NULL && it.channel_id != 0) {
+            end_entry(cl, e, DVOICE_JOIN_REASON_ADAPTER_FAILED);
+          }
+        }
+        break;
+      case Q_JOIN:
+        e = find_id(cl, it.entry_id);
+        if (e != NULL && e->conn != NULL && cl->cb.on_join != NULL) {
+          cl->cb.on_join(cl, e->conn, &it.ev, cl->user_data);
+        }
+        break;
+    }
+  }
+}
+
+static void flush(dvoice_client *cl) {
+  dvoice_tstamp now;
+  size_t i;
+  if (cl->closing) {
+    return;
+  }
+  cl->in_flush = 1;
+  now = now_of(cl);
+  for (i = 0; i < cl->nents; i++) {
+    entry *e = cl->ents[i];
+    if (!e->ended && dv_join_get_expiry(&e->join) <= now) {
+      (void)dv_join_handle_expiry(&e->join, now);
+      drain(cl, e);
+    }
+  }
+  deliver(cl);
+  cl->in_flush = 0;
+  rearm(cl);
+}
+
+/* ---- public API -----------------------------------------------------------
+ */
+
+int dvoice_client_new(dvoice_client **out, struct uv_loop_s *loop,
+                      const dvoice_client_settings *settings,
+                      const dvoice_client_callbacks *callbacks,
+                      void *user_data) {
+  dvoice_client *cl;
+  dvoice_env env;
+  int rv;
+  if (out == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  *out = NULL;
+  if (loop == NULL || settings == NULL || settings->user_id == 0 ||
+      settings->adapter == NULL ||
+      settings->adapter->send_voice_state == NULL ||
+      settings->max_sessions < 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (settings->pacer != NULL && dv_uv_pacer_loop(settings->pacer) != loop) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  rv = dv_uv_env_resolve(&env, &settings->env);
+  if (rv != 0) {
+    return rv;
+  }
+  cl = dv_calloc(env.mem, 1, sizeof(*cl));
+  if (cl == NULL) {
+    return DVOICE_ERR_NOMEM;
+  }
+  cl->loop = loop;
+  cl->env = env;
+  cl->s = *settings;
+  cl->s.adapter = NULL;
+  cl->s.conn = NULL;
+  cl->adapter = *settings->adapter;
+  cl->adapter_ud = settings->adapter_user_data;
+  if (callbacks != NULL) {
+    cl->cb = *callbacks;
+  }
+  cl->user_data = user_data;
+  if (settings->conn != NULL) {
+    cl->tmpl = *settings->conn;
+  } else {
+    dvoice_conn_settings_default(&cl->tmpl);
+  }
+  cl->tmpl.session_id = cl->tmpl.token = cl->tmpl.endpoint = NULL;
+  if (cl->tmpl.tls.ca_file != NULL) {
+    cl->ca_file = dv_strdup(env.mem, cl->tmpl.tls.ca_file);
+    if (cl->ca_file == NULL) {
+      dv_free(env.mem, cl);
+      return DVOICE_ERR_NOMEM;
+    }
+    cl->tmpl.tls.ca_file = cl->ca_file;
+  }
+  cl->tmpl.env = settings->env;
+  cl->tmpl.pacer = settings->pacer;
+  cl->tmpl.user_id = settings->user_id;
+  cl->next_id = 1;
+  if (uv_timer_init(loop, &cl->timer) != 0) {
+    dv_free(env.mem, cl->ca_file);
+    dv_free(env.mem, cl);
+    return DVOICE_ERR_INTERNAL;
+  }
+  cl->timer.data = cl;
+  *out = cl;
+  return 0;
+}
+
+int dvoice_client_join(dvoice_client *cl, uint64_t guild_id,
+                       uint64_t channel_id, uint32_t flags,
+                       const dvoice_conn_callbacks *callbacks, void *user_data,
+                       dvoice_conn **out) {
+  dv_join_config jc;
+  dvoice_conn_settings cs;
+  dv_uv_conn_hooks hooks;
+  entry *e;
+  int rv;
+  if (out != NULL) {
+    *out = NULL;
+  }
+  if (cl == NULL || out == NULL || guild_id == 0 || channel_id == 0 ||
+      (flags & ~(DVOICE_JOIN_SELF_MUTE | DVOICE_JOIN_SELF_DEAF)) != 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (cl->closing) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  e = find_live(cl, guild_id);
+  if (e != NULL) {
+    /* A move: the same connection is renewed once both events arrive. */
+    rv = dv_join_start(&e->join, channel_id,
+                       (flags & DVOICE_JOIN_SELF_MUTE) != 0,
+                       (flags & DVOICE_JOIN_SELF_DEAF) != 0, now_of(cl));
+    if (rv != 0) {
+      return rv;
+    }
+    drain(cl, e);
+    *out = e->conn;
+    return 0;
+  }
+  if (cl->nents == cl->cap) {
+    size_t cap = cl->cap == 0 ? 4 : cl->cap * 2;
+    entry **n = dv_realloc(cl->env.mem, cl->ents, cap * sizeof(*n));
+    if (n == NULL) {
+      return DVOICE_ERR_NOMEM;
+    }
+    cl->ents = n;
+    cl->cap = cap;
+  }
+  e = dv_calloc(cl->env.mem, 1, sizeof(*e));
+  if (e == NULL) {
+    return DVOICE_ERR_NOMEM;
+  }
+  e->cl = cl;
+  e->id = cl->next_id++;
+  e->guild_id = guild_id;
+  dv_join_config_default(&jc);
+  jc.guild_id = guild_id;
+  jc.user_id = cl->s.user_id;
+  jc.join_timeout = cl->s.join_timeout;
+  jc.server_wait = cl->s.server_wait;
+  jc.endpoint_wait = cl->s.endpoint_wait;
+  jc.max_sessions = cl->s.max_sessions;
+  rv = dv_join_init(&e->join, &jc, &cl->env);
+  if (rv != 0) {
+    dv_free(cl->env.mem, e);
+    return rv;
+  }
+  cs = cl->tmpl;
+  cs.guild_id = guild_id;
+  cs.channel_id = channel_id;
+  rv = dv_uv_conn_new_deferred(&e->conn, cl->loop, &cs, callbacks, user_data);
+  if (rv != 0) {
+    dv_join_free(&e->join);
+    dv_free(cl->env.mem, e);
+    return rv;
+  }
+  hooks.on_state = hook_state;
+  hooks.on_closing = hook_closing;
+  dv_uv_conn_set_hooks(e->conn, &hooks, e);
+  cl->ents[cl->nents++] = e;
+  (void)dv_join_start(&e->join, channel_id,
+                      (flags & DVOICE_JOIN_SELF_MUTE) != 0,
+                      (flags & DVOICE_JOIN_SELF_DEAF) != 0, now_of(cl));
+  *out = e->conn;
+  drain(cl, e);
+  return 0;
+}
+
+int dvoice_client_leave(dvoice_client *cl, dvoice_conn *c,
+                        void (*close_cb)(dvoice_conn *c, void *user_data)) {
+  size_t i;
+  if (cl == NULL || c == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  for (i = 0; i < cl->nents; i++) {
+    if (cl->ents[i]->conn == c) {
+      return dvoice_conn_close(c, close_cb);
+    }
+  }
+  return DVOICE_ERR_INVALID_ARGUMENT;
+}
+
+static int valid_text(const char *s, size_t max) {
+  size_t n;
+  if (s == NULL) {
+    return 0;
+  }
+  n = strlen(s);
+  return n > 0 && n <= max;
+}
+
+int dvoice_client_voice_state(dvoice_client *cl, uint64_t guild_id,
+                              uint64_t user_id, uint64_t channel_id,
+                              const char *session_id) {
+  entry *e;
+  int rv;
+  if (cl == NULL || guild_id == 0 || user_id == 0 ||
+      (channel_id != 0 && !valid_text(session_id, DV_JOIN_SESSION_MAX)) ||
+      (session_id != NULL && strlen(session_id) > DV_JOIN_SESSION_MAX)) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (cl->closing) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  e = find_live(cl, guild_id);
+  if (e == NULL) {
+    return 0;
+  }
+  rv = dv_join_on_voice_state(&e->join, user_id, channel_id != 0, channel_id,
+                              session_id, now_of(cl));
+  drain(cl, e);
+  return rv == DVOICE_ERR_INVALID_STATE ? 0 : rv;
+}
+
+int dvoice_client_voice_server(dvoice_client *cl, uint64_t guild_id,
+                               const char *token, const char *endpoint) {
+  entry *e;
+  int rv;
+  if (cl == NULL || guild_id == 0 || !valid_text(token, DV_JOIN_TOKEN_MAX) ||
+      (endpoint != NULL && strlen(endpoint) > DV_JOIN_ENDPOINT_MAX)) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (cl->closing) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  e = find_live(cl, guild_id);
+  if (e == NULL) {
+    return 0;
+  }
+  rv = dv_join_on_voice_server(&e->join, token, endpoint, now_of(cl));
+  drain(cl, e);
+  return rv == DVOICE_ERR_INVALID_STATE ? 0 : rv;
+}
+
+/* Reads an optional snowflake: 0 for null or absent. */
+static int get_opt_snowflake(const json_t *d, const char *key, uint64_t *out) {
+  const json_t *v = json_object_get(d, key);
+  *out = 0;
+  if (v == NULL || json_is_null(v)) {
+    return 0;
+  }
+  return dv_json_snowflake_value(v, out) == 0 ? 0 : DVOICE_ERR_MALFORMED;
+}
+
+static json_t *load_object(const char *json, size_t len) {
+  json_t *d = json_loadb(json, len, 0, NULL);
+  if (d != NULL && !json_is_object(d)) {
+    json_decref(d);
+    return NULL;
+  }
+  return d;
+}
+
+int dvoice_client_voice_state_json(dvoice_client *cl, const char *json,
+                                   size_t len) {
+  json_t *d;
+  uint64_t guild = 0, user = 0, channel = 0;
+  const json_t *sid;
+  int rv;
+  if (cl == NULL || json == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (cl->closing) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  d = load_object(json, len);
+  if (d == NULL) {
+    return DVOICE_ERR_MALFORMED;
+  }
+  sid = json_object_get(d, "session_id");
+  if (dv_json_get_snowflake(d, "guild_id", &guild) != 0 ||
+      dv_json_get_snowflake(d, "user_id", &user) != 0 ||
+      get_opt_snowflake(d, "channel_id", &channel) != 0 ||
+      (sid != NULL && !json_is_string(sid)) || (channel != 0 && sid == NULL)) {
+    json_decref(d);
+    return DVOICE_ERR_MALFORMED;
+  }
+  rv = dvoice_client_voice_state(cl, guild, user, channel,
+                                 sid != NULL ? json_string_value(sid) : NULL);
+  json_decref(d);
+  return rv == DVOICE_ERR_INVALID_ARGUMENT ? DVOICE_ERR_MALFORMED : rv;
+}
+
+int dvoice_client_voice_server_json(dvoice_client *cl, const char *json,
+                                    size_t len) {
+  json_t *d;
+  uint64_t guild = 0;
+  const json_t *tok, *ep;
+  int rv;
+  if (cl == NULL || json == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (cl->closing) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  d = load_object(json, len);
+  if (d == NULL) {
+    return DVOICE_ERR_MALFORMED;
+  }
+  tok = json_object_get(d, "token");
+  ep = json_object_get(d, "endpoint");
+  if (dv_json_get_snowflake(d, "guild_id", &guild) != 0 || tok == NULL ||
+      !json_is_string(tok) ||
+      (ep != NULL && !json_is_null(ep) && !json_is_string(ep))) {
+    json_decref(d);
+    return DVOICE_ERR_MALFORMED;
+  }
+  rv = dvoice_client_voice_server(
+      cl, guild, json_string_value(tok),
+      ep != NULL && json_is_string(ep) ? json_string_value(ep) : NULL);
+  json_decref(d);
+  return rv == DVOICE_ERR_INVALID_ARGUMENT ? DVOICE_ERR_MALFORMED : rv;
+}
+
+void *dvoice_client_get_user_data(const dvoice_client *cl) {
+  return cl != NULL ? cl->user_data : NULL;
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  dvoice_client *cl = h->data;
+  const dvoice_mem *mem = cl->env.mem;
+  if (cl->close_cb != NULL) {
+    cl->close_cb(cl, cl->user_data);
+  }
+  dv_free(mem, cl->q);
+  dv_free(mem, cl->ents);
+  dv_free(mem, cl->ca_file);
+  dv_free(mem, cl);
+}
+
+int dvoice_client_close(dvoice_client *cl,
+                        void (*close_cb)(dvoice_client *cl, void *user_data)) {
+  if (cl == NULL) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (cl->closing) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  cl->closing = 1;
+  cl->close_cb = close_cb;
+  /* Each close removes its entry through hook_closing. */
+  while (cl->nents > 0) {
+    entry *e = cl->ents[cl->nents - 1];
+    if (e->conn != NULL) {
+      (void)dvoice_conn_close(e->conn, NULL);
+    } else {
+      remove_entry(cl, e);
+    }
+  }
+  cl->qlen = 0;
+  uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
+  return 0;
+}
