@@ -752,6 +752,16 @@ static int ws_on_request(dv_ws *ws, const dv_ws_request *req, void *ud) {
   return 0;
 }
 
+static int ws_on_http(dv_ws *ws, const dv_ws_request *req, dv_buf *body,
+                      const char **content_type, void *ud) {
+  dv_uv_ws *s = ud;
+  (void)ws;
+  if (s->close_requested || s->cb.on_http == NULL) {
+    return 400;
+  }
+  return s->cb.on_http(s, req->target, body, content_type, s->ud);
+}
+
 static int ws_on_open(dv_ws *ws, void *ud) {
   dv_uv_ws *s = ud;
   (void)ws;
@@ -837,6 +847,7 @@ static int init_cores(dv_uv_ws *s, const dv_ws_header *headers,
   o.max_message_size = s->set.max_message_size;
   memset(&wcb, 0, sizeof(wcb));
   wcb.on_request = ws_on_request;
+  wcb.on_http = ws_on_http;
   wcb.on_open = ws_on_open;
   wcb.on_message = ws_on_message;
   wcb.on_pong = ws_on_pong;

@@ -310,9 +310,41 @@ static int server_check_request(dv_ws *ws, const dv_ws_http *m,
   return 0;
 }
 
+/* Server: a GET without Upgrade goes to on_http, which answers it. */
+static int server_plain_http(dv_ws *ws, const dv_ws_http *m) {
+  dv_ws_request req;
+  dv_buf body;
+  const char *ctype = "application/json";
+  int status, rv;
+  req.method = m->method;
+  req.target = m->target;
+  req.headers = m->h;
+  req.nheaders = m->n;
+  dv_buf_init(&body, ws->env.mem);
+  status = ws->cb.on_http(ws, &req, &body, &ctype, ws->user_data);
+  if (status < 200 || status > 599) {
+    DV_WARN(&ws->env, "ws: on_http failed; answering 500");
+    status = 500;
+    dv_buf_reset(&body);
+    ctype = "text/plain";
+  }
+  if (ctype == NULL || !dv_ws_http_is_visible(ctype)) {
+    ctype = "application/octet-stream";
+  }
+  ws->http_status = status;
+  rv = dv_ws_http_write_response(&ws->out, status, ctype, body.data, body.len);
+  dv_buf_free(&body);
+  return rv != 0 ? rv : DVOICE_ERR_WS_UPGRADE;
+}
+
 static int server_upgrade(dv_ws *ws, const dv_ws_http *m) {
   char accept[DV_WS_ACCEPT_LEN + 1];
-  int status = server_check_request(ws, m, accept);
+  int status;
+  if (ws->cb.on_http != NULL && strcmp(m->method, "GET") == 0 &&
+      dv_ws_header_find(m->h, m->n, "Upgrade") == NULL) {
+    return server_plain_http(ws, m);
+  }
+  status = server_check_request(ws, m, accept);
   if (status != 0) {
     DV_WARN(&ws->env, "ws: invalid upgrade request; answering %d", status);
     ws->http_status = status;

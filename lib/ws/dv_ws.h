@@ -145,6 +145,18 @@ typedef struct dv_ws_callbacks {
    */
   void (*on_close)(dv_ws *ws, uint16_t code, const uint8_t *reason,
                    size_t reason_len, void *user_data);
+  /*
+   * Server, may be NULL: a GET request WITHOUT an Upgrade header arrived (a
+   * plain HTTP call, e.g. a REST endpoint of a test server). Append the
+   * response body to |body| (empty on entry), optionally set
+   * |*content_type| (a static string; default "application/json") and
+   * return an HTTP status in 200..599. The response is queued with
+   * "Connection: close", the state becomes FAILED and dv_ws_feed() returns
+   * DVOICE_ERR_WS_UPGRADE, as for a refused Upgrade. Any other return value
+   * answers 500. When NULL, such a request is answered with 400.
+   */
+  int (*on_http)(dv_ws *ws, const dv_ws_request *req, dv_buf *body,
+                 const char **content_type, void *user_data);
 } dv_ws_callbacks;
 
 /*

@@ -352,6 +352,8 @@ int dv_ws_http_write_101(dv_buf *out, const char *accept, const dv_buf *extra) {
 
 static const char *reason_phrase(int status) {
   switch (status) {
+    case 200:
+      return "OK";
     case 400:
       return "Bad Request";
     case 401:
@@ -386,6 +388,20 @@ int dv_ws_http_write_status(dv_buf *out, int status) {
   }
   if (rv == 0) {
     rv = dv_buf_append(out, "\r\n", 2);
+  }
+  return rv == 0 ? 0 : DVOICE_ERR_NOMEM;
+}
+
+int dv_ws_http_write_response(dv_buf *out, int status, const char *content_type,
+                              const uint8_t *body, size_t len) {
+  int rv = dv_buf_appendf(out,
+                          "HTTP/1.1 %d %s\r\n"
+                          "Connection: close\r\n"
+                          "Content-Type: %s\r\n"
+                          "Content-Length: %zu\r\n\r\n",
+                          status, reason_phrase(status), content_type, len);
+  if (rv == 0) {
+    rv = dv_buf_append(out, body, len);
   }
   return rv == 0 ? 0 : DVOICE_ERR_NOMEM;
 }

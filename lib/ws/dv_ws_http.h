@@ -68,5 +68,9 @@ int dv_ws_http_write_request(dv_buf *out, const char *host, const char *path,
                              const char *key, const dv_ws_header *h, size_t n);
 int dv_ws_http_write_101(dv_buf *out, const char *accept, const dv_buf *extra);
 int dv_ws_http_write_status(dv_buf *out, int status);
+/* A complete response with |status|, |content_type| and |len| body bytes,
+ * ending the connection ("Connection: close"). */
+int dv_ws_http_write_response(dv_buf *out, int status, const char *content_type,
+                              const uint8_t *body, size_t len);
 
 #endif

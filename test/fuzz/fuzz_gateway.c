@@ -102,8 +102,8 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
   }
 }
 
-static void on_dispatch(dv_gw *gw, const char *name, const char *d,
-                        size_t len, void *ud) {
+static void on_dispatch(dv_gw *gw, const char *name, const char *d, size_t len,
+                        void *ud) {
   (void)gw;
   (void)ud;
   if (name == NULL || d == NULL || strlen(d) != len) {

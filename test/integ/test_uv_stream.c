@@ -864,6 +864,100 @@ static void test_server_refuses_upgrade(void **state) {
   world_end(&w);
 }
 
+
+/* ---- plain HTTP GET on the listener ------------------------------------- */
+
+static int answer_http(dv_uv_ws *ws, const char *target, dv_buf *body,
+                       const char **ctype, void *ud) {
+  side *sd = ud;
+  (void)ws;
+  ev(sd, "http:%s ", target);
+  *ctype = "application/json";
+  return dv_buf_append_str(body, "{\"shards\":1}") == 0 ? 200 : 500;
+}
+
+static void on_accept_http(dv_uv_ws_server *srv, dv_uv_ws *conn, void *ud) {
+  world *w = ud;
+  dv_uv_ws_callbacks cb = side_cb;
+  (void)srv;
+  cb.on_http = answer_http;
+  w->server.ws = conn;
+  dv_uv_ws_set_callbacks(conn, &cb, &w->server);
+}
+
+typedef struct http_client {
+  uv_tcp_t tcp;
+  uv_connect_t conn;
+  uv_write_t wr;
+  dv_buf got;
+  int eof;
+  char rx[4096];
+} http_client;
+
+static void http_alloc(uv_handle_t *h, size_t n, uv_buf_t *b) {
+  http_client *hc = h->data;
+  (void)n;
+  *b = uv_buf_init(hc->rx, sizeof(hc->rx));
+}
+
+static void http_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  http_client *hc = st->data;
+  if (n > 0) {
+    assert_int_equal(dv_buf_append(&hc->got, b->base, (size_t)n), 0);
+  } else if (n < 0) {
+    hc->eof = 1;
+    uv_read_stop(st);
+  }
+}
+
+static void http_connected(uv_connect_t *req, int status) {
+  static char get[] = "GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n"
+                      "Authorization: Bot abc\r\n\r\n";
+  http_client *hc = req->data;
+  uv_buf_t b = uv_buf_init(get, sizeof(get) - 1);
+  assert_int_equal(status, 0);
+  assert_int_equal(uv_write(&hc->wr, (uv_stream_t *)&hc->tcp, &b, 1, NULL), 0);
+  assert_int_equal(
+      uv_read_start((uv_stream_t *)&hc->tcp, http_alloc, http_read), 0);
+}
+
+static void test_server_plain_http_get(void **state) {
+  world w;
+  dv_uv_ws_server_settings ss;
+  http_client hc;
+  struct sockaddr_in a;
+  (void)state;
+  world_init(&w);
+  memset(&hc, 0, sizeof(hc));
+  dv_buf_init(&hc.got, NULL);
+  dv_uv_ws_server_settings_default(&ss);
+  ss.conn.env = &w.env.env;
+  assert_int_equal(
+      dv_uv_ws_server_new(&w.srv, &w.loop, &ss, on_accept_http, NULL, &w), 0);
+  w.server.close_on_error = 1;
+  assert_int_equal(uv_tcp_init(&w.loop, &hc.tcp), 0);
+  hc.tcp.data = &hc;
+  hc.conn.data = &hc;
+  assert_int_equal(uv_ip4_addr("127.0.0.1", dv_uv_ws_server_port(w.srv), &a),
+                   0);
+  assert_int_equal(uv_tcp_connect(&hc.conn, &hc.tcp, (struct sockaddr *)&a,
+                                  http_connected),
+                   0);
+  dvt_run_flag(&w.loop, &hc.eof, 5000);
+  dvt_run_flag(&w.loop, &w.server.released, 5000);
+  assert_int_equal(dv_buf_push(&hc.got, 0), 0);
+  assert_string_equal((char *)hc.got.data,
+                      "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                      "Content-Type: application/json\r\n"
+                      "Content-Length: 12\r\n\r\n{\"shards\":1}");
+  assert_string_equal(w.server.events, "http:/api/v10/gateway/bot "
+                                       "error:DVOICE_ERR_WS_UPGRADE "
+                                       "released ");
+  uv_close((uv_handle_t *)&hc.tcp, NULL);
+  dv_buf_free(&hc.got);
+  world_end(&w);
+}
+
 /* Closing while the TLS handshake is stuck: only close_cb runs. */
 static void test_close_during_handshake(void **state) {
   world w;
@@ -1176,6 +1270,7 @@ int main(void) {
       cmocka_unit_test(test_system_bundle_rejects_test_ca),
       cmocka_unit_test(test_states_ping_and_bad_close),
       cmocka_unit_test(test_server_refuses_upgrade),
+      cmocka_unit_test(test_server_plain_http_get),
       cmocka_unit_test(test_close_during_handshake),
       cmocka_unit_test(test_tcp_connect_timeout),
       cmocka_unit_test(test_many_connections_server_closed_first),

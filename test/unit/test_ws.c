@@ -545,6 +545,83 @@ static void test_server_bad_requests(void **state) {
                         "HTTP/1.1 400 ");
 }
 
+
+static int http_ok(dv_ws *ws, const dv_ws_request *req, dv_buf *body,
+                   const char **ctype, void *ud) {
+  int *calls = ud;
+  (void)ws;
+  (*calls)++;
+  if (strcmp(req->target, "/api/v10/gateway/bot") != 0) {
+    return 404;
+  }
+  *ctype = "application/json";
+  assert_int_equal(dv_buf_append_str(body, "{\"url\":\"wss://x\"}"), 0);
+  return 200;
+}
+
+static int http_bad(dv_ws *ws, const dv_ws_request *req, dv_buf *body,
+                    const char **ctype, void *ud) {
+  (void)ws;
+  (void)req;
+  (void)ctype;
+  (void)ud;
+  (void)dv_buf_append_str(body, "dropped");
+  return 42;
+}
+
+/* A plain GET (no Upgrade) is answered by on_http with a full response. */
+static void test_server_plain_http(void **state) {
+  static const char get[] =
+      "GET /api/v10/gateway/bot HTTP/1.1\r\nHost: h\r\n"
+      "Authorization: Bot x\r\n\r\n";
+  static const char want[] =
+      "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+      "Content-Type: application/json\r\nContent-Length: 17\r\n\r\n"
+      "{\"url\":\"wss://x\"}";
+  dvt_env e;
+  dv_ws srv;
+  dv_ws_opts o;
+  dv_ws_callbacks cb;
+  dv_buf *ob;
+  int calls = 0;
+  (void)state;
+  dvt_env_init(&e);
+  memset(&o, 0, sizeof o);
+  o.is_server = 1;
+  memset(&cb, 0, sizeof cb);
+  cb.on_http = http_ok;
+  assert_int_equal(dv_ws_init(&srv, &o, &cb, &e.env, &calls), 0);
+  assert_int_equal(dvt_feed_drip((const uint8_t *)get, sizeof get - 1,
+                                 sink_ws, &srv),
+                   DVOICE_ERR_WS_UPGRADE);
+  assert_int_equal(calls, 1);
+  assert_int_equal(dv_ws_state_get(&srv), DV_WS_FAILED);
+  ob = dv_ws_outbuf(&srv);
+  dvt_assert_bytes(ob->data, ob->len, (const uint8_t *)want, sizeof want - 1);
+  dv_ws_free(&srv);
+  /* Another target: the callback's status. */
+  assert_int_equal(dv_ws_init(&srv, &o, &cb, &e.env, &calls), 0);
+  assert_int_equal(dv_ws_feed(&srv, (const uint8_t *)"GET /x HTTP/1.1\r\n"
+                                                     "Host: h\r\n\r\n",
+                              31),
+                   DVOICE_ERR_WS_UPGRADE);
+  ob = dv_ws_outbuf(&srv);
+  assert_int_equal(strncmp((const char *)ob->data, "HTTP/1.1 404 ", 13), 0);
+  dv_ws_free(&srv);
+  /* A bad status from the callback becomes 500 with no body. */
+  cb.on_http = http_bad;
+  assert_int_equal(dv_ws_init(&srv, &o, &cb, &e.env, &calls), 0);
+  assert_int_equal(dv_ws_feed(&srv, (const uint8_t *)get, sizeof get - 1),
+                   DVOICE_ERR_WS_UPGRADE);
+  ob = dv_ws_outbuf(&srv);
+  assert_int_equal(strncmp((const char *)ob->data, "HTTP/1.1 500 ", 13), 0);
+  assert_null(strstr((const char *)ob->data, "dropped"));
+  dv_ws_free(&srv);
+  /* Without on_http the request is still refused with 400. */
+  expect_request_status(get, DVOICE_ERR_PROTO, "HTTP/1.1 400 ");
+  dvt_env_free(&e);
+}
+
 static int fail_open(dv_ws *ws, void *ud) {
   (void)ws;
   (void)ud;
@@ -1146,6 +1223,7 @@ int main(void) {
       cmocka_unit_test(test_server_drip_request),
       cmocka_unit_test(test_server_refuses),
       cmocka_unit_test(test_server_bad_requests),
+      cmocka_unit_test(test_server_plain_http),
       cmocka_unit_test(test_server_extra_headers_and_callback_failures),
       cmocka_unit_test(test_token_lists),
       cmocka_unit_test(test_text_sizes),
