@@ -96,11 +96,14 @@ def main():
                     "no token", needle="DISCORD_TOKEN")
         # The token must never be printed, whatever happens.
         secret = "sekrit.token.value"
-        rc, out, err = run([play, "--guild", "1", "--channel", "2", sample],
+        rc, out, err = run([play, "--guild", "1", "--channel", "2",
+                            "--gateway", "ws://127.0.0.1:9/?v=10", sample],
                            env={"DISCORD_TOKEN": secret})
         if secret in out or secret in err:
             fail("the token was printed", out, err)
-        print(f"ok: token never printed (exit {rc})")
+        if rc != 4:
+            fail(f"unreachable gateway: exit {rc}, expected 4", out, err)
+        print(f"ok: unreachable gateway -> exit 4, token never printed")
     elif mode == "input":
         missing = os.path.join(tmp, "missing.opus")
         expect_exit([play, "--sim", missing], 3, "missing file")

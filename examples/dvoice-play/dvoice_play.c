@@ -23,9 +23,12 @@
 #include "play_reader.h"
 #include "play_tone.h"
 
+#include <jansson.h>
+
 #ifdef DVOICE_PLAY_SIM
-#include "sim_uv.h"
+#include <dvoice/sim.h>
 #endif
+#include "play_gw.h"
 
 /* Exit codes (documented in --help and the README). */
 #define EXIT_OK 0
@@ -42,10 +45,10 @@
 /* The simulator's listener keeps at most this much decoded audio. */
 #define LISTEN_MAX_SAMPLES (48000 * 30)
 
-#define SIM_GUILD "111111111111111111"
-#define SIM_CHANNEL "222222222222222222"
-#define SIM_USER "333333333333333333"
-#define SIM_LISTENER "444444444444444444"
+#define SIM_GUILD 111111111111111111ull
+#define SIM_CHANNEL 222222222222222222ull
+#define SIM_USER 333333333333333333ull
+#define SIM_LISTENER 444444444444444444ull
 
 typedef struct options {
   const char *path; /* "-" for stdin */
@@ -85,6 +88,19 @@ static const char *const ms_names[MS_COUNT] = {
     "first packet sent",
 };
 
+struct app;
+
+/* One bot in the channel: its main gateway, its client and connection. */
+typedef struct member {
+  struct app *a;
+  int listener;
+  uint64_t user_id;
+  play_gw *gw;
+  dvoice_client *cl;
+  dvoice_conn *conn;
+  int started, ready, closing, done;
+} member;
+
 typedef struct app {
   uv_loop_t *loop;
   options opt;
@@ -104,12 +120,14 @@ typedef struct app {
   uint64_t total_frames;
   uint64_t underruns;
   int starving;
-  /* Connection. */
-  dvoice_conn *conn;
+  /* The bot playing, and in --sim a second member listening. */
+  member play, listen;
+  uint64_t guild, channel;
+  const char *gw_url, *token, *ca_file;
+  dvoice_conn *conn; /* play.conn while open */
   dvoice_conn_state state;
-  int was_ready, playing, finished, leaving, conn_closed;
-  int closing_all;
-  dvoice_conn_event last_ev;
+  int was_ready, playing, finished, leaving;
+  int closing_all, all_closed;
   uint64_t ms_at[MS_COUNT];
   char ms_note[MS_COUNT][96];
   dvoice_conn_stats final_stats;
@@ -121,21 +139,17 @@ typedef struct app {
   int sig_open, linger_ticks;
   int exit_code;
   size_t progress_width;
-#ifdef DVOICE_PLAY_SIM
-  dv_sim_uv *sim;
-  dv_sim_session *sess;
-  dv_sim_session_report report;
-  dv_sim_violations violations_copy;
-  size_t nviolations;
-  int have_report;
-  dvoice_conn *listener;
-  int listener_ready, listener_closed;
+  /* Simulator verdict. */
+  void *sim; /* dvoice_sim */
+  int have_verdict;
+  uint64_t v_received, v_decrypted, v_decoded, v_silence, v_decrypt_fail,
+      v_decode_fail;
+  size_t v_violations;
+  char v_mode[48];
   OpusDecoder *dec;
   int16_t *heard;
   size_t nheard;
   uint64_t heard_packets, heard_errors;
-  char sim_endpoint[80];
-#endif
 } app;
 
 static void maybe_finish(app *a);
@@ -192,8 +206,11 @@ static void on_log(void *ud, dvoice_log_level level, const char *line,
   app *a = ud;
   const char *p;
   (void)len;
+  /* The main gateway's WebSocket opens first; the voice one after both
+   * voice dispatches arrived. */
   if (strstr(line, ": WebSocket open") != NULL &&
-      strncmp(line, "uv: ", 4) == 0) {
+      strncmp(line, "uv: ", 4) == 0 && a->ms_at[MS_SERVER_EVENT] != 0 &&
+      a->ms_at[MS_STATE_EVENT] != 0) {
     milestone(a, MS_WS_OPEN, NULL);
   } else if ((p = strstr(line, "voice: ready, ")) != NULL) {
     milestone(a, MS_READY, p + strlen("voice: ready, "));
@@ -513,57 +530,177 @@ static void close_handles(app *a) {
   }
 }
 
+/* ------------------------------------------------------------------------ */
+/* The simulator's verdict                                                  */
+/* ------------------------------------------------------------------------ */
+
 #ifdef DVOICE_PLAY_SIM
-static void on_sim_closed(dv_sim_uv *sim, void *ud) {
+static void on_sim_closed(dvoice_sim *sim, void *ud) {
   (void)sim;
   (void)ud;
 }
 
-static void copy_report(app *a) {
-  if (a->sess != NULL && !a->have_report) {
-    a->report = a->sess->report;
-    a->nviolations = a->sess->report.violations.n;
-    a->have_report = 1;
-  }
+static uint64_t jget(json_t *o, const char *k) {
+  json_t *v = json_object_get(o, k);
+  return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
 }
 
-static void maybe_close_sim(app *a) {
-  if (a->sim != NULL && a->conn_closed &&
-      (a->listener == NULL || a->listener_closed)) {
-    copy_report(a);
-    /* The violations list belongs to the simulator; print it now. */
-    if (a->nviolations > 0) {
-      size_t i;
-      for (i = 0; i < a->nviolations && i < 5; i++) {
-        note(a, "simulator: violation: %s (close code %d)",
-             a->sess->report.violations.v[i].what,
-             a->sess->report.violations.v[i].close_code);
+/* Reads the simulator's report: the media counters of every voice session
+ * of the playing bot (there is more than one after a move). */
+static void read_report(app *a) {
+  dvoice_sim *sim = a->sim;
+  long n = dvoice_sim_report(sim, NULL, 0);
+  char *buf;
+  json_t *root, *voice;
+  size_t i, j;
+  char uid[24];
+  if (n <= 0 || (buf = malloc((size_t)n + 1)) == NULL) {
+    return;
+  }
+  dvoice_sim_report(sim, buf, (size_t)n + 1);
+  root = json_loadb(buf, (size_t)n, 0, NULL);
+  free(buf);
+  if (root == NULL) {
+    return;
+  }
+  snprintf(uid, sizeof(uid), "%" PRIu64, a->play.user_id);
+  voice = json_object_get(root, "voice");
+  for (i = 0; i < json_array_size(voice); i++) {
+    json_t *ss = json_object_get(json_array_get(voice, i), "sessions");
+    for (j = 0; j < json_array_size(ss); j++) {
+      json_t *s = json_array_get(ss, j), *m = json_object_get(s, "media");
+      const char *u = json_string_value(json_object_get(s, "user_id"));
+      const char *mode = json_string_value(json_object_get(s, "mode"));
+      if (u == NULL || strcmp(u, uid) != 0 || m == NULL) {
+        continue;
+      }
+      a->v_received += jget(m, "received");
+      a->v_decrypted += jget(m, "decrypted");
+      a->v_decoded += jget(m, "decoded");
+      a->v_silence += jget(m, "silence_frames");
+      a->v_decrypt_fail += jget(m, "decrypt_failures");
+      a->v_decode_fail += jget(m, "decode_failures");
+      if (mode != NULL && mode[0]) {
+        snprintf(a->v_mode, sizeof(a->v_mode), "%s", mode);
       }
     }
-    dv_sim_uv_close(a->sim, on_sim_closed, a);
-    a->sim = NULL;
   }
+  json_decref(root);
+  a->v_violations = dvoice_sim_violation_count(sim);
+  a->have_verdict = 1;
 }
 
-static void on_listener_closed(dvoice_conn *c, void *ud) {
-  app *a = ud;
-  (void)c;
-  a->listener_closed = 1;
-  maybe_close_sim(a);
+/* Prints the simulator's verdict and returns nonzero if it failed. */
+static int sim_verdict(app *a) {
+  double share = 0, hz;
+  int ok;
+  if (!a->have_verdict) {
+    printf("simulator verdict: FAIL (no report)\n");
+    return 1;
+  }
+  hz = play_dominant_freq(a->heard, a->nheard, 50.0, 8000.0, &share);
+  ok = a->v_received > 0 && a->v_decrypt_fail == 0 &&
+       a->v_decrypted == a->v_received && a->v_decode_fail == 0 &&
+       a->v_decoded == a->v_decrypted && a->v_violations == 0 &&
+       a->heard_errors == 0;
+  printf("simulator: %" PRIu64 " packets received, %" PRIu64
+         " decrypted, %" PRIu64 " decoded (%" PRIu64
+         " silence frames), %" PRIu64 " decrypt failures, %" PRIu64
+         " decode failures, %zu protocol violations, mode %s\n",
+         a->v_received, a->v_decrypted, a->v_decoded, a->v_silence,
+         a->v_decrypt_fail, a->v_decode_fail, a->v_violations,
+         a->v_mode[0] ? a->v_mode : "none");
+  printf("listener: %" PRIu64 " packets heard, %.2f s decoded, dominant "
+         "frequency %.0f Hz (%.0f%% of the energy)\n",
+         a->heard_packets, (double)a->nheard / 48000.0, hz, share * 100.0);
+  printf("simulator verdict: %s: %" PRIu64 " packets, all %s, dominant "
+         "frequency %.0f Hz\n",
+         ok ? "PASS" : "FAIL", a->v_received,
+         ok ? "decrypted and decoded" : "NOT decrypted and decoded", hz);
+  return !ok;
 }
 #endif
 
-static void on_conn_closed(dvoice_conn *c, void *ud) {
-  app *a = ud;
-  (void)c;
-  a->conn_closed = 1;
+/* ------------------------------------------------------------------------ */
+/* Leaving and closing                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void check_all_closed(app *a) {
+  if (a->all_closed || !a->closing_all || !a->play.done || !a->listen.done) {
+    return;
+  }
+  a->all_closed = 1;
 #ifdef DVOICE_PLAY_SIM
-  copy_report(a);
-  if (a->listener != NULL && !a->listener_closed) {
-    dvoice_conn_close(a->listener, on_listener_closed);
+  if (a->sim != NULL) {
+    read_report(a);
+    dvoice_sim_close(a->sim, on_sim_closed, a);
   }
-  maybe_close_sim(a);
 #endif
+  close_handles(a);
+}
+
+static void member_gw_closed(play_gw *g, void *ud) {
+  member *m = ud;
+  (void)g;
+  m->gw = NULL;
+  m->done = 1;
+  check_all_closed(m->a);
+}
+
+static void member_client_closed(dvoice_client *cl, void *ud) {
+  member *m = ud;
+  (void)cl;
+  m->cl = NULL;
+  if (m->gw != NULL) {
+    play_gw_close(m->gw);
+  } else {
+    m->done = 1;
+    check_all_closed(m->a);
+  }
+}
+
+static void member_conn_closed(member *m) {
+  m->conn = NULL;
+  if (m->cl != NULL) {
+    dvoice_client_close(m->cl, member_client_closed);
+  } else {
+    member_client_closed(NULL, m);
+  }
+}
+
+/* Close callbacks get the connection's user_data, the app. */
+static void play_conn_closed(dvoice_conn *c, void *ud) {
+  (void)c;
+  member_conn_closed(&((app *)ud)->play);
+}
+
+static void listen_conn_closed(dvoice_conn *c, void *ud) {
+  (void)c;
+  member_conn_closed(&((app *)ud)->listen);
+}
+
+/* Leaves the channel (op 4 with a null channel) and closes the connection,
+ * then the client, then the gateway, each after the previous one. */
+static void member_close(member *m) {
+  void (*cb)(dvoice_conn *, void *) =
+      m->listener ? listen_conn_closed : play_conn_closed;
+  if (m->closing) {
+    return;
+  }
+  m->closing = 1;
+  if (!m->started) {
+    m->done = 1;
+    return;
+  }
+  if (m->conn != NULL) {
+    dvoice_conn *c = m->conn;
+    if (dvoice_client_leave(m->cl, c, cb) != 0 &&
+        dvoice_conn_close(c, cb) != 0) {
+      member_conn_closed(m);
+    }
+    return;
+  }
+  member_conn_closed(m);
 }
 
 static void close_all(app *a) {
@@ -571,27 +708,19 @@ static void close_all(app *a) {
     return;
   }
   a->closing_all = 1;
-  if (a->conn != NULL) {
-    if (!a->have_final_stats) {
-      dvoice_conn_get_stats(a->conn, &a->final_stats);
-      a->have_final_stats = 1;
-    }
-    progress(a, 1);
-    dvoice_conn_close(a->conn, on_conn_closed);
-  } else {
-    a->conn_closed = 1;
-#ifdef DVOICE_PLAY_SIM
-    if (a->listener != NULL) {
-      dvoice_conn_close(a->listener, on_listener_closed);
-    }
-    maybe_close_sim(a);
-#endif
+  if (a->conn != NULL && !a->have_final_stats) {
+    dvoice_conn_get_stats(a->conn, &a->final_stats);
+    a->have_final_stats = 1;
   }
-  close_handles(a);
+  progress(a, 1);
+  a->conn = NULL;
+  member_close(&a->play);
+  member_close(&a->listen);
+  check_all_closed(a);
 }
 
 /* Waits for the five silence frames to leave (at most 400 ms), then
- * closes. */
+ * leaves. */
 static void on_linger(uv_timer_t *t) {
   app *a = t->data;
   dvoice_conn_stats st;
@@ -603,6 +732,7 @@ static void on_linger(uv_timer_t *t) {
 }
 
 static void start_leave(app *a, const char *why) {
+  dvoice_conn_stats st;
   if (a->leaving) {
     return;
   }
@@ -614,16 +744,15 @@ static void start_leave(app *a, const char *why) {
   if (!a->opt.quiet && why != NULL) {
     note(a, "leaving (%s)", why);
   }
-  /* Stop the stream (five silence frames), then close once they left. */
-  {
-    dvoice_conn_stats st;
-    dvoice_conn_get_stats(a->conn, &st);
-    a->silence_mark = st.silence_sent;
-    if (a->fifo_len > 0 || !a->input_done) {
-      a->fifo_len = 0;
-      a->input_done = 1;
-      dvoice_conn_stop(a->conn);
-    }
+  /* Stop the stream (five silence frames), then leave once they left. */
+  dvoice_conn_get_stats(a->conn, &st);
+  a->silence_mark = st.silence_sent;
+  if (a->fifo_len > 0 || !a->input_done) {
+    a->fifo_len = 0;
+    a->input_done = 1;
+    dvoice_conn_stop(a->conn);
+  } else if (!a->playing) {
+    a->silence_mark = st.silence_sent - 5; /* nothing was playing */
   }
   if (uv_timer_init(a->loop, &a->linger) == 0) {
     a->linger.data = a;
@@ -662,19 +791,30 @@ static void on_ui(uv_timer_t *t) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* The connection                                                           */
+/* The connections                                                          */
 /* ------------------------------------------------------------------------ */
+
+static void maybe_play(app *a) {
+  if (a->playing || a->leaving || a->state != DVOICE_CONN_READY) {
+    return;
+  }
+  if (a->opt.sim && !a->listen.ready) {
+    return; /* play once the listener is in the channel too */
+  }
+  a->playing = 1;
+  dvoice_conn_play(a->conn);
+}
 
 static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   app *a = ud;
   (void)c;
   a->state = ev->state;
-  a->last_ev = *ev;
   if (a->opt.verbose || (ev->state != DVOICE_CONN_CONNECTING &&
-                         ev->state != DVOICE_CONN_READY && !a->opt.quiet)) {
+                         ev->state != DVOICE_CONN_READY &&
+                         ev->state != DVOICE_CONN_DISCONNECTED &&
+                         !a->opt.quiet)) {
     note(a, "connection %s -> %s%s%s", dvoice_conn_state_name(ev->old_state),
-         dvoice_conn_state_name(ev->state),
-         ev->reason ? ", " : "",
+         dvoice_conn_state_name(ev->state), ev->reason ? ", " : "",
          ev->reason ? dvoice_conn_reason_name(ev->reason) : "");
     if (ev->close_code != 0) {
       note(a, "  close code %d %s", ev->close_code, ev->close_reason);
@@ -683,17 +823,13 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   switch (ev->state) {
     case DVOICE_CONN_READY:
       a->was_ready = 1;
-#ifdef DVOICE_PLAY_SIM
-      if (a->listener != NULL && !a->listener_ready) {
-        return; /* play once the listener is in the channel too */
-      }
-#endif
-      if (!a->playing && !a->leaving) {
-        a->playing = 1;
-        dvoice_conn_play(a->conn);
-      }
+      a->play.ready = 1;
+      maybe_play(a);
       break;
     case DVOICE_CONN_DISCONNECTED:
+      if (a->leaving) {
+        break;
+      }
       if (a->exit_code == EXIT_OK) {
         a->exit_code = a->was_ready ? EXIT_DISCONNECTED : EXIT_JOIN;
       }
@@ -701,6 +837,7 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
            a->was_ready ? "disconnected" : "join failed",
            dvoice_conn_reason_name(ev->reason), ev->close_code,
            ev->err ? ", " : "", ev->err ? dvoice_strerror(ev->err) : "");
+      a->leaving = 1;
       close_all(a);
       break;
     default:
@@ -708,20 +845,79 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   }
 }
 
+static void on_join(dvoice_client *cl, dvoice_conn *c,
+                    const dvoice_join_event *ev, void *ud) {
+  member *m = ud;
+  app *a = m->a;
+  (void)cl;
+  (void)c;
+  if (a->opt.verbose) {
+    note(a, "%s join %s -> %s", m->listener ? "listener" : "player",
+         dvoice_join_state_name(ev->old_state),
+         dvoice_join_state_name(ev->state));
+  }
+  if (ev->state == DVOICE_JOIN_ENDED && !a->leaving && !m->closing) {
+    note(a, "%sjoin ended: %s", m->listener ? "listener: " : "",
+         dvoice_join_reason_name(ev->reason));
+    if (a->exit_code == EXIT_OK) {
+      a->exit_code = a->was_ready ? EXIT_DISCONNECTED : EXIT_JOIN;
+    }
+    a->leaving = 1;
+    close_all(a);
+  }
+}
+
+static int adapter_send(dvoice_client *cl, uint64_t guild_id,
+                        uint64_t channel_id, int self_mute, int self_deaf,
+                        void *ud) {
+  member *m = ud;
+  (void)cl;
+  if (m->gw == NULL) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  if (!m->listener && channel_id != 0) {
+    milestone(m->a, MS_OP4, NULL);
+  }
+  return play_gw_send_voice_state(m->gw, guild_id, channel_id, self_mute,
+                                  self_deaf);
+}
+
+static const dvoice_gateway_adapter adapter = {adapter_send};
+
+static void gw_voice(play_gw *g, int which, uint64_t user_id, void *ud) {
+  member *m = ud;
+  (void)g;
+  if (m->listener) {
+    return;
+  }
+  if (which == 1 && user_id == m->user_id) {
+    milestone(m->a, MS_STATE_EVENT, NULL);
+  } else if (which == 2) {
+    milestone(m->a, MS_SERVER_EVENT, NULL);
+  }
+}
+
+static void gw_dead(play_gw *g, const char *why, int code, void *ud) {
+  member *m = ud;
+  app *a = m->a;
+  (void)g;
+  note(a, "%smain gateway gave up: %s (close code %d)",
+       m->listener ? "listener: " : "", why, code);
+  if (a->exit_code == EXIT_OK) {
+    a->exit_code = a->was_ready ? EXIT_DISCONNECTED : EXIT_JOIN;
+  }
+  a->leaving = 1;
+  close_all(a);
+}
+
 #ifdef DVOICE_PLAY_SIM
 static void listener_state(dvoice_conn *c, const dvoice_conn_event *ev,
                            void *ud) {
   app *a = ud;
   (void)c;
-  if (ev->state == DVOICE_CONN_READY && !a->listener_ready) {
-    a->listener_ready = 1;
-    if (a->state == DVOICE_CONN_READY && !a->playing && !a->leaving) {
-      a->playing = 1;
-      dvoice_conn_play(a->conn);
-    }
-  } else if (ev->state == DVOICE_CONN_DISCONNECTED) {
-    note(a, "simulator listener disconnected (%s)",
-         dvoice_conn_reason_name(ev->reason));
+  if (ev->state == DVOICE_CONN_READY) {
+    a->listen.ready = 1;
+    maybe_play(a);
   }
 }
 
@@ -746,94 +942,125 @@ static void listener_opus(dvoice_conn *c, const dvoice_opus_packet *pkt,
     a->nheard += (size_t)n;
   }
 }
+#endif
 
-static int start_sim(app *a, dvoice_conn_settings *cs,
-                     dvoice_conn_callbacks *cb) {
-  dv_sim_uv_settings st;
-  dvoice_conn_settings ls;
-  dvoice_conn_callbacks lcb;
-  int rv, err;
-  dv_sim_uv_settings_default(&st);
-  rv = dv_sim_uv_new(a->loop, &st, &a->sim);
+static void gw_ready(play_gw *g, uint64_t user_id, void *ud) {
+  member *m = ud;
+  app *a = m->a;
+  dvoice_client_settings s;
+  dvoice_client_callbacks ccb = {on_join};
+  dvoice_conn_settings cs;
+  dvoice_conn_callbacks cb;
+  int rv;
+  if (m->cl != NULL) {
+    return; /* a resumed or re-identified session: the join goes on */
+  }
+  m->user_id = user_id;
+  dvoice_conn_settings_default(&cs);
+  cs.tls.ca_file = a->ca_file;
+  cs.opus_bitrate = a->opt.bitrate;
+  dvoice_client_settings_default(&s);
+  if (!m->listener) {
+    s.env.log = on_log;
+    s.env.log_user_data = a;
+    s.env.log_level = DVOICE_LOG_DEBUG;
+    cs.env = s.env;
+  }
+  s.user_id = user_id;
+  s.adapter = &adapter;
+  s.adapter_user_data = m;
+  s.conn = &cs;
+  rv = dvoice_client_new(&m->cl, a->loop, &s, &ccb, m);
   if (rv != 0) {
-    note(a, "simulator: %s", dvoice_strerror(rv));
-    a->sim = NULL;
-    return EXIT_INTERNAL;
+    note(a, "cannot create the client: %s", dvoice_strerror(rv));
+    m->cl = NULL;
+    a->exit_code = EXIT_JOIN;
+    close_all(a);
+    return;
   }
-  if (dv_sim_vgw_add_session(dv_sim_uv_vgw(a->sim), SIM_GUILD, SIM_USER,
-                             "play-session", "play-token", &a->sess) != 0 ||
-      dv_sim_vgw_add_session(dv_sim_uv_vgw(a->sim), SIM_GUILD, SIM_LISTENER,
-                             "listener-session", "listener-token",
-                             NULL) != 0) {
-    note(a, "simulator: cannot register the sessions");
-    return EXIT_INTERNAL;
+  play_gw_set_client(g, m->cl);
+  memset(&cb, 0, sizeof(cb));
+  if (m->listener) {
+#ifdef DVOICE_PLAY_SIM
+    cb.on_state = listener_state;
+    cb.on_opus = listener_opus;
+#endif
+  } else {
+    cb.on_state = on_state;
+    cb.on_stream = on_stream;
+    cb.source = source;
   }
-  snprintf(a->sim_endpoint, sizeof(a->sim_endpoint), "ws://%s",
-           dv_sim_uv_endpoint(a->sim));
-  if (!a->opt.quiet) {
-    printf("simulator: voice gateway %s, media udp port %u\n",
-           a->sim_endpoint, (unsigned)dv_sim_uv_udp_port(a->sim));
+  rv = dvoice_client_join(m->cl, a->guild, a->channel, 0, &cb, a, &m->conn);
+  if (rv != 0) {
+    note(a, "cannot join: %s", dvoice_strerror(rv));
+    m->conn = NULL;
+    a->exit_code = EXIT_JOIN;
+    close_all(a);
+    return;
   }
-  cs->guild_id = strtoull(SIM_GUILD, NULL, 10);
-  cs->channel_id = strtoull(SIM_CHANNEL, NULL, 10);
-  cs->user_id = strtoull(SIM_USER, NULL, 10);
-  cs->session_id = "play-session";
-  cs->token = "play-token";
-  cs->endpoint = a->sim_endpoint;
+  if (!m->listener) {
+    a->conn = m->conn;
+  }
+}
 
-  a->dec = opus_decoder_create(48000, 2, &err);
-  a->heard = malloc(sizeof(int16_t) * 2 * LISTEN_MAX_SAMPLES);
-  ls = *cs;
-  ls.user_id = strtoull(SIM_LISTENER, NULL, 10);
-  ls.session_id = "listener-session";
-  ls.token = "listener-token";
-  ls.env.log = NULL;
-  memset(&lcb, 0, sizeof(lcb));
-  lcb.on_state = listener_state;
-  lcb.on_opus = listener_opus;
-  rv = dvoice_conn_new(&a->listener, a->loop, &ls, &lcb, a);
-  if (rv != 0) {
-    note(a, "simulator listener: %s", dvoice_strerror(rv));
-    a->listener = NULL;
+static int member_start(app *a, member *m, const char *token) {
+  play_gw_callbacks cb = {gw_ready, gw_voice, gw_dead, member_gw_closed};
+  dvoice_env env;
+  int rv;
+  m->a = a;
+  dvoice_env_default(&env);
+  if (!m->listener) {
+    env.log = on_log;
+    env.log_user_data = a;
+    env.log_level = DVOICE_LOG_INFO;
   }
-  (void)cb;
+  rv = play_gw_start(&m->gw, a->loop, &env, a->gw_url, token, a->ca_file,
+                     &cb, m);
+  if (rv != 0) {
+    note(a, "cannot connect to the gateway: %s", dvoice_strerror(rv));
+    m->gw = NULL;
+    return EXIT_JOIN;
+  }
+  m->started = 1;
   return 0;
 }
 
-/* Prints the simulator's verdict and returns nonzero if it failed. */
-static int sim_verdict(app *a) {
-  const dv_sim_media_stats *m = &a->report.media;
-  double share = 0, hz = 0;
-  int ok;
-  if (!a->have_report) {
-    printf("simulator verdict: FAIL (no session report)\n");
-    return 1;
+#ifdef DVOICE_PLAY_SIM
+#define SIM_PLAY_TOKEN "dvoice-play.sim.token"
+#define SIM_LISTEN_TOKEN "dvoice-play.listener.token"
+
+static int start_sim(app *a) {
+  dvoice_sim *sim;
+  int rv, err;
+  rv = dvoice_sim_start(a->loop, NULL, &sim);
+  if (rv != 0) {
+    note(a, "simulator: %s", dvoice_strerror(rv));
+    return EXIT_INTERNAL;
   }
-  hz = play_dominant_freq(a->heard, a->nheard, 50.0, 8000.0, &share);
-  ok = m->received > 0 && m->decrypt_failures == 0 &&
-       m->decrypted == m->received && m->decode_failures == 0 &&
-       m->decoded == m->decrypted && a->nviolations == 0 &&
-       a->heard_errors == 0;
-  printf("simulator: %" PRIu64 " packets received, %" PRIu64
-         " decrypted, %" PRIu64 " decoded (%" PRIu64
-         " silence frames), %" PRIu64 " decrypt failures, %" PRIu64
-         " decode failures, %zu violations, mode %s\n",
-         m->received, m->decrypted, m->decoded, m->silence_frames,
-         m->decrypt_failures, m->decode_failures, a->nviolations,
-         a->report.mode[0] ? a->report.mode : "none");
-  if (m->ia_count > 0) {
-    printf("simulator: arrival interval mean %.3f ms, max deviation from "
-           "20 ms %.3f ms\n",
-           m->ia_mean_ns / 1e6, (double)m->ia_max_dev_ns / 1e6);
+  a->sim = sim;
+  if (dvoice_sim_add_bot(sim, SIM_PLAY_TOKEN, SIM_USER) != 0 ||
+      dvoice_sim_add_bot(sim, SIM_LISTEN_TOKEN, SIM_LISTENER) != 0) {
+    note(a, "simulator: cannot register the bots");
+    return EXIT_INTERNAL;
   }
-  printf("listener: %" PRIu64 " packets heard, %.2f s decoded, dominant "
-         "frequency %.0f Hz (%.0f%% of the energy)\n",
-         a->heard_packets, (double)a->nheard / 48000.0, hz, share * 100.0);
-  printf("simulator verdict: %s: %" PRIu64 " packets, all %s, dominant "
-         "frequency %.0f Hz\n",
-         ok ? "PASS" : "FAIL", m->received,
-         ok ? "decrypted and decoded" : "NOT decrypted and decoded", hz);
-  return !ok;
+  a->gw_url = dvoice_sim_gateway_url(sim);
+  a->ca_file = dvoice_sim_ca_file(sim);
+  a->token = SIM_PLAY_TOKEN;
+  if (a->guild == 0) {
+    a->guild = SIM_GUILD;
+  }
+  if (a->channel == 0) {
+    a->channel = SIM_CHANNEL;
+  }
+  if (!a->opt.quiet) {
+    printf("simulator: main gateway %s, voice server %s\n", a->gw_url,
+           dvoice_sim_voice_endpoint(sim, 0));
+  }
+  a->dec = opus_decoder_create(48000, 2, &err);
+  a->heard = malloc(sizeof(int16_t) * 2 * LISTEN_MAX_SAMPLES);
+  a->listen.listener = 1;
+  rv = member_start(a, &a->listen, SIM_LISTEN_TOKEN);
+  return rv;
 }
 #endif
 
@@ -1059,8 +1286,6 @@ static void print_summary(app *a) {
 int main(int argc, char **argv) {
   static app a; /* large (the FIFO); one per process */
   uv_loop_t loop;
-  dvoice_conn_settings cs;
-  dvoice_conn_callbacks cb;
   int rv;
 
   rv = parse_args(argc, argv, &a.opt);
@@ -1099,17 +1324,6 @@ int main(int argc, char **argv) {
     note(&a, "--bitrate ignored: Ogg Opus packets are sent as they are");
   }
 
-  dvoice_conn_settings_default(&cs);
-  cs.env.log = on_log;
-  cs.env.log_user_data = &a;
-  cs.env.log_level = DVOICE_LOG_DEBUG;
-  cs.tls.ca_file = a.opt.ca_file;
-  cs.opus_bitrate = a.opt.bitrate;
-  memset(&cb, 0, sizeof(cb));
-  cb.on_state = on_state;
-  cb.on_stream = on_stream;
-  cb.source = source;
-
   uv_idle_init(&loop, &a.refill);
   a.refill.data = &a;
   a.refill_open = 1;
@@ -1125,33 +1339,27 @@ int main(int argc, char **argv) {
   }
 
   milestone(&a, MS_START, a.opt.sim ? "embedded simulator" : NULL);
+  rv = 0;
+  a.guild = a.opt.guild;
+  a.channel = a.opt.channel;
+  a.ca_file = a.opt.ca_file;
+  a.gw_url = a.opt.gateway;
   if (a.opt.sim) {
 #ifdef DVOICE_PLAY_SIM
-    rv = start_sim(&a, &cs, &cb);
+    rv = start_sim(&a);
 #else
     note(&a, "--sim: this build has no simulator (configure with tests)");
     rv = EXIT_USAGE;
 #endif
   } else {
-    const char *tok = getenv("DISCORD_TOKEN");
-    if (tok == NULL || *tok == '\0') {
+    a.token = getenv("DISCORD_TOKEN");
+    if (a.token == NULL || *a.token == '\0') {
       note(&a, "DISCORD_TOKEN is not set");
       rv = EXIT_USAGE;
-    } else {
-      /* The main-gateway client (dvoice_client) is not merged yet. */
-      note(&a, "joining through Discord's main gateway needs the "
-               "dvoice_client API, which this build does not have yet; "
-               "use --sim");
-      rv = EXIT_JOIN;
     }
   }
   if (rv == 0) {
-    rv = dvoice_conn_new(&a.conn, &loop, &cs, &cb, &a);
-    if (rv != 0) {
-      note(&a, "cannot start the voice connection: %s", dvoice_strerror(rv));
-      a.conn = NULL;
-      rv = EXIT_JOIN;
-    }
+    rv = member_start(&a, &a.play, a.token);
   }
   if (rv != 0) {
     a.exit_code = rv;
@@ -1160,16 +1368,16 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   print_summary(&a);
 #ifdef DVOICE_PLAY_SIM
-  if (a.opt.sim && a.conn != NULL) {
+  if (a.opt.sim && a.play.started) {
     if (sim_verdict(&a) && a.exit_code == EXIT_OK) {
       a.exit_code = EXIT_VERDICT;
     }
   }
+#endif
   if (a.dec != NULL) {
     opus_decoder_destroy(a.dec);
   }
   free(a.heard);
-#endif
   if (uv_loop_close(&loop) != 0) {
     note(&a, "internal: handles left on the loop");
     if (a.exit_code == EXIT_OK) {
