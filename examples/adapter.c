@@ -99,8 +99,8 @@ int main(void) {
     return 1;
   }
   cb.on_state = on_state;
-  rv = dvoice_client_join(cl, 111111111111111111ull, 333333333333333333ull,
-                          0, &cb, NULL, &c);
+  rv = dvoice_client_join(cl, 111111111111111111ull, 333333333333333333ull, 0,
+                          &cb, NULL, &c);
   if (rv != 0) {
     fprintf(stderr, "dvoice_client_join: %s\n", dvoice_strerror(rv));
     dvoice_client_close(cl, NULL);

@@ -11,9 +11,11 @@ dominant frequency of 440 Hz).
 """
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 OPTIONS = ["--guild", "--channel", "--sim", "--help", "--bitrate", "--quiet",
            "--gateway", "--ca-file", "--raw", "--pcm", "--verbose",
@@ -48,8 +50,8 @@ def expect_exit(args, code, what, stdin=None, env=None, needle=None):
     print(f"ok: {what} -> exit {rc}")
 
 
-def check_verdict(rc, out, err, what, frames_min):
-    if rc != 0:
+def check_verdict(rc, out, err, what, frames_min, want_rc=0):
+    if rc != want_rc:
         fail(f"{what}: exit {rc}", out, err)
     m = re.search(r"^simulator verdict: PASS: (\d+) packets, all decrypted "
                   r"and decoded, dominant frequency (\d+) Hz$", out, re.M)
@@ -60,7 +62,9 @@ def check_verdict(rc, out, err, what, frames_min):
         fail(f"{what}: dominant frequency {hz} Hz, expected 440", out, err)
     if packets < frames_min:
         fail(f"{what}: only {packets} packets", out, err)
-    for step in ["voice WebSocket open", "Ready", "IP discovery done",
+    for step in ["op 4 Voice State Update sent",
+                 "VOICE_STATE_UPDATE received",
+                 "VOICE_SERVER_UPDATE received", "voice WebSocket open", "Ready", "IP discovery done",
                  "Session Description", "first packet sent"]:
         if step not in out:
             fail(f"{what}: timeline lacks {step!r}", out, err)
@@ -153,6 +157,34 @@ def main():
             out, err = p.communicate(f.read(), timeout=90)
         check_verdict(p.returncode, out.decode(), err.decode(),
                       "PCM on a stdin pipe", 70)
+    elif mode == "sim-sigint":
+        # Ctrl-C mid-stream: five silence frames, op 4 with a null channel,
+        # close; exit 130 and a clean verdict.
+        f5 = os.path.join(tmp, "5s.opus")
+        subprocess.check_call([gen, f5, "5", "440"])
+        p = subprocess.Popen([play, "--sim", f5], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            time.sleep(0.2)
+            if p.poll() is not None:
+                break
+            # Interrupt once audio flows (the timeline is printed live).
+            time.sleep(1.0)
+            p.send_signal(signal.SIGINT)
+            break
+        out, err = p.communicate(timeout=60)
+        out, err = out.decode(), err.decode()
+        check_verdict(p.returncode, out, err, "Ctrl-C", 20, want_rc=130)
+        if "leaving (interrupted)" not in err:
+            fail("no 'leaving (interrupted)' note", out, err)
+        m = re.search(r"decoded \((\d+) silence frames\)", out)
+        if not m or int(m.group(1)) < 5:
+            fail("the stream did not end with five silence frames", out, err)
+        m = re.search(r"^summary: (\d+) packets sent", out, re.M)
+        if not m or int(m.group(1)) >= 250:
+            fail("Ctrl-C did not stop the stream early", out, err)
+        print("ok: Ctrl-C left properly with exit 130")
     else:
         fail("unknown mode " + mode)
 

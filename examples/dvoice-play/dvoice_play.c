@@ -145,6 +145,7 @@ typedef struct app {
   uint64_t v_received, v_decrypted, v_decoded, v_silence, v_decrypt_fail,
       v_decode_fail;
   size_t v_violations;
+  uint64_t v_op4;
   char v_mode[48];
   OpusDecoder *dec;
   int16_t *heard;
@@ -192,7 +193,8 @@ static void milestone(app *a, int which, const char *detail) {
   if (detail != NULL) {
     snprintf(a->ms_note[which], sizeof(a->ms_note[which]), "%s", detail);
   }
-  if (!a->opt.quiet && !a->tty) {
+  if (!a->opt.quiet) {
+    clear_progress(a);
     printf("[%8.3f s] %s%s%s\n", secs_since(a, a->ms_at[which]),
            ms_names[which], detail ? ": " : "", detail ? detail : "");
     fflush(stdout);
@@ -221,8 +223,8 @@ static void on_log(void *ud, dvoice_log_level level, const char *line,
   } else if ((p = strstr(line, "voice: session ready, ")) != NULL) {
     milestone(a, MS_SESSION, p + strlen("voice: session ready, "));
   }
-  if (level <= DVOICE_LOG_WARN || (a->opt.verbose && level <= DVOICE_LOG_INFO)
-      || a->opt.verbose > 1) {
+  if (level <= DVOICE_LOG_WARN ||
+      (a->opt.verbose && level <= DVOICE_LOG_INFO) || a->opt.verbose > 1) {
     clear_progress(a);
     fprintf(stderr, "dvoice: %s\n", line);
   }
@@ -241,7 +243,8 @@ static void progress(app *a, int final) {
     return;
   }
   dvoice_conn_get_stats(a->conn, &st);
-  format_time(el, sizeof(el), (double)st.packets_sent * 0.02);
+  format_time(el, sizeof(el),
+              (double)(st.packets_sent - st.silence_sent) * 0.02);
   if (a->total_frames > 0) {
     format_time(tot, sizeof(tot), (double)a->total_frames * 0.02);
   } else {
@@ -251,8 +254,7 @@ static void progress(app *a, int final) {
                "%s / %s  %" PRIu64 " packets  %" PRIu64
                " late  p99 %.2f ms  %s%s",
                el, tot, st.packets_sent, st.late_ticks,
-               (double)st.lateness_p99 / 1e6,
-               dvoice_conn_state_name(a->state),
+               (double)st.lateness_p99 / 1e6, dvoice_conn_state_name(a->state),
                a->underruns ? "  (input underruns)" : "");
   if (n < 0) {
     return;
@@ -365,10 +367,9 @@ static void refill(app *a) {
     return;
   }
   if (a->use_pipe) {
-    if (drain_reader(a) && !a->pipe_reading && a->pipe_open &&
-        !a->input_done) {
-      if (uv_read_start((uv_stream_t *)&a->pipe, on_pipe_alloc,
-                        on_pipe_read) == 0) {
+    if (drain_reader(a) && !a->pipe_reading && a->pipe_open && !a->input_done) {
+      if (uv_read_start((uv_stream_t *)&a->pipe, on_pipe_alloc, on_pipe_read) ==
+          0) {
         a->pipe_reading = 1;
       }
     }
@@ -427,8 +428,8 @@ static int open_input(app *a) {
     nh = fread(head, 1, sizeof(head), a->file);
     rewind(a->file);
     if (a->opt.fmt == PLAY_FMT_RAW && size > 0) {
-      a->total_frames = ((uint64_t)size + PLAY_PCM_FRAME_BYTES - 1) /
-                        PLAY_PCM_FRAME_BYTES;
+      a->total_frames =
+          ((uint64_t)size + PLAY_PCM_FRAME_BYTES - 1) / PLAY_PCM_FRAME_BYTES;
     } else if (nh >= 4 && memcmp(head, "OggS", 4) == 0 && size > 0) {
       long tl = size < 65536 ? size : 65536;
       tail = malloc((size_t)tl);
@@ -436,8 +437,8 @@ static int open_input(app *a) {
           fread(tail, 1, (size_t)tl, a->file) == (size_t)tl) {
         int64_t g = play_ogg_last_granule(tail, (size_t)tl);
         if (g > 0) {
-          a->total_frames = ((uint64_t)g + PLAY_FRAME_SAMPLES - 1) /
-                            PLAY_FRAME_SAMPLES;
+          a->total_frames =
+              ((uint64_t)g + PLAY_FRAME_SAMPLES - 1) / PLAY_FRAME_SAMPLES;
         }
       }
       free(tail);
@@ -564,6 +565,15 @@ static void read_report(app *a) {
     return;
   }
   snprintf(uid, sizeof(uid), "%" PRIu64, a->play.user_id);
+  /* op 4 messages the bot's main gateway sessions sent (join, leave). */
+  voice = json_object_get(json_object_get(root, "gateway"), "sessions");
+  for (i = 0; i < json_array_size(voice); i++) {
+    json_t *s = json_array_get(voice, i);
+    const char *u = json_string_value(json_object_get(s, "user_id"));
+    if (u != NULL && strcmp(u, uid) == 0) {
+      a->v_op4 += jget(s, "voice_state_updates");
+    }
+  }
   voice = json_object_get(root, "voice");
   for (i = 0; i < json_array_size(voice); i++) {
     json_t *ss = json_object_get(json_array_get(voice, i), "sessions");
@@ -602,7 +612,10 @@ static int sim_verdict(app *a) {
   ok = a->v_received > 0 && a->v_decrypt_fail == 0 &&
        a->v_decrypted == a->v_received && a->v_decode_fail == 0 &&
        a->v_decoded == a->v_decrypted && a->v_violations == 0 &&
-       a->heard_errors == 0;
+       a->heard_errors == 0 && a->v_op4 >= 2;
+  printf("simulator: main gateway got %" PRIu64 " op 4 Voice State Updates "
+         "from the bot (join and leave)\n",
+         a->v_op4);
   printf("simulator: %" PRIu64 " packets received, %" PRIu64
          " decrypted, %" PRIu64 " decoded (%" PRIu64
          " silence frames), %" PRIu64 " decrypt failures, %" PRIu64
@@ -809,10 +822,9 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   app *a = ud;
   (void)c;
   a->state = ev->state;
-  if (a->opt.verbose || (ev->state != DVOICE_CONN_CONNECTING &&
-                         ev->state != DVOICE_CONN_READY &&
-                         ev->state != DVOICE_CONN_DISCONNECTED &&
-                         !a->opt.quiet)) {
+  if (a->opt.verbose ||
+      (ev->state != DVOICE_CONN_CONNECTING && ev->state != DVOICE_CONN_READY &&
+       ev->state != DVOICE_CONN_DISCONNECTED && !a->opt.quiet)) {
     note(a, "connection %s -> %s%s%s", dvoice_conn_state_name(ev->old_state),
          dvoice_conn_state_name(ev->state), ev->reason ? ", " : "",
          ev->reason ? dvoice_conn_reason_name(ev->reason) : "");
@@ -1014,8 +1026,8 @@ static int member_start(app *a, member *m, const char *token) {
     env.log_user_data = a;
     env.log_level = DVOICE_LOG_INFO;
   }
-  rv = play_gw_start(&m->gw, a->loop, &env, a->gw_url, token, a->ca_file,
-                     &cb, m);
+  rv = play_gw_start(&m->gw, a->loop, &env, a->gw_url, token, a->ca_file, &cb,
+                     m);
   if (rv != 0) {
     note(a, "cannot connect to the gateway: %s", dvoice_strerror(rv));
     m->gw = NULL;
@@ -1240,25 +1252,16 @@ static int parse_args(int argc, char **argv, options *o) {
 static void print_summary(app *a) {
   const dvoice_conn_stats *st = &a->final_stats;
   const play_reader_info *in = a->rd ? play_reader_get_info(a->rd) : NULL;
-  int i;
-  if (!a->opt.quiet && a->tty) {
-    for (i = 1; i < MS_COUNT; i++) {
-      if (a->ms_at[i] != 0) {
-        printf("[%8.3f s] %s%s%s\n", secs_since(a, a->ms_at[i]), ms_names[i],
-               a->ms_note[i][0] ? ": " : "", a->ms_note[i]);
-      }
-    }
-  }
   if (a->have_final_stats) {
     printf("summary: %" PRIu64 " packets sent (%" PRIu64
            " silence) in %.1f s of audio, %" PRIu64 " late ticks, "
            "lateness p50 %.3f ms p99 %.3f ms max %.3f ms, deficit %" PRIu64
            ", %" PRIu64 " send errors, %" PRIu64 " input underruns\n",
            st->packets_sent, st->silence_sent,
-           (double)(st->packets_sent - st->silence_sent) * 0.02,
-           st->late_ticks, (double)st->lateness_p50 / 1e6,
-           (double)st->lateness_p99 / 1e6, (double)st->lateness_max / 1e6,
-           st->deficit, st->send_errors, a->underruns);
+           (double)(st->packets_sent - st->silence_sent) * 0.02, st->late_ticks,
+           (double)st->lateness_p50 / 1e6, (double)st->lateness_p99 / 1e6,
+           (double)st->lateness_max / 1e6, st->deficit, st->send_errors,
+           a->underruns);
   }
   if (in != NULL && in->format != PLAY_FMT_AUTO) {
     printf("input: %s, %" PRIu64 " frames", play_format_name(in->format),

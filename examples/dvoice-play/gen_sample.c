@@ -50,8 +50,8 @@ static int gen_ogg(FILE *f, double seconds, double hz, int frame_ms,
                    int bitrate) {
   int err, frame = 48 * frame_ms;
   long frames = lrint(seconds * 1000.0 / frame_ms), i;
-  OpusEncoder *enc = opus_encoder_create(48000, 2, OPUS_APPLICATION_AUDIO,
-                                         &err);
+  OpusEncoder *enc =
+      opus_encoder_create(48000, 2, OPUS_APPLICATION_AUDIO, &err);
   ogg_stream_state os;
   ogg_packet op;
   uint8_t head[19], tags[8 + 4 + 10 + 4], pkt[1500];
@@ -162,8 +162,8 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  if (argc - i != 3 || (frame_ms != 10 && frame_ms != 20 && frame_ms != 40 &&
-                        frame_ms != 60)) {
+  if (argc - i != 3 ||
+      (frame_ms != 10 && frame_ms != 20 && frame_ms != 40 && frame_ms != 60)) {
     fprintf(stderr, "usage: gen_sample [--wav|--raw] [--frame-ms 10|20|40|60]"
                     " [--bitrate B] OUT SECONDS HZ\n");
     return 2;

@@ -95,8 +95,9 @@ static void ws_gone(play_gw *g, dv_uv_ws *ws, int code) {
        * minutes; after READY the machine's reconnect policy applies. */
       g->dead = 1;
       if (g->cb.on_dead != NULL) {
-        g->cb.on_dead(g, code ? "closed during the handshake"
-                              : "cannot connect to the main gateway",
+        g->cb.on_dead(g,
+                      code ? "closed during the handshake"
+                           : "cannot connect to the main gateway",
                       code, g->ud);
       }
       return;
@@ -140,8 +141,8 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
       dv_uv_ws_settings_default(&s);
       s.env = &g->env;
       s.tls.ca_file = g->ca_file;
-      if (dv_uv_ws_connect(&g->ws, g->loop, ev->u.connect.url, &s, &ws_cb,
-                           g) == 0) {
+      if (dv_uv_ws_connect(&g->ws, g->loop, ev->u.connect.url, &s, &ws_cb, g) ==
+          0) {
         g->ws_live++;
       } else {
         g->ws = NULL;
@@ -170,8 +171,7 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
       break;
     case DV_GW_EV_VOICE_SERVER:
       if (g->client != NULL) {
-        (void)dvoice_client_voice_server(g->client,
-                                         ev->u.voice_server.guild_id,
+        (void)dvoice_client_voice_server(g->client, ev->u.voice_server.guild_id,
                                          ev->u.voice_server.token,
                                          ev->u.voice_server.endpoint);
         if (g->cb.on_voice != NULL) {
@@ -180,8 +180,7 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
       }
       break;
     case DV_GW_EV_STATE:
-      if (ev->u.state.state == DV_GW_DISCONNECTED && !g->closing &&
-          !g->dead) {
+      if (ev->u.state.state == DV_GW_DISCONNECTED && !g->closing && !g->dead) {
         g->dead = 1;
         if (g->cb.on_dead != NULL) {
           g->cb.on_dead(g, dv_gw_reason_name(ev->u.state.reason),
@@ -276,9 +275,8 @@ void play_gw_set_client(play_gw *g, dvoice_client *cl) {
   g->client = cl;
 }
 
-int play_gw_send_voice_state(play_gw *g, uint64_t guild_id,
-                             uint64_t channel_id, int self_mute,
-                             int self_deaf) {
+int play_gw_send_voice_state(play_gw *g, uint64_t guild_id, uint64_t channel_id,
+                             int self_mute, int self_deaf) {
   int rv = dv_gw_update_voice_state(&g->gw, guild_id, channel_id, self_mute,
                                     self_deaf, now());
   flush(g);

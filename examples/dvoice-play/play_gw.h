@@ -39,9 +39,8 @@ int play_gw_start(play_gw **out, uv_loop_t *loop, const dvoice_env *env,
 /* Hands VOICE_STATE_UPDATE / VOICE_SERVER_UPDATE to |cl| from now on. */
 void play_gw_set_client(play_gw *g, dvoice_client *cl);
 /* The adapter's send_voice_state: queues op 4. */
-int play_gw_send_voice_state(play_gw *g, uint64_t guild_id,
-                             uint64_t channel_id, int self_mute,
-                             int self_deaf);
+int play_gw_send_voice_state(play_gw *g, uint64_t guild_id, uint64_t channel_id,
+                             int self_mute, int self_deaf);
 /* Nonzero once op 4 messages queued earlier have all been sent. */
 int play_gw_flushed(const play_gw *g);
 /* Goes offline (close 1000) and frees |g| after on_closed. */

@@ -689,8 +689,8 @@ static int next_wav(play_reader *r, play_frame *out) {
   limit = r->data_unbounded ? UINT64_MAX : r->chunk_left;
   before = r->off;
   rv = pcm_frame(r, out, r->channels, limit,
-                 r->eof || (!r->data_unbounded &&
-                            buf_avail(r) >= r->chunk_left));
+                 r->eof ||
+                     (!r->data_unbounded && buf_avail(r) >= r->chunk_left));
   if (!r->data_unbounded) {
     r->chunk_left -= r->off - before;
     if (rv == PLAY_END || (rv == PLAY_FRAME && r->chunk_left == 0)) {

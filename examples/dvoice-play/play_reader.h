@@ -52,9 +52,9 @@ typedef struct play_reader play_reader;
 /* Counters describing what the reader saw (for the summary and tests). */
 typedef struct play_reader_info {
   play_format format;
-  uint64_t frames;        /* frames handed out */
-  uint64_t total_frames;  /* known total (WAV data size), else 0 */
-  uint64_t bytes_in;      /* bytes fed */
+  uint64_t frames;       /* frames handed out */
+  uint64_t total_frames; /* known total (WAV data size), else 0 */
+  uint64_t bytes_in;     /* bytes fed */
   /* Ogg */
   int channels;           /* OpusHead or WAV channel count */
   uint32_t input_rate;    /* OpusHead input sample rate (informational) */

@@ -22,8 +22,8 @@ static double goertzel(const float *x, size_t n, double f) {
   return s1 * s1 + s2 * s2 - coeff * s1 * s2;
 }
 
-double play_dominant_freq(const int16_t *stereo, size_t n, double lo,
-                          double hi, double *share) {
+double play_dominant_freq(const int16_t *stereo, size_t n, double lo, double hi,
+                          double *share) {
   size_t start = 0, len = n, i;
   float *x;
   double best_f = 0, best_p = -1, energy = 0, f;

@@ -17,7 +17,7 @@
  * not NULL it receives that bin's share of the signal's energy (0..1; a
  * pure tone gives about 1).
  */
-double play_dominant_freq(const int16_t *stereo, size_t n, double lo,
-                          double hi, double *share);
+double play_dominant_freq(const int16_t *stereo, size_t n, double lo, double hi,
+                          double *share);
 
 #endif

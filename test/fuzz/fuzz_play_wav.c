@@ -11,8 +11,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const play_format fmts[4] = {PLAY_FMT_AUTO, PLAY_FMT_WAV,
-                                      PLAY_FMT_RAW, PLAY_FMT_WAV};
+  static const play_format fmts[4] = {PLAY_FMT_AUTO, PLAY_FMT_WAV, PLAY_FMT_RAW,
+                                      PLAY_FMT_WAV};
   static play_frame f;
   play_reader *r;
   size_t chunk, off = 1;

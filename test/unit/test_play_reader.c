@@ -61,12 +61,12 @@ static void put_packet(ogg_stream_state *os, const uint8_t *p, size_t n,
 }
 
 typedef struct gen_opts {
-  int frame_ms;     /* packet duration */
-  int npkt;         /* audio packets */
-  int fill;         /* >0: pages of about this many bytes (continued) */
-  int channels;     /* OpusHead channel count */
-  int family;       /* mapping family */
-  int no_tags;      /* omit OpusTags */
+  int frame_ms;      /* packet duration */
+  int npkt;          /* audio packets */
+  int fill;          /* >0: pages of about this many bytes (continued) */
+  int channels;      /* OpusHead channel count */
+  int family;        /* mapping family */
+  int no_tags;       /* omit OpusTags */
   const char *magic; /* "OpusHead" unless set */
 } gen_opts;
 
@@ -83,8 +83,8 @@ static void gen_ogg(stream *s, const gen_opts *o) {
   uint8_t head[19] = {0}, tags[16] = "OpusTags";
   int16_t pcm[2880 * 2];
   int err, i, j, frame = 48 * o->frame_ms;
-  OpusEncoder *enc = opus_encoder_create(48000, 2, OPUS_APPLICATION_AUDIO,
-                                         &err);
+  OpusEncoder *enc =
+      opus_encoder_create(48000, 2, OPUS_APPLICATION_AUDIO, &err);
   assert_non_null(enc);
   memset(s, 0, sizeof(*s));
   ogg_stream_init(&os, 1234);
@@ -169,8 +169,7 @@ static void check_ogg_frames(const stream *s, size_t chunk) {
   assert_int_equal(play_reader_get_info(r)->format, PLAY_FMT_OGG);
   assert_int_equal(play_reader_get_info(r)->channels, 2);
   assert_int_equal(play_reader_get_info(r)->pre_skip, 312);
-  assert_int_equal(play_reader_get_info(r)->last_granule,
-                   312 + s->npkt * 960);
+  assert_int_equal(play_reader_get_info(r)->last_granule, 312 + s->npkt * 960);
   play_reader_free(r);
 }
 
@@ -249,8 +248,7 @@ static void ogg_corrupt_page(void **state) {
   gen_ogg(&s, &o);
   s.data[s.len / 2] ^= 0x55;
   r = play_reader_new(PLAY_FMT_OGG);
-  assert_int_equal(read_all(r, s.data, s.len, 100, frames, MAXP, &n),
-                   PLAY_END);
+  assert_int_equal(read_all(r, s.data, s.len, 100, frames, MAXP, &n), PLAY_END);
   assert_true(n > 0 && n < s.npkt);
   assert_true(play_reader_get_info(r)->skipped_bytes > 0);
   assert_true(play_reader_get_info(r)->holes > 0);
@@ -339,8 +337,7 @@ static void ogg_last_granule(void **state) {
   gen_ogg(&s, &o);
   assert_int_equal(play_ogg_last_granule(s.data, s.len), 312 + 7 * 960);
   /* A tail starting mid-page still finds the last whole page. */
-  assert_int_equal(play_ogg_last_granule(s.data + 5, s.len - 5),
-                   312 + 7 * 960);
+  assert_int_equal(play_ogg_last_granule(s.data + 5, s.len - 5), 312 + 7 * 960);
   assert_int_equal(play_ogg_last_granule(s.data, 10), -1);
   free(s.data);
 }
@@ -384,8 +381,8 @@ static void wav_stereo_odd_size(void **state) {
   /* A chunk after the data chunk is ignored. */
   memcpy(pcmbuf + h + data, "LIST\0\0\0\0", 8);
   r = play_reader_new(PLAY_FMT_AUTO);
-  assert_int_equal(
-      read_all(r, pcmbuf, h + data + 8, 1, frames, MAXP, &n), PLAY_END);
+  assert_int_equal(read_all(r, pcmbuf, h + data + 8, 1, frames, MAXP, &n),
+                   PLAY_END);
   assert_int_equal(n, 3);
   assert_memory_equal(frames[0].data, pcmbuf + h, 3840);
   assert_memory_equal(frames[1].data, pcmbuf + h + 3840, 3840);
