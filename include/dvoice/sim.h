@@ -84,6 +84,14 @@ DVOICE_EXTERN const char *dvoice_sim_voice_endpoint(const dvoice_sim *sim,
 DVOICE_EXTERN int dvoice_sim_add_bot(dvoice_sim *sim, const char *token,
                                      uint64_t user_id);
 
+/* Adds guild |guild_id| with |n| voice channels (copied). Bots that
+ * identify with the GUILDS intent see it in READY and as GUILD_CREATE.
+ * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (an id is 0, the guild exists),
+ * DVOICE_ERR_NOMEM. */
+DVOICE_EXTERN int dvoice_sim_add_guild(dvoice_sim *sim, uint64_t guild_id,
+                                       const uint64_t *voice_channel_ids,
+                                       size_t n);
+
 /* Misbehaviour commands, applied to the newest gateway session of a bot. */
 typedef enum dvoice_sim_command {
   /* Move the bot in guild |guild_id| to channel |arg|: 4014 on the old

@@ -72,8 +72,9 @@ static void dave_leaf_fill(dv_mls_leaf_node *ln, uint64_t user_id,
   ln->not_after = UINT64_MAX;
 }
 
-/* Signs |ln| (key_package source) into |sigbuf| and points ln->signature
- * at it. */
+/* Signs |ln| (LeafNodeTBS; group_id and leaf_index count only for the
+ * update and commit sources) into |sigbuf| and points ln->signature at
+ * it. */
 static int leaf_sign(const dvoice_env *env, dv_mls_leaf_node *ln,
                      const dv_mls_sig_key *sig, uint8_t sigbuf[DV_MLS_SIG_MAX],
                      const dv_mls_bytes *group_id, uint32_t leaf_index) {
@@ -691,9 +692,9 @@ int dv_mls_welcome_open(const dvoice_env *env, const dv_mls_welcome *welcome,
                           group_secrets, group_info, psk_secret);
 }
 
-int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
-                      size_t welcome_len, const dv_mls_join_keys *keys,
-                      const dv_mls_bytes *external_tree) {
+int dv_mls_group_join_begin(dv_mls_group *g, const uint8_t *welcome,
+                            size_t welcome_len, const dv_mls_join_keys *keys,
+                            const dv_mls_bytes *external_tree) {
   if (g == NULL || !group_is_empty(g) || dv_env_check(&g->env) != 0 ||
       welcome == NULL || keys == NULL || keys->key_package == NULL ||
       keys->init_key == NULL || keys->leaf_key == NULL || keys->sig == NULL)
@@ -770,9 +771,12 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
     ret = dv_mls_verify_with_label(
         signer->signature_key.p, signer->signature_key.len, "GroupInfoTBS",
         gi.raw.p, gi.tbs_len, gi.signature.p, gi.signature.len);
-  /* Every leaf, key uniqueness (and DAVE identities), parent hashes. */
+  /* Key uniqueness (and DAVE identities) and parent hashes; the leaves
+   * themselves are dv_mls_group_join_verify_leaves' job. */
   if (ret == 0)
-    ret = dv_mls_tree_validate(&g->tree, &gc->group_id, g->validate_flags);
+    ret = dv_mls_tree_check_unique(&g->tree, g->validate_flags);
+  if (ret == 0)
+    ret = dv_mls_tree_verify_parent_hashes(&g->tree);
   /* Our leaf: the one carrying our KeyPackage's keys. */
   uint32_t own = 0;
   int found = 0;
@@ -832,6 +836,34 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
   return ret;
 }
 
+int dv_mls_group_join_verify_leaves(const dv_mls_group *g, uint32_t first,
+                                    uint32_t count) {
+  if (g == NULL || group_is_empty(g))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_bytes gid = dv_mls_b(g->group_id.data, g->group_id.len);
+  for (uint32_t i = first; i < g->tree.n_leaves && i - first < count; i++) {
+    const dv_mls_leaf_node *l = dv_mls_tree_leaf(&g->tree, i);
+    if (l == NULL)
+      continue;
+    int ret = dv_mls_leaf_validate(l, &gid, i, 0, g->validate_flags);
+    if (ret != 0)
+      return ret;
+  }
+  return 0;
+}
+
+int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
+                      size_t welcome_len, const dv_mls_join_keys *keys,
+                      const dv_mls_bytes *external_tree) {
+  int ret =
+      dv_mls_group_join_begin(g, welcome, welcome_len, keys, external_tree);
+  if (ret == 0)
+    ret = dv_mls_group_join_verify_leaves(g, 0, UINT32_MAX);
+  if (ret != 0)
+    dv_mls_group_free(g);
+  return ret;
+}
+
 int dv_mls_group_user_id(const dv_mls_group *g, uint32_t leaf_index,
                          uint64_t *user_id) {
   if (g == NULL || user_id == NULL)
@@ -867,6 +899,47 @@ int dv_mls_group_external_sender(const dv_mls_group *g,
     ret = dv_rd_finish(&sub);
   }
   return ret == 0 ? 0 : DVOICE_ERR_PROTO;
+}
+
+int dv_mls_group_external_sender_matches(const dv_mls_group *g,
+                                         const uint8_t *es, size_t es_len) {
+  if (g == NULL || (es == NULL && es_len != 0))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_external_sender parsed;
+  int ret = dv_mls_group_external_sender(g, &parsed);
+  if (ret != 0)
+    return ret;
+  /* The single element spans from its signature_key prefix to the end of
+   * the vector body; compare it byte for byte. */
+  dv_mls_vec exts;
+  uint32_t count = 0;
+  dv_mls_extension e;
+  ret = count_extensions(g->extensions.data, g->extensions.len, &count);
+  if (ret != 0)
+    return ret;
+  exts.p = g->extensions.data;
+  exts.len = g->extensions.len;
+  exts.count = count;
+  if (!dv_mls_find_extension(&exts, DV_MLS_EXT_EXTERNAL_SENDERS, &e))
+    return DVOICE_ERR_NOT_FOUND;
+  dv_rd r, sub;
+  dv_rd_init(&r, e.data.p, e.data.len);
+  if (dv_rd_vec(&r, &sub) != 0 || dv_rd_finish(&r) != 0)
+    return DVOICE_ERR_PROTO;
+  if (sub.len != es_len || (es_len > 0 && memcmp(sub.p, es, es_len) != 0))
+    return DVOICE_ERR_PROTO;
+  return 0;
+}
+
+int dv_mls_group_dave_base_secret(const dv_mls_group *g, uint64_t user_id,
+                                  uint8_t out[16]) {
+  if (g == NULL || out == NULL || group_is_empty(g))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  uint8_t ctx[8];
+  for (int i = 0; i < 8; i++)
+    ctx[i] = (uint8_t)(user_id >> (8 * i));
+  return dv_mls_export(g->secrets.exporter, "Discord Secure Frames v0", ctx,
+                       sizeof ctx, out, 16);
 }
 
 int dv_mls_group_check_external_proposal(const dv_mls_group *g,
@@ -969,6 +1042,29 @@ int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg, size_t len,
   if (ret == 0 && ref != NULL)
     memcpy(ref, r, sizeof r);
   return ret;
+}
+
+int dv_mls_group_queue_checked(dv_mls_group *g, const uint8_t *msg, size_t len,
+                               const uint8_t ref[DV_MLS_HASH_LEN]) {
+  if (g == NULL || msg == NULL || ref == NULL || group_is_empty(g))
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  dv_mls_message m;
+  uint8_t r[DV_MLS_HASH_LEN];
+  int ret = dv_mls_message_decode(msg, len, &m);
+  if (ret != 0)
+    return ret;
+  const dv_mls_framed_content *fc = &m.pub.content;
+  if (m.wire_format != DV_MLS_WF_PUBLIC ||
+      !bytes_eq(&fc->group_id, g->group_id.data, g->group_id.len) ||
+      fc->epoch != g->epoch || fc->content_type != DV_MLS_CONTENT_PROPOSAL)
+    return DVOICE_ERR_PROTO;
+  ret = dv_mls_proposal_ref(&m.pub, r);
+  if (ret != 0)
+    return ret;
+  if (sodium_memcmp(r, ref, sizeof r) != 0 ||
+      queue_find(g, r, sizeof r) != NULL)
+    return DVOICE_ERR_PROTO;
+  return queue_push(g, msg, len, r);
 }
 
 int dv_mls_group_revoke_proposal(dv_mls_group *g,

@@ -2,8 +2,14 @@
  * MLS group state and handshake messages for DAVE (cipher suite 2, RFC
  * 9420): KeyPackage creation in DAVE's profile, PublicMessage signing and
  * verification (member and external senders), proposal references, a new
- * epoch-0 group, and joining from a Welcome. See reference/dave.md sections
- * 1 and 3.
+ * epoch-0 group, joining from a Welcome, the proposal queue, and commit
+ * creation and processing (with TreeKEM from mls_treekem). See
+ * reference/dave.md sections 1 and 3.
+ *
+ * Threading (DESIGN.md section 5): functions taking a const group only read
+ * it, so they may run on a worker thread while the loop thread leaves the
+ * group alone; they call env->rand and env->mem from that thread, so those
+ * hooks must be thread-safe (the defaults are).
  *
  * Every function returns 0 or a negative DVOICE_ERR_* code. Common codes:
  * DVOICE_ERR_INVALID_ARGUMENT (NULL, bad length), DVOICE_ERR_NOMEM,
@@ -11,7 +17,8 @@
  * UNSUPPORTED), DVOICE_ERR_CRYPTO (bad signature, MAC, AEAD tag, point,
  * tree hash or parent hash), DVOICE_ERR_PROTO (a well-formed message that
  * breaks an MLS or DAVE rule: wrong group, epoch, sender, content type,
- * proposal type, missing extension, PSKs), DVOICE_ERR_NOT_FOUND (a Welcome
+ * proposal type, missing extension), DVOICE_ERR_UNSUPPORTED (PSKs without
+ * dv_mls_join_keys.psks, PrivateMessage), DVOICE_ERR_NOT_FOUND (a Welcome
  * with no secrets for our KeyPackage, our leaf missing from the tree).
  * Peer input never crashes or over-reads.
  */
@@ -257,6 +264,28 @@ int dv_mls_group_join(dv_mls_group *g, const uint8_t *welcome,
                       size_t welcome_len, const dv_mls_join_keys *keys,
                       const dv_mls_bytes *external_tree);
 
+/*
+ * The same join split so the leaf-signature checks (one ECDSA verify per
+ * member, the bulk of the cost) can run on several worker threads
+ * (DESIGN.md section 5): dv_mls_group_join_begin does everything
+ * dv_mls_group_join does except validating the leaves themselves (the
+ * GroupInfo signature, tree hash, key uniqueness and parent hashes are
+ * checked); then dv_mls_group_join_verify_leaves must succeed for every
+ * leaf range covering [0, g->tree.n_leaves) before |g| is used. It only
+ * reads |g|, so ranges may run concurrently. On any failure the caller
+ * frees |g|. dv_mls_group_join is begin + verify_leaves(0, all).
+ */
+int dv_mls_group_join_begin(dv_mls_group *g, const uint8_t *welcome,
+                            size_t welcome_len, const dv_mls_join_keys *keys,
+                            const dv_mls_bytes *external_tree);
+
+/* Validates leaves [first, first + count) of a group from
+ * dv_mls_group_join_begin (dv_mls_leaf_validate with the group id and the
+ * group's validate_flags; blank leaves are skipped; the range is clipped to
+ * the tree). 0, DVOICE_ERR_CRYPTO, DVOICE_ERR_PROTO. */
+int dv_mls_group_join_verify_leaves(const dv_mls_group *g, uint32_t first,
+                                    uint32_t count);
+
 /* The user id of leaf |leaf_index| (DAVE credential). NOT_FOUND if blank,
  * PROTO if the credential is not an 8-byte basic identity. */
 int dv_mls_group_user_id(const dv_mls_group *g, uint32_t leaf_index,
@@ -269,6 +298,23 @@ int dv_mls_group_user_id(const dv_mls_group *g, uint32_t leaf_index,
  */
 int dv_mls_group_external_sender(const dv_mls_group *g,
                                  dv_mls_external_sender *out);
+
+/*
+ * DAVE's Welcome check (dave.md section 1.2): 0 if the group's
+ * external_senders extension holds exactly one ExternalSender whose
+ * encoding equals |es| (the op 25 payload), else DVOICE_ERR_PROTO
+ * (NOT_FOUND if the extension is absent).
+ */
+int dv_mls_group_external_sender_matches(const dv_mls_group *g,
+                                         const uint8_t *es, size_t es_len);
+
+/*
+ * DAVE's per-sender media base secret for this epoch (dave.md section
+ * 4.1): MLS-Exporter("Discord Secure Frames v0", little-endian u64
+ * |user_id|, 16).
+ */
+int dv_mls_group_dave_base_secret(const dv_mls_group *g, uint64_t user_id,
+                                  uint8_t out[16]);
 
 /*
  * Validates a proposal from the external sender (dave.md section 1.3):
@@ -299,6 +345,19 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
  */
 int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg, size_t len,
                                 uint8_t ref[DV_MLS_HASH_LEN]);
+
+/*
+ * Queues a proposal already validated off the loop thread (DESIGN.md
+ * section 5: the expensive dv_mls_group_check_external_proposal runs on a
+ * worker with this group left untouched, then this cheap step runs on the
+ * loop). Decodes |msg|, requires our group id and epoch, recomputes the
+ * ProposalRef and requires it to equal |ref| (the one the check returned,
+ * so the bytes are the ones checked); signatures are NOT verified again.
+ * Errors: decode errors, PROTO (group, epoch, ref mismatch, duplicate),
+ * NOMEM.
+ */
+int dv_mls_group_queue_checked(dv_mls_group *g, const uint8_t *msg, size_t len,
+                               const uint8_t ref[DV_MLS_HASH_LEN]);
 
 /* Removes the queued proposal with |ref| (op 27 revoke). NOT_FOUND if no
  * queued proposal has that ref. */

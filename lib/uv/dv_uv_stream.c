@@ -759,7 +759,8 @@ static int ws_on_http(dv_ws *ws, const dv_ws_request *req, dv_buf *body,
   if (s->close_requested || s->cb.on_http == NULL) {
     return 400;
   }
-  return s->cb.on_http(s, req->target, body, content_type, s->ud);
+  return s->cb.on_http(s, req->target, req->headers, req->nheaders, body,
+                       content_type, s->ud);
 }
 
 static int ws_on_open(dv_ws *ws, void *ud) {

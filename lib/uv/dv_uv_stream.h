@@ -85,15 +85,17 @@ typedef struct dv_uv_ws_callbacks {
   int (*on_request)(dv_uv_ws *s, const char *target, void *user_data);
   /*
    * Server side only, may be NULL: a plain HTTP GET (no Upgrade) for
-   * |target| (borrowed) arrived. Append the response body to |body|, set
+   * |target| with |headers| (borrowed for the call) arrived. Append the
+   * response body to |body|, set
    * |*content_type| (static string; default "application/json") and
    * return an HTTP status in 200..599 (else 500 is sent). The response is
    * sent with "Connection: close", then the connection fails with
    * DVOICE_ERR_WS_UPGRADE (on_error) and shuts down once the response is
    * written. NULL: such requests get 400.
    */
-  int (*on_http)(dv_uv_ws *s, const char *target, dv_buf *body,
-                 const char **content_type, void *user_data);
+  int (*on_http)(dv_uv_ws *s, const char *target, const dv_ws_header *headers,
+                 size_t nheaders, dv_buf *body, const char **content_type,
+                 void *user_data);
 } dv_uv_ws_callbacks;
 
 typedef struct dv_uv_ws_settings {

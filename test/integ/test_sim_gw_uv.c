@@ -184,6 +184,11 @@ static int released(void *ud) {
   return ((cli *)ud)->ws_released >= 2;
 }
 
+static void sim_closed_flag(dvoice_sim *sim, void *ud) {
+  (void)sim;
+  *(int *)ud = 1;
+}
+
 static void sim_closed(dvoice_sim *sim, void *ud) {
   (void)sim;
   ((cli *)ud)->sim_closed = 1;
@@ -285,9 +290,126 @@ static void test_gateway_against_sim(void **state) {
   dvt_env_free(&c.env);
 }
 
+/* ---- REST over plain HTTP (dvoice_sim_settings.plain) -------------------- */
+
+typedef struct http_get {
+  uv_tcp_t tcp;
+  uv_connect_t conn;
+  uv_write_t wr;
+  const char *req;
+  dv_buf got;
+  int eof;
+  char rx[4096];
+} http_get;
+
+static void hg_alloc(uv_handle_t *h, size_t n, uv_buf_t *b) {
+  http_get *hg = h->data;
+  (void)n;
+  *b = uv_buf_init(hg->rx, sizeof(hg->rx));
+}
+
+static void hg_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  http_get *hg = st->data;
+  if (n > 0) {
+    assert_int_equal(dv_buf_append(&hg->got, b->base, (size_t)n), 0);
+  } else if (n < 0) {
+    hg->eof = 1;
+    uv_read_stop(st);
+  }
+}
+
+static void hg_connected(uv_connect_t *req, int status) {
+  http_get *hg = req->data;
+  uv_buf_t b = uv_buf_init((char *)hg->req, (unsigned)strlen(hg->req));
+  assert_int_equal(status, 0);
+  assert_int_equal(uv_write(&hg->wr, (uv_stream_t *)&hg->tcp, &b, 1, NULL), 0);
+  assert_int_equal(uv_read_start((uv_stream_t *)&hg->tcp, hg_alloc, hg_read),
+                   0);
+}
+
+/* Sends |req| to 127.0.0.1:|port| and returns the response (malloc'd). */
+static char *http_fetch(uv_loop_t *loop, uint16_t port, const char *req) {
+  http_get hg;
+  struct sockaddr_in a;
+  char *out;
+  memset(&hg, 0, sizeof(hg));
+  dv_buf_init(&hg.got, NULL);
+  hg.req = req;
+  hg.tcp.data = hg.conn.data = &hg;
+  assert_int_equal(uv_tcp_init(loop, &hg.tcp), 0);
+  assert_int_equal(uv_ip4_addr("127.0.0.1", port, &a), 0);
+  assert_int_equal(
+      uv_tcp_connect(&hg.conn, &hg.tcp, (struct sockaddr *)&a, hg_connected),
+      0);
+  dvt_run_flag(loop, &hg.eof, 5000);
+  uv_close((uv_handle_t *)&hg.tcp, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  assert_int_equal(dv_buf_push(&hg.got, 0), 0);
+  out = strdup((char *)hg.got.data);
+  dv_buf_free(&hg.got);
+  return out;
+}
+
+static void test_rest_gateway_bot(void **state) {
+  uv_loop_t loop;
+  dvt_env env;
+  dvoice_sim *sim;
+  dvoice_sim_settings ss;
+  int closed = 0;
+  unsigned port;
+  char req[256], *resp;
+  (void)state;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  dvt_env_init(&env);
+  env.env.now = NULL;
+  env.env.rand = NULL;
+  dvoice_sim_settings_default(&ss);
+  ss.env = &env.env;
+  ss.plain = 1;
+  assert_int_equal(dvoice_sim_start(&loop, &ss, &sim), 0);
+  assert_null(dvoice_sim_ca_file(sim));
+  assert_int_equal(dvoice_sim_add_bot(sim, TOKEN, BOT), 0);
+  assert_int_equal(
+      sscanf(dvoice_sim_api_url(sim), "http://127.0.0.1:%u/api/v10", &port), 1);
+  snprintf(req, sizeof(req),
+           "GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n"
+           "Authorization: Bot %s\r\n\r\n",
+           TOKEN);
+  resp = http_fetch(&loop, (uint16_t)port, req);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_non_null(strstr(resp, "\"shards\":1"));
+  {
+    char want[128];
+    snprintf(want, sizeof(want), "{\"url\":\"ws://127.0.0.1:%u\"", port);
+    assert_non_null(strstr(resp, want));
+  }
+  free(resp);
+  assert_int_equal(dvoice_sim_violation_count(sim), 0);
+  /* Without the bot token: 401, recorded. */
+  resp = http_fetch(&loop, (uint16_t)port,
+                    "GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert_non_null(strstr(resp, "HTTP/1.1 401 "));
+  free(resp);
+  assert_int_equal(dvoice_sim_violation_count(sim), 1);
+  /* /gateway needs no token; unknown paths are 404. */
+  resp = http_fetch(&loop, (uint16_t)port,
+                    "GET /api/v10/gateway HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  free(resp);
+  resp = http_fetch(&loop, (uint16_t)port,
+                    "GET /api/v10/users/@me HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert_non_null(strstr(resp, "HTTP/1.1 404 "));
+  free(resp);
+  assert_int_equal(dvoice_sim_close(sim, sim_closed_flag, &closed), 0);
+  dvt_run_flag(&loop, &closed, 5000);
+  assert_int_equal(dvt_loop_teardown(&loop), 0);
+  dvt_env_free(&env);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gateway_against_sim),
+      cmocka_unit_test(test_rest_gateway_bot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

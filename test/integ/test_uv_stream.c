@@ -864,14 +864,14 @@ static void test_server_refuses_upgrade(void **state) {
   world_end(&w);
 }
 
-
 /* ---- plain HTTP GET on the listener ------------------------------------- */
 
-static int answer_http(dv_uv_ws *ws, const char *target, dv_buf *body,
-                       const char **ctype, void *ud) {
+static int answer_http(dv_uv_ws *ws, const char *target, const dv_ws_header *h,
+                       size_t nh, dv_buf *body, const char **ctype, void *ud) {
   side *sd = ud;
+  const char *auth = dv_ws_header_find(h, nh, "authorization");
   (void)ws;
-  ev(sd, "http:%s ", target);
+  ev(sd, "http:%s:%s ", target, auth != NULL ? auth : "-");
   *ctype = "application/json";
   return dv_buf_append_str(body, "{\"shards\":1}") == 0 ? 200 : 500;
 }
@@ -940,9 +940,9 @@ static void test_server_plain_http_get(void **state) {
   hc.conn.data = &hc;
   assert_int_equal(uv_ip4_addr("127.0.0.1", dv_uv_ws_server_port(w.srv), &a),
                    0);
-  assert_int_equal(uv_tcp_connect(&hc.conn, &hc.tcp, (struct sockaddr *)&a,
-                                  http_connected),
-                   0);
+  assert_int_equal(
+      uv_tcp_connect(&hc.conn, &hc.tcp, (struct sockaddr *)&a, http_connected),
+      0);
   dvt_run_flag(&w.loop, &hc.eof, 5000);
   dvt_run_flag(&w.loop, &w.server.released, 5000);
   assert_int_equal(dv_buf_push(&hc.got, 0), 0);
@@ -950,7 +950,7 @@ static void test_server_plain_http_get(void **state) {
                       "HTTP/1.1 200 OK\r\nConnection: close\r\n"
                       "Content-Type: application/json\r\n"
                       "Content-Length: 12\r\n\r\n{\"shards\":1}");
-  assert_string_equal(w.server.events, "http:/api/v10/gateway/bot "
+  assert_string_equal(w.server.events, "http:/api/v10/gateway/bot:Bot abc "
                                        "error:DVOICE_ERR_WS_UPGRADE "
                                        "released ");
   uv_close((uv_handle_t *)&hc.tcp, NULL);

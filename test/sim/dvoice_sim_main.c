@@ -4,6 +4,7 @@
  * and CA file first and its report last.
  *
  *   dvoice-sim [--port N] [--dir DIR] [--plain] [--bot TOKEN:USER_ID]...
+ *              [--guild GUILD_ID:CHANNEL_ID[,CHANNEL_ID...]]...
  *
  * Commands, one per line on stdin (when stdin is a pipe or a terminal):
  *   move USER GUILD CHANNEL | region USER GUILD | kick USER GUILD |
@@ -146,7 +147,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
 
 static void usage(void) {
   fprintf(stderr, "usage: dvoice-sim [--port N] [--dir DIR] [--plain] "
-                  "[--bot TOKEN:USER_ID]...\n");
+                  "[--bot TOKEN:USER_ID]... "
+                  "[--guild GUILD:CHANNEL[,CHANNEL...]]...\n");
 }
 
 int main(int argc, char **argv) {
@@ -163,7 +165,9 @@ int main(int argc, char **argv) {
       st.dir = argv[++i];
     } else if (strcmp(argv[i], "--plain") == 0) {
       st.plain = 1;
-    } else if (strcmp(argv[i], "--bot") == 0 && i + 1 < argc) {
+    } else if ((strcmp(argv[i], "--bot") == 0 ||
+                strcmp(argv[i], "--guild") == 0) &&
+               i + 1 < argc) {
       i++; /* registered after start */
     } else {
       usage();
@@ -188,6 +192,25 @@ int main(int argc, char **argv) {
       rv = dvoice_sim_add_bot(a.sim, argv[i], strtoull(colon + 1, NULL, 10));
       if (rv != 0) {
         fprintf(stderr, "dvoice-sim: --bot: %s\n", dvoice_strerror(rv));
+      }
+    } else if (strcmp(argv[i], "--guild") == 0 && i + 1 < argc) {
+      uint64_t ch[16];
+      size_t n = 0;
+      char *p = argv[++i], *end;
+      uint64_t g = strtoull(p, &end, 10);
+      if (*end == ':') {
+        p = end + 1;
+        while (n < 16 && *p != 0) {
+          ch[n++] = strtoull(p, &end, 10);
+          p = *end == ',' ? end + 1 : end;
+          if (end == p && *p != 0) {
+            break;
+          }
+        }
+      }
+      rv = dvoice_sim_add_guild(a.sim, g, ch, n);
+      if (rv != 0) {
+        fprintf(stderr, "dvoice-sim: --guild: %s\n", dvoice_strerror(rv));
       }
     }
   }

@@ -12,6 +12,7 @@
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
 
+#define INTENT_GUILDS (1u << 0)
 #define INTENT_GUILD_VOICE_STATES (1u << 7)
 /* Intents Discord defines today (bits 0..25); others give 4013. */
 #define INTENTS_KNOWN ((1u << 26) - 1)
@@ -387,6 +388,10 @@ void dv_sim_gw_free(dv_sim_gw *gw) {
     dv_free(gmem(gw), gw->bots[i].token);
   }
   dv_free(gmem(gw), gw->bots);
+  for (size_t i = 0; i < gw->nguilds; i++) {
+    dv_free(gmem(gw), gw->guilds[i].channels);
+  }
+  dv_free(gmem(gw), gw->guilds);
   dv_free(gmem(gw), gw->resume_url);
   dv_sim_violations_free(&gw->violations, gmem(gw));
   dv_free(gmem(gw), gw);
@@ -423,6 +428,10 @@ static const dv_sim_gw_bot *find_bot(const dv_sim_gw *gw, const char *token,
     }
   }
   return NULL;
+}
+
+int dv_sim_gw_has_bot(const dv_sim_gw *gw, const char *token) {
+  return find_bot(gw, token, strlen(token)) != NULL;
 }
 
 int dv_sim_gw_add_bot(dv_sim_gw *gw, const char *token, uint64_t user_id) {
@@ -586,6 +595,72 @@ static int rate_exceeded(dv_sim_gw_conn *c, dvoice_tstamp now) {
   return 0;
 }
 
+/* A minimal but complete GUILD_CREATE body (the fields discord.js reads). */
+static json_t *guild_json(const dv_sim_gw_session *s,
+                          const dv_sim_gw_guild *gd) {
+  char g[DV_SNOWFLAKE_STR_MAX];
+  json_t *chans = json_array();
+  dv_json_snowflake_fmt(gd->id, g);
+  for (size_t i = 0; chans != NULL && i < gd->nchannels; i++) {
+    char c[DV_SNOWFLAKE_STR_MAX], name[32];
+    dv_json_snowflake_fmt(gd->channels[i], c);
+    snprintf(name, sizeof(name), "voice-%zu", i + 1);
+    json_array_append_new(
+        chans, json_pack("{s:s,s:i,s:s,s:s,s:i,s:i,s:i,s:[],s:n,s:n}", "id", c,
+                         "type", 2, "name", name, "guild_id", g, "position",
+                         (int)i, "bitrate", 64000, "user_limit", 0,
+                         "permission_overwrites", "rtc_region", "parent_id"));
+  }
+  return json_pack(
+      "{s:s,s:s,s:n,s:s,s:b,s:b,s:i,s:s,s:[],s:[{s:s,s:s,s:s,s:i,s:i,s:b,"
+      "s:b,s:b,s:i}],s:[],s:[],s:[],s:[],s:[],s:[],s:[],s:[],s:o,s:s,s:i,"
+      "s:i,s:i,s:i,s:i,s:n,s:n,s:n}",
+      "id", g, "name", "dvoice-sim guild", "icon", "owner_id", s->user_id,
+      "unavailable", 0, "large", 0, "member_count", 1, "joined_at",
+      "2026-01-01T00:00:00.000000+00:00", "features", "roles", "id", g, "name",
+      "@everyone", "permissions", "8", "position", 0, "color", 0, "hoist", 0,
+      "managed", 0, "mentionable", 0, "flags", 0, "emojis", "stickers",
+      "members", "presences", "threads", "stage_instances",
+      "guild_scheduled_events", "voice_states", "channels", chans,
+      "preferred_locale", "en-US", "verification_level", 0,
+      "default_message_notifications", 0, "explicit_content_filter", 0,
+      "mfa_level", 0, "premium_tier", 0, "afk_channel_id", "system_channel_id",
+      "vanity_url_code");
+}
+
+int dv_sim_gw_add_guild(dv_sim_gw *gw, uint64_t guild_id,
+                        const uint64_t *voice_channels, size_t n) {
+  dv_sim_gw_guild *ng;
+  uint64_t *ch;
+  if (guild_id == 0 || (n > 0 && voice_channels == NULL)) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  for (size_t i = 0; i < gw->nguilds; i++) {
+    if (gw->guilds[i].id == guild_id) {
+      return DVOICE_ERR_INVALID_ARGUMENT;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (voice_channels[i] == 0) {
+      return DVOICE_ERR_INVALID_ARGUMENT;
+    }
+  }
+  ch = dv_memdup(gmem(gw), voice_channels, n * sizeof(*ch));
+  ng = ch == NULL
+           ? NULL
+           : dv_realloc(gmem(gw), gw->guilds, (gw->nguilds + 1) * sizeof(*ng));
+  if (ng == NULL) {
+    dv_free(gmem(gw), ch);
+    return DVOICE_ERR_NOMEM;
+  }
+  gw->guilds = ng;
+  ng[gw->nguilds].id = guild_id;
+  ng[gw->nguilds].channels = ch;
+  ng[gw->nguilds].nchannels = n;
+  gw->nguilds++;
+  return 0;
+}
+
 static int is_bool_member(const json_t *o, const char *k) {
   return json_is_boolean(json_object_get(o, k));
 }
@@ -672,13 +747,30 @@ static int on_identify(dv_sim_gw_conn *c, const json_t *d, dvoice_tstamp now) {
       return rv;
     }
   }
-  ready = json_pack(
-      "{s:i,s:{s:s,s:s,s:s,s:b},s:[],s:s,s:s,s:{s:s,s:i}}", "v", 10, "user",
-      "id", s->user_id, "username", "dvoice-sim-bot", "discriminator", "0",
-      "bot", 1, "guilds", "session_id", s->session_id, "resume_gateway_url",
-      gw->resume_url != NULL ? gw->resume_url : "wss://127.0.0.1:1",
-      "application", "id", s->user_id, "flags", 0);
-  return dispatch(s, "READY", ready);
+  {
+    json_t *gl = json_array();
+    for (size_t i = 0;
+         gl != NULL && i < gw->nguilds && (s->intents & INTENT_GUILDS); i++) {
+      char g[DV_SNOWFLAKE_STR_MAX];
+      dv_json_snowflake_fmt(gw->guilds[i].id, g);
+      json_array_append_new(gl,
+                            json_pack("{s:s,s:b}", "id", g, "unavailable", 1));
+    }
+    ready =
+        json_pack("{s:i,s:{s:s,s:s,s:s,s:b},s:o,s:s,s:s,s:{s:s,s:i}}", "v", 10,
+                  "user", "id", s->user_id, "username", "dvoice-sim-bot",
+                  "discriminator", "0", "bot", 1, "guilds", gl, "session_id",
+                  s->session_id, "resume_gateway_url",
+                  gw->resume_url != NULL ? gw->resume_url : "wss://127.0.0.1:1",
+                  "application", "id", s->user_id, "flags", 0);
+  }
+  rv = dispatch(s, "READY", ready);
+  for (size_t i = 0; rv == 0 && i < gw->nguilds; i++) {
+    if (s->intents & INTENT_GUILDS) {
+      rv = dispatch(s, "GUILD_CREATE", guild_json(s, &gw->guilds[i]));
+    }
+  }
+  return rv;
 }
 
 static int on_resume(dv_sim_gw_conn *c, const json_t *d, dvoice_tstamp now) {

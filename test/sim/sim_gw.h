@@ -122,6 +122,13 @@ typedef struct dv_sim_gw_bot {
   char user_id[DV_SNOWFLAKE_STR_MAX];
 } dv_sim_gw_bot;
 
+/* A guild the bots are in, with its voice channels. */
+typedef struct dv_sim_gw_guild {
+  uint64_t id;
+  uint64_t *channels;
+  size_t nchannels;
+} dv_sim_gw_guild;
+
 struct dv_sim_gw {
   dvoice_env env;
   dv_sim_gw_settings settings;
@@ -133,6 +140,8 @@ struct dv_sim_gw {
   int nvoice;
   dv_sim_gw_bot *bots;
   size_t nbots;
+  dv_sim_gw_guild *guilds;
+  size_t nguilds;
   dv_sim_gw_session **sessions;
   size_t nsessions;
   dv_sim_gw_conn **conns;
@@ -158,6 +167,16 @@ int dv_sim_gw_add_voice_server(dv_sim_gw *gw, dv_sim_vgw *vgw,
 /* Registers a bot (|token| copied). Returns 0, INVALID_ARGUMENT (empty
  * token, user_id 0, token taken), NOMEM. */
 int dv_sim_gw_add_bot(dv_sim_gw *gw, const char *token, uint64_t user_id);
+
+/* 1 if |token| belongs to a registered bot. */
+int dv_sim_gw_has_bot(const dv_sim_gw *gw, const char *token);
+
+/* Adds a guild with |n| voice channels (copied). Sessions whose intents
+ * include GUILDS see it in READY (unavailable) and then as GUILD_CREATE,
+ * as libraries that cache guilds (discord.js) expect. Returns 0,
+ * INVALID_ARGUMENT (id 0, a channel 0, guild known), NOMEM. */
+int dv_sim_gw_add_guild(dv_sim_gw *gw, uint64_t guild_id,
+                        const uint64_t *voice_channels, size_t n);
 
 /* A WebSocket upgrade completed: queues Hello. Returns 0 or NOMEM. */
 int dv_sim_gw_conn_new(dv_sim_gw *gw, dvoice_tstamp now, dv_sim_gw_conn **out);

@@ -182,7 +182,8 @@ static void on_timer(uv_timer_t *t) {
 
 /* ---- WebSocket and HTTP callbacks --------------------------------------- */
 
-static int on_http(dv_uv_ws *ws, const char *target, dv_buf *body,
+static int on_http(dv_uv_ws *ws, const char *target,
+                   const dv_ws_header *headers, size_t nheaders, dv_buf *body,
                    const char **ctype, void *ud) {
   gwconn *gc = ud;
   dv_sim_gw_uv *g = gc->g;
@@ -191,9 +192,19 @@ static int on_http(dv_uv_ws *ws, const char *target, dv_buf *body,
             strncmp(target, "/api/v10/gateway/bot", tl) == 0;
   int plain = tl == strlen("/api/v10/gateway") &&
               strncmp(target, "/api/v10/gateway", tl) == 0;
+  const char *auth = dv_ws_header_find(headers, nheaders, "Authorization");
   (void)ws;
   g->http_requests++;
   *ctype = "application/json";
+  if (bot && (auth == NULL || strncmp(auth, "Bot ", 4) != 0 ||
+              !dv_sim_gw_has_bot(g->core, auth + 4))) {
+    /* As Discord: /gateway/bot needs "Authorization: Bot TOKEN". */
+    (void)dv_sim_violations_add(&g->core->violations, g->env.mem, gnow(g), 0,
+                                "GET /gateway/bot without a valid bot token");
+    (void)dv_buf_append_str(body,
+                            "{\"message\":\"401: Unauthorized\",\"code\":0}");
+    return 401;
+  }
   if (bot) {
     return dv_buf_appendf(body,
                           "{\"url\":\"%s\",\"shards\":1,"

@@ -36,6 +36,7 @@ struct dv_sim_member_media {
   uint32_t hi_ts;
   uint64_t window; /* bit i: seq hi_seq - i was received */
   dvoice_tstamp last_inorder;
+  dvoice_tstamp anchor_at; /* arrival of the first tracked packet */
   OpusDecoder *dec;
   dvoice_tstamp *arrivals;
   size_t narrivals;
@@ -400,6 +401,7 @@ static void track_continuity(struct dv_sim_member_media *mm,
     mm->hi_ts = ts;
     mm->window = 1;
     mm->last_inorder = now;
+    mm->anchor_at = now;
     st->first_seq = seq;
     st->first_ts = ts;
     st->last_seq = seq;
@@ -409,6 +411,16 @@ static void track_continuity(struct dv_sim_member_media *mm,
   d = (int16_t)(uint16_t)(seq - mm->hi_seq);
   if (d > 0) {
     uint64_t delta = now - mm->last_inorder;
+    /* Where the media clock says this packet belongs: 1 sample = 1/48 ms. */
+    int64_t drift =
+        (int64_t)(now - mm->anchor_at) -
+        (int64_t)((uint64_t)(uint32_t)(ts - st->first_ts) * 1000000u / 48u);
+    if (drift < st->drift_min_ns) {
+      st->drift_min_ns = drift;
+    }
+    if (drift > st->drift_max_ns) {
+      st->drift_max_ns = drift;
+    }
     st->missing += (uint64_t)(d - 1);
     if ((uint32_t)(ts - mm->hi_ts) != FRAME_TS * (uint32_t)d) {
       st->ts_errors++;
@@ -552,6 +564,21 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
     return 0;
   }
   st->decrypted++;
+  if (st->decrypted == 1 && s->sel_port != 0 &&
+      (s->sel_ip != from->ip || s->sel_port != from->port)) {
+    /* Select Protocol should carry what IP discovery reported. */
+    rv = dv_sim_vgw_record(m->vgw, s, now, 0,
+                           "rtp: source %u.%u.%u.%u:%u is not the selected "
+                           "%u.%u.%u.%u:%u",
+                           from->ip >> 24, (from->ip >> 16) & 0xff,
+                           (from->ip >> 8) & 0xff, from->ip & 0xff,
+                           (unsigned)from->port, s->sel_ip >> 24,
+                           (s->sel_ip >> 16) & 0xff, (s->sel_ip >> 8) & 0xff,
+                           s->sel_ip & 0xff, (unsigned)s->sel_port);
+    if (rv != 0) {
+      return rv;
+    }
+  }
   mm->addr_known = 1;
   mm->addr = *from;
   track_continuity(mm, st, dv_get_u16(p + 2), dv_get_u32(p + 4), now);

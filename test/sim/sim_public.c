@@ -230,6 +230,15 @@ int dvoice_sim_add_bot(dvoice_sim *sim, const char *token, uint64_t user_id) {
   return dv_sim_gw_add_bot(dv_sim_gw_uv_core(sim->gw), token, user_id);
 }
 
+int dvoice_sim_add_guild(dvoice_sim *sim, uint64_t guild_id,
+                         const uint64_t *voice_channel_ids, size_t n) {
+  if (sim == NULL || sim->closing) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  return dv_sim_gw_add_guild(dv_sim_gw_uv_core(sim->gw), guild_id,
+                             voice_channel_ids, n);
+}
+
 int dvoice_sim_command_run(dvoice_sim *sim, dvoice_sim_command cmd,
                            uint64_t user_id, uint64_t guild_id, uint64_t arg) {
   char uid[DV_SNOWFLAKE_STR_MAX];

@@ -135,6 +135,10 @@ int dv_sim_session_report_json(const dv_sim_session_report *r,
   bad |= json_object_set_new(media, "ia_max_dev_ms",
                              json_real((double)m->ia_max_dev_ns / 1e6));
   bad |= json_object_set_new(media, "jitter_ms", json_real(m->jitter_ns / 1e6));
+  bad |= json_object_set_new(media, "drift_min_ms",
+                             json_real((double)m->drift_min_ns / 1e6));
+  bad |= json_object_set_new(media, "drift_max_ms",
+                             json_real((double)m->drift_max_ns / 1e6));
   bad |= json_object_set_new(o, "media", media);
   if (bad) {
     json_decref(o);

@@ -58,6 +58,10 @@ typedef struct dv_sim_media_stats {
   uint64_t ia_min_ns, ia_max_ns;
   uint64_t ia_max_dev_ns; /* max |delta - 20 ms| */
   double jitter_ns;       /* RFC 3550 interarrival jitter estimate */
+  /* Arrival minus the media clock's grid (anchored at the first packet,
+   * 48 kHz timestamps), over in-order packets: a pacer's drift and spread.
+   * Both 0 until a second packet. */
+  int64_t drift_min_ns, drift_max_ns;
 } dv_sim_media_stats;
 
 /* Everything recorded for one registered session. */

@@ -144,6 +144,24 @@ static uint32_t last_seq(const dv_sim_session *s) {
   return s->next_seq - 1;
 }
 
+/*
+ * On the wire seq is 16 bits and wraps (the binary prefix is a u16); inside,
+ * the counter is 32 bits. Maps a client's seq_ack to the newest internal seq
+ * with those low 16 bits. Returns 0, or -1 if it names nothing we sent.
+ */
+static int map_ack(const dv_sim_session *s, int64_t ack, uint32_t *out) {
+  uint32_t last = last_seq(s), back;
+  if (!s->have_seq || ack < 0 || ack > 0xffff) {
+    return -1;
+  }
+  back = (uint16_t)((uint16_t)last - (uint16_t)ack);
+  if (back > last - s->vgw->settings.seq_start) {
+    return -1;
+  }
+  *out = last - back;
+  return 0;
+}
+
 /* Sends a sequenced message to a session: it gets the next seq, goes into
  * the replay ring, and is queued if a connection is live. Steals |d|. */
 static int session_send_seq(dv_sim_vgw *vgw, dv_sim_session *s, int op,
@@ -172,9 +190,9 @@ static int session_send_seq(dv_sim_vgw *vgw, dv_sim_session *s, int op,
   slot = &s->replay[(s->replay_head + s->replay_len) % cap];
   dv_buf_init(&slot->text, vmem(vgw));
   slot->seq = seq;
-  rv = dump_json(
-      json_pack("{s:i,s:o,s:I}", "op", op, "d", d, "seq", (json_int_t)seq),
-      &slot->text);
+  rv = dump_json(json_pack("{s:i,s:o,s:I}", "op", op, "d", d, "seq",
+                           (json_int_t)(seq & 0xffffu)),
+                 &slot->text);
   if (rv != 0) {
     dv_buf_free(&slot->text);
     return rv;
@@ -781,6 +799,7 @@ static int handle_resume(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
   const char *server_id, *session_id, *token;
   json_t *ack;
   json_int_t seq_ack = -1;
+  uint32_t ack_int = 0;
   dv_sim_session *s;
   size_t replayed = 0;
   int rv;
@@ -810,9 +829,9 @@ static int handle_resume(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
                            "resume: token/server_id mismatch");
     return rv != 0 ? rv : close_conn(c, 4004, now);
   }
-  if (seq_ack >= 0 && (!s->have_seq || (uint32_t)seq_ack > last_seq(s))) {
+  if (seq_ack >= 0 && map_ack(s, seq_ack, &ack_int) != 0) {
     rv = dv_sim_vgw_record(vgw, s, now, 4006,
-                           "resume: seq_ack %lld beyond last seq",
+                           "resume: seq_ack %lld is no seq we sent",
                            (long long)seq_ack);
     if (rv != 0) {
       return rv;
@@ -822,7 +841,7 @@ static int handle_resume(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
   /* The remaining failures are Discord's choices, not client bugs. */
   if (!session_alive(s) || s->refuse_resume ||
       (s->replay_dropped &&
-       (seq_ack < 0 || (uint32_t)seq_ack < s->replay_dropped_upto))) {
+       (seq_ack < 0 || ack_int < s->replay_dropped_upto))) {
     s->refuse_resume = 0;
     s->report.resume_failures++;
     s->report.last_close_code = 4006;
@@ -859,7 +878,7 @@ static int handle_resume(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
   for (size_t i = 0; i < s->replay_len && rv == 0; i++) {
     dv_sim_replay *r =
         &s->replay[(s->replay_head + i) % vgw->settings.replay_max];
-    if (seq_ack >= 0 && r->seq <= (uint32_t)seq_ack) {
+    if (seq_ack >= 0 && r->seq <= ack_int) {
       continue;
     }
     rv = queue_out(c, DV_SIM_OUT_TEXT, 0, r->text.data, r->text.len);
@@ -875,6 +894,7 @@ static int handle_resume(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
 static int handle_heartbeat(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
   const dv_sim_vgw_settings *st = &c->vgw->settings;
   dv_sim_session *s = c->session;
+  uint32_t ack_int;
   json_t *t, *ack;
   if (!json_is_object(d)) {
     return violate(c, now, 4020, "heartbeat: d is not a v8 {t, seq_ack}");
@@ -888,10 +908,10 @@ static int handle_heartbeat(dv_sim_vgw_conn *c, json_t *d, dvoice_tstamp now) {
     return violate(c, now, 4020, "heartbeat: seq_ack is not an integer");
   }
   if (ack != NULL && json_integer_value(ack) >= 0 &&
-      (!s->have_seq || json_integer_value(ack) > (json_int_t)last_seq(s))) {
+      map_ack(s, json_integer_value(ack), &ack_int) != 0) {
     /* Not fatal on Discord as far as anyone knows, but a client bug. */
     int rv = dv_sim_vgw_record(c->vgw, s, now, 0,
-                               "heartbeat: seq_ack %lld beyond last seq",
+                               "heartbeat: seq_ack %lld is no seq we sent",
                                (long long)json_integer_value(ack));
     if (rv != 0) {
       return rv;

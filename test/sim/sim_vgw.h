@@ -51,7 +51,8 @@ typedef struct dv_sim_vgw_settings {
   size_t nmodes;
   /* Sequenced messages kept per session for replay on resume. Default 64. */
   size_t replay_max;
-  /* First seq a session uses. Default 0 (catches "seq 0 means none"). */
+  /* First seq a session uses. Default 0 (catches "seq 0 means none").
+   * Seqs are sent modulo 65536; 65530 tests the wrap. */
   uint32_t seq_start;
   /* Nonzero: Identify with max_dave_protocol_version 0 closes with 4017.
    * Default 0 (the simulator does not run DAVE yet). */

@@ -267,6 +267,23 @@ static void test_external_proposals(void **state) {
   assert_int_equal(check(&g, &msg, ref), DVOICE_ERR_CRYPTO);
   kp.data[kp.len - 5] ^= 1;
 
+  /* The DAVE Welcome check against the op 25 bytes. */
+  assert_int_equal(
+      dv_mls_group_external_sender_matches(&g, gw.es.data, gw.es.len), 0);
+  assert_int_equal(
+      dv_mls_group_external_sender_matches(&g, other.es.data, other.es.len),
+      DVOICE_ERR_PROTO);
+  assert_int_equal(
+      dv_mls_group_external_sender_matches(&g, gw.es.data, gw.es.len - 1),
+      DVOICE_ERR_PROTO);
+  /* The media base secret is the exporter with a little-endian user id. */
+  uint8_t base[16], want[16], le[8] = {0x2a};
+  assert_int_equal(dv_mls_group_dave_base_secret(&g, 42, base), 0);
+  assert_int_equal(dv_mls_export(g.secrets.exporter, "Discord Secure Frames v0",
+                                 le, 8, want, 16),
+                   0);
+  assert_memory_equal(base, want, 16);
+
   dv_buf_free(&kp);
   dv_buf_free(&msg);
   dv_buf_free(&gw.es);
@@ -384,6 +401,20 @@ static void test_commit_flow(void **state) {
   same_epoch(&a.g, &c.g);
   assert_int_equal(dv_mls_group_own_leaf(&b.g), 1);
   assert_int_equal(dv_mls_group_own_leaf(&c.g), 2);
+  /* The split join's leaf check, by range: a broken signature on leaf 0
+   * fails its range only. */
+  dv_mls_group bcopy;
+  dv_mls_group_init(&bcopy, &e.env);
+  assert_int_equal(dv_mls_group_copy(&bcopy, &b.g), 0);
+  assert_int_equal(dv_mls_group_join_verify_leaves(&bcopy, 0, UINT32_MAX), 0);
+  uint8_t *lsig = (uint8_t *)bcopy.tree.nodes[0].u.leaf.signature.p;
+  lsig[bcopy.tree.nodes[0].u.leaf.signature.len - 1] ^= 1;
+  assert_int_equal(dv_mls_group_join_verify_leaves(&bcopy, 0, 1),
+                   DVOICE_ERR_CRYPTO);
+  assert_int_equal(dv_mls_group_join_verify_leaves(&bcopy, 1, 2), 0);
+  assert_int_equal(dv_mls_group_join_verify_leaves(&bcopy, 0, UINT32_MAX),
+                   DVOICE_ERR_CRYPTO);
+  dv_mls_group_free(&bcopy);
   uint64_t uid;
   assert_int_equal(dv_mls_group_user_id(&b.g, 2, &uid), 0);
   assert_true(uid == 1002);
@@ -400,6 +431,34 @@ static void test_commit_flow(void **state) {
   dv_buf_reset(&msg);
   gateway_proposal(&gw, &e, gid, 8, 1, DV_MLS_PROP_ADD, 0, &d.kp, 0, &msg);
   queue_all(gab, 3, &msg);
+  /* DAVE: a committer may not change its identity. A copy of B whose own
+   * leaf claims another user id (same keys, validly signed) commits; A
+   * refuses the result. */
+  {
+    dv_mls_group bad;
+    dv_mls_group_init(&bad, &e.env);
+    assert_int_equal(dv_mls_group_copy(&bad, &b.g), 0);
+    dv_buf lf;
+    dv_buf_init(&lf, NULL);
+    assert_int_equal(dv_mls_dave_leaf_node(&e.env, 4242, &b.sk, &b.lk, &lf), 0);
+    dv_mls_leaf_node ln;
+    dv_rd rd;
+    dv_rd_init(&rd, lf.data, lf.len);
+    assert_int_equal(dv_mls_leaf_node_read(&rd, &ln), 0);
+    assert_int_equal(dv_mls_tree_set_leaf(&bad.tree, 1, &ln), 0);
+    dv_buf bc, bw;
+    dv_buf_init(&bc, NULL);
+    dv_buf_init(&bw, NULL);
+    assert_int_equal(dv_mls_group_commit(&bad, &bc, &bw, &next), 0);
+    dv_mls_group_free(&next);
+    assert_int_equal(dv_mls_group_process_commit(&a.g, bc.data, bc.len, &next),
+                     DVOICE_ERR_PROTO);
+    assert_int_equal(next.tree.n_leaves, 0);
+    dv_buf_free(&bc);
+    dv_buf_free(&bw);
+    dv_buf_free(&lf);
+    dv_mls_group_free(&bad);
+  }
   dv_buf_reset(&commit);
   dv_buf_reset(&welcome);
   assert_int_equal(dv_mls_group_commit(&b.g, &commit, &welcome, &next), 0);
@@ -474,6 +533,29 @@ static void test_commit_flow(void **state) {
   adopt(&d.g, &next);
   same_epoch(&a.g, &d.g);
   assert_int_equal(a.g.epoch, 4);
+
+  /* Check off the loop, then queue the checked bytes cheaply; a different
+   * message under that ref is refused. */
+  uint8_t cref[32];
+  dv_buf other_msg;
+  dv_buf_init(&other_msg, NULL);
+  dv_buf_reset(&msg);
+  gateway_proposal(&gw, &e, gid, 8, 4, DV_MLS_PROP_REMOVE, 2, NULL, 0, &msg);
+  gateway_proposal(&gw, &e, gid, 8, 4, DV_MLS_PROP_REMOVE, 0, NULL, 0,
+                   &other_msg);
+  dv_mls_message cm;
+  assert_int_equal(dv_mls_message_decode(msg.data, msg.len, &cm), 0);
+  assert_int_equal(dv_mls_group_check_external_proposal(&a.g, &cm, cref), 0);
+  assert_int_equal(
+      dv_mls_group_queue_checked(&a.g, other_msg.data, other_msg.len, cref),
+      DVOICE_ERR_PROTO);
+  assert_int_equal(dv_mls_group_queue_checked(&a.g, msg.data, msg.len, cref),
+                   0);
+  assert_int_equal(dv_mls_group_queue_checked(&a.g, msg.data, msg.len, cref),
+                   DVOICE_ERR_PROTO);
+  assert_int_equal(a.g.n_props, 1);
+  assert_int_equal(dv_mls_group_revoke_proposal(&a.g, cref), 0);
+  dv_buf_free(&other_msg);
 
   /* Revoke: queue then revoke leaves nothing; an unknown ref is refused. */
   uint8_t ref[32];

@@ -281,6 +281,51 @@ static void test_resume_checks(void **state) {
   dv_sim_gw_conn_free(c);
 }
 
+static void test_guild_create(void **state) {
+  static const uint64_t chans[] = {501, 502};
+  fx *f = *state;
+  dv_sim_gw_conn *c;
+  dv_sim_out o;
+  int n = 0;
+  char seen[3][2048];
+  assert_int_equal(dv_sim_gw_add_guild(f->sgw, 77, chans, 2), 0);
+  assert_int_equal(dv_sim_gw_add_guild(f->sgw, 77, chans, 2),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dv_sim_gw_add_guild(f->sgw, 0, chans, 2),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  c = raw_conn(f);
+  raw_send(f, c, IDENTIFY_OK);
+  while (dv_sim_gw_conn_pop(c, &o)) {
+    assert_true(n < 3);
+    snprintf(seen[n++], sizeof(seen[0]), "%.*s", (int)o.data.len,
+             (char *)o.data.data);
+    dv_buf_free(&o.data);
+  }
+  assert_int_equal(n, 2);
+  assert_non_null(strstr(seen[0], "\"t\":\"READY\""));
+  assert_non_null(
+      strstr(seen[0], "\"guilds\":[{\"id\":\"77\",\"unavailable\":true}]"));
+  assert_non_null(strstr(seen[1], "\"t\":\"GUILD_CREATE\",\"s\":2"));
+  assert_non_null(strstr(seen[1], "{\"id\":\"502\",\"type\":2,"));
+  assert_non_null(strstr(seen[1], "\"voice_states\":[]"));
+  dv_sim_gw_conn_free(c);
+  /* Without the GUILDS intent: no guilds at all. */
+  c = raw_conn(f);
+  raw_send(
+      f, c,
+      "{\"op\":2,\"d\":{\"token\":\"" TOKEN "\",\"intents\":128,"
+      "\"properties\":{\"os\":\"l\",\"browser\":\"x\",\"device\":\"x\"}}}");
+  n = 0;
+  while (dv_sim_gw_conn_pop(c, &o)) {
+    snprintf(seen[n++], sizeof(seen[0]), "%.*s", (int)o.data.len,
+             (char *)o.data.data);
+    dv_buf_free(&o.data);
+  }
+  assert_int_equal(n, 1);
+  assert_non_null(strstr(seen[0], "\"guilds\":[]"));
+  dv_sim_gw_conn_free(c);
+}
+
 /* ---- paired with the client machine ------------------------------------- */
 
 static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
@@ -570,6 +615,7 @@ int main(void) {
       T(test_missing_intent_recorded),
       T(test_rate_limit_and_heartbeat_timeout),
       T(test_resume_checks),
+      T(test_guild_create),
       T(test_pair_join_registers_voice),
       T(test_pair_random_order),
       T(test_pair_move_region_kick),

@@ -7,6 +7,7 @@
 #include "../sim/sim_crypt.h"
 #include "../sim/sim_media.h"
 #include "../sim/sim_vgw.h"
+#include "audio/dv_pacer.h"
 #include "rtp/dv_rtp.h"
 #include "rtp/dv_rtp_crypt.h"
 #include "util/dv_rw.h"
@@ -217,6 +218,7 @@ static void check_stream(const char *mode) {
   assert_int_equal(st->ia_max_dev_ns, 0);
   assert_true(dv_sim_media_stats_ia_stddev(st) == 0.0);
   assert_true(st->jitter_ns == 0.0);
+  assert_true(st->drift_min_ns == 0 && st->drift_max_ns == 0);
   dv_sim_media_arrivals(f.m, f.a, &times, &n);
   assert_int_equal(n, 11);
   assert_true(times[3] == 1060 * MS);
@@ -256,6 +258,53 @@ static void test_decrypt_and_continuity_aes(void **state) {
 static void test_decrypt_and_continuity_xchacha(void **state) {
   (void)state;
   check_stream(XCHACHA);
+}
+
+static void test_drift_against_media_clock(void **state) {
+  /* Arrival offsets from the 20 ms grid, in ms: the pacer's error. */
+  static const int off[] = {0, 1, -2, 0, 3, 0};
+  dv_sim_media_stats *st;
+  dv_buf b;
+  fx f;
+  (void)state;
+  fx_init(&f, NULL);
+  join(&f, f.a, AES, 1);
+  dv_buf_init(&b, NULL);
+  for (uint32_t i = 0; i < 6; i++) {
+    build_pkt(&b, f.a, (uint16_t)i, 777 + 960 * i, f.a->ssrc, SILENCE, 3, i);
+    feed(&f, &b, &f.addr_a,
+         (dvoice_tstamp)((int64_t)(5000 + 20 * i + off[i]) * (int64_t)MS));
+  }
+  st = &f.a->report.media;
+  assert_true(st->drift_min_ns == -2 * (int64_t)MS);
+  assert_true(st->drift_max_ns == 3 * (int64_t)MS);
+  /* Inter-arrival: 21, 17, 22, 23, 17 ms. */
+  assert_true(st->ia_min_ns == 17 * MS);
+  assert_true(st->ia_max_ns == 23 * MS);
+  assert_true(st->ia_max_dev_ns == 3 * MS);
+  assert_int_equal(st->ia_count, 5);
+  /* The packets came from the address given in Select Protocol. */
+  assert_int_equal(f.a->report.violations.n, 0);
+  dv_buf_free(&b);
+  fx_free(&f);
+}
+
+static void test_select_address_mismatch_recorded(void **state) {
+  dv_buf b;
+  fx f;
+  (void)state;
+  fx_init(&f, NULL);
+  join(&f, f.a, AES, 1);
+  dv_buf_init(&b, NULL);
+  build_pkt(&b, f.a, 1, 960, f.a->ssrc, SILENCE, 3, 0);
+  feed(&f, &b, &f.addr_b, 0);
+  assert_int_equal(f.a->report.media.decrypted, 1);
+  assert_true(dv_sim_violations_find(
+      &f.a->report.violations,
+      "source 127.0.0.1:40001 is not the selected 10.1.2.3:43981"));
+  assert_int_equal(f.a->report.violations.v[0].close_code, 0);
+  dv_buf_free(&b);
+  fx_free(&f);
 }
 
 static void test_gaps_duplicates_reorders(void **state) {
@@ -647,6 +696,103 @@ static void test_lib_rtp_interop(void **state) {
   check_lib_rtp(XCHACHA, DV_RTP_BACKEND_AUTO);
 }
 
+/* lib/audio's pacer feeding lib/rtp packets to the simulator under the
+ * fake clock: the simulator's pacing figures must match the tick times. */
+typedef struct pace {
+  fx *f;
+  dv_rtp_crypt crypt;
+  uint8_t pkt[128];
+  size_t len;
+  dvoice_tstamp now;
+  int pulls;
+} pace;
+
+static int pace_prepare(dv_pacer_conn *c, void *ud, const dv_pacer_frame *fr) {
+  pace *p = ud;
+  (void)c;
+  return dv_rtp_seal_opus(&p->crypt, fr->seq, fr->timestamp, p->f->a->ssrc,
+                          fr->data, fr->len, p->pkt, sizeof(p->pkt), &p->len);
+}
+
+static int pace_send(dv_pacer_conn *c, void *ud) {
+  pace *p = ud;
+  (void)c;
+  return dv_sim_media_recv(p->f->m, p->pkt, p->len, &p->f->addr_a, p->now);
+}
+
+static int pace_pull(dv_pacer_conn *c, void *ud, dv_pull_result *out) {
+  pace *p = ud;
+  (void)c;
+  if (p->pulls++ < 100) {
+    out->kind = DV_PULL_OPUS;
+    out->data = SILENCE;
+    out->len = 3;
+  } else {
+    out->kind = DV_PULL_NOTHING;
+  }
+  return 0;
+}
+
+static void test_pacer_measured_by_sim(void **state) {
+  dv_pacer_callbacks cb = {pace_prepare, pace_send, pace_pull, NULL, NULL};
+  dv_pacer_conn_settings cs;
+  const dv_pacer_stats *ps;
+  dv_sim_media_stats *st;
+  dv_pacer *pacer;
+  dv_pacer_conn *pc;
+  pace p;
+  fx f;
+  int n = 0;
+  (void)state;
+  fx_init(&f, NULL);
+  join(&f, f.a, AES, 1);
+  memset(&p, 0, sizeof(p));
+  p.f = &f;
+  assert_int_equal(dv_rtp_crypt_init(&p.crypt, DV_RTP_MODE_AES256GCM, f.a->key,
+                                     DV_RTP_BACKEND_MBEDTLS),
+                   0);
+  assert_int_equal(dv_pacer_new(&f.e.env, NULL, &cb, &pacer), 0);
+  dv_pacer_conn_settings_default(&cs, DV_PACER_PULL);
+  assert_int_equal(dv_pacer_conn_add(pacer, &cs, &p, &pc), 0);
+  assert_int_equal(dv_pacer_conn_play(pc), 0);
+  p.now = 1000 * MS;
+  /* Each tick 0..3 ms after its deadline; one 50 ms stall at tick 60. */
+  while (dv_pacer_get_expiry(pacer) != DVOICE_TSTAMP_NONE && n < 400) {
+    dvoice_tstamp t = dv_pacer_get_expiry(pacer);
+    if (t < p.now) {
+      t = p.now;
+    }
+    p.now = t + (dvoice_tstamp)(n % 4) * MS + (n == 60 ? 50 * MS : 0);
+    assert_int_equal(dv_pacer_on_tick(pacer, p.now), 0);
+    n++;
+    if (dv_pacer_conn_state(pc) == DV_PACER_QUIET) {
+      break;
+    }
+  }
+  ps = dv_pacer_conn_stats(pc);
+  st = &f.a->report.media;
+  /* What the pacer says it sent is what the simulator saw, in order. */
+  assert_true(ps->packets_sent == st->decrypted);
+  assert_true(st->decrypted >= 100);
+  assert_int_equal(st->decrypt_failures, 0);
+  assert_int_equal(st->missing, 0);
+  assert_int_equal(st->duplicates, 0);
+  assert_int_equal(st->reordered, 0);
+  assert_int_equal(st->ts_errors, 0);
+  assert_true(st->silence_frames >= 100);
+  /* The first packet goes out on the second tick (1 ms late), which
+   * anchors the grid; a tick on time is then 1 ms early against it, and the
+   * stalled send (50 ms late) is 49 ms late: timestamps follow packets, so
+   * a stall shows up as drift, never as a timestamp error. */
+  assert_true(st->drift_min_ns == -1 * (int64_t)MS);
+  assert_true(st->drift_max_ns == 49 * (int64_t)MS);
+  assert_true(ps->missed_slots == 2);
+  assert_true(st->ia_max_ns >= 50 * MS);
+  dv_pacer_free(pacer);
+  dv_rtp_crypt_clear(&p.crypt);
+  fx_free(&f);
+}
+
 /* A whole media scenario under a given allocator, for the NOMEM sweep. */
 static int media_run(const dvoice_mem *mem, void *ud) {
   static const char *const msgs[] = {
@@ -736,6 +882,8 @@ int main(void) {
       cmocka_unit_test(test_ip_discovery_answer),
       cmocka_unit_test(test_decrypt_and_continuity_aes),
       cmocka_unit_test(test_decrypt_and_continuity_xchacha),
+      cmocka_unit_test(test_drift_against_media_clock),
+      cmocka_unit_test(test_select_address_mismatch_recorded),
       cmocka_unit_test(test_gaps_duplicates_reorders),
       cmocka_unit_test(test_bad_packets_counted),
       cmocka_unit_test(test_forwarding_reencrypts),
@@ -743,6 +891,7 @@ int main(void) {
       cmocka_unit_test(test_knobs_deterministic),
       cmocka_unit_test(test_lib_rtp_interop),
       cmocka_unit_test(test_media_nomem_each_allocation),
+      cmocka_unit_test(test_pacer_measured_by_sim),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

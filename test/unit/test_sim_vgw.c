@@ -552,8 +552,8 @@ static void test_resume_replays_after_seq_ack(void **state) {
   assert_int_equal(sendf(ca2, 8, "{\"op\":3,\"d\":{\"t\":9,\"seq_ack\":50}}"),
                    0);
   json_decref(expect_op(ca2, 6));
-  assert_true(
-      dv_sim_violations_find(&f.s->report.violations, "seq_ack 50 beyond"));
+  assert_true(dv_sim_violations_find(&f.s->report.violations,
+                                     "seq_ack 50 is no seq we sent"));
   assert_int_equal(f.s->report.violations.v[0].close_code, 0);
   /* A client closing normally ends its session: B hears op 13. */
   dv_sim_vgw_conn_peer_closed(ca2, 1000, 9);
@@ -597,8 +597,8 @@ static void test_resume_failures(void **state) {
   drain(c2);
   send_resume(c2, "sess-a", 3, 2);
   expect_close(c2, 4006);
-  assert_true(
-      dv_sim_violations_find(&f.s->report.violations, "seq_ack 3 beyond"));
+  assert_true(dv_sim_violations_find(&f.s->report.violations,
+                                     "seq_ack 3 is no seq we sent"));
   fx_free(&f);
 
   /* The replay buffer lost what the client missed: 4006. */
@@ -631,6 +631,41 @@ static void test_resume_failures(void **state) {
   expect_seq(c2, 18, 2);
   expect_seq(c2, 18, 3);
   expect_nothing(c2);
+  fx_free(&f);
+}
+
+static void test_seq_wraps_at_16_bits(void **state) {
+  dv_sim_vgw_settings st;
+  dv_sim_vgw_conn *c, *c2;
+  fx f;
+  (void)state;
+  dv_sim_vgw_settings_default(&st);
+  st.seq_start = 65534;
+  fx_init(&f, &st);
+  c = join(f.vgw, f.s, "aead_aes256_gcm_rtpsize", 0);
+  assert_int_equal(dv_sim_vgw_session_send(f.s, 18, "{\"flags\":1}", 1), 0);
+  expect_seq(c, 18, 65534);
+  dv_sim_vgw_conn_peer_closed(c, 1006, 1);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(dv_sim_vgw_session_send(f.s, 18, "{\"flags\":1}", 1), 0);
+  }
+  /* Acknowledging 65535 replays 0 and 1: the seq wrapped. */
+  assert_int_equal(dv_sim_vgw_conn_new(f.vgw, 2, &c2), 0);
+  drain(c2);
+  send_resume(c2, "sess-a", 65535, 2);
+  json_decref(expect_op(c2, 9));
+  expect_seq(c2, 18, 0);
+  expect_seq(c2, 18, 1);
+  expect_nothing(c2);
+  assert_int_equal(f.s->report.replayed, 2);
+  assert_int_equal(sendf(c2, 3, "{\"op\":3,\"d\":{\"t\":1,\"seq_ack\":1}}"), 0);
+  json_decref(expect_op(c2, 6));
+  assert_int_equal(f.s->report.violations.n, 0);
+  /* 2 was never sent (the newest is 1). */
+  assert_int_equal(sendf(c2, 3, "{\"op\":3,\"d\":{\"t\":1,\"seq_ack\":2}}"), 0);
+  json_decref(expect_op(c2, 6));
+  assert_true(dv_sim_violations_find(&f.s->report.violations,
+                                     "seq_ack 2 is no seq we sent"));
   fx_free(&f);
 }
 
@@ -766,6 +801,7 @@ int main(void) {
       cmocka_unit_test(test_heartbeat_timeout),
       cmocka_unit_test(test_resume_replays_after_seq_ack),
       cmocka_unit_test(test_resume_failures),
+      cmocka_unit_test(test_seq_wraps_at_16_bits),
       cmocka_unit_test(test_commands),
       cmocka_unit_test(test_report_json),
       cmocka_unit_test(test_nomem_each_allocation),

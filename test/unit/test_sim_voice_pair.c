@@ -249,6 +249,35 @@ static void test_pair_resume_after_4015_with_replay(void **state) {
   pair_free(&p);
 }
 
+static void test_pair_resume_across_seq_wrap(void **state) {
+  dv_sim_vgw_settings st;
+  pair p;
+  (void)state;
+  dv_sim_vgw_settings_default(&st);
+  st.seq_start = 65533;
+  pair_init(&p, &st);
+  start(&p);
+  /* 65533, 65534, 65535, 0 arrive live ... */
+  assert_int_equal(
+      dv_sim_vgw_add_fake(p.vgw, SERVER, "555", 4242, 1, now_of(&p), NULL), 0);
+  pump(&p);
+  assert_int_equal(dv_voice_last_seq(&p.v), 0);
+  assert_int_equal(dv_sim_vgw_session_close(p.s, 4015, now_of(&p)), 0);
+  /* ... 1, 2, 3, 4 are replayed after the resume. */
+  assert_int_equal(
+      dv_sim_vgw_add_fake(p.vgw, SERVER, "556", 4243, 1, now_of(&p), NULL), 0);
+  pump(&p);
+  advance(&p, now_of(&p) + 10 * SEC);
+  assert_int_equal(dv_voice_get_state(&p.v), DV_VOICE_READY);
+  assert_int_equal(p.s->report.resumes, 1);
+  assert_int_equal(p.s->report.replayed, 4);
+  assert_int_equal(dv_voice_last_seq(&p.v), 4);
+  assert_int_equal(dv_voice_user_count(&p.v), 2);
+  advance(&p, now_of(&p) + 60 * SEC);
+  assert_int_equal(p.s->report.violations.n, 0);
+  pair_free(&p);
+}
+
 static void test_pair_zombie_resumes(void **state) {
   pair p;
   (void)state;
@@ -346,6 +375,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pair_happy_path_and_heartbeats),
       cmocka_unit_test(test_pair_resume_after_4015_with_replay),
+      cmocka_unit_test(test_pair_resume_across_seq_wrap),
       cmocka_unit_test(test_pair_zombie_resumes),
       cmocka_unit_test(test_pair_4006_new_session),
       cmocka_unit_test(test_pair_4014_waits_then_gives_up),
