@@ -111,7 +111,8 @@ typedef struct app {
   FILE *file;
   uv_pipe_t pipe;
   int use_pipe, pipe_reading, pipe_open;
-  int input_done; /* the reader returned PLAY_END */
+  uint8_t slab[65536]; /* pipe read buffer */
+  int input_done;      /* the reader returned PLAY_END */
   uv_idle_t refill;
   int refill_open;
   play_frame fifo[FIFO_FRAMES];
@@ -330,11 +331,10 @@ static void fill_from_file(app *a) {
 }
 
 static void on_pipe_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
-  static char slab[65536];
-  (void)h;
+  app *a = h->data;
   (void)size;
   /* One read at a time: the bytes are copied into the reader at once. */
-  *buf = uv_buf_init(slab, sizeof(slab));
+  *buf = uv_buf_init((char *)a->slab, sizeof(a->slab));
 }
 
 static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
