@@ -41,6 +41,23 @@ typedef struct dvt_rand {
 
 void dvt_rand_fill(void *user_data, uint8_t *dest, size_t len);
 
+/* A non-repeating deterministic stream for tests that draw many keys (the
+ * counter above repeats every 256 bytes, so two draws 256 bytes apart are
+ * equal). Each call emits SHA-256(ctr as 8 little-endian bytes), then of
+ * ctr+1, ..., consuming one counter value per 32 bytes started; the unused
+ * tail of the last block is dropped. Set ctr to choose the stream. */
+typedef struct dvt_stream {
+  uint64_t ctr;
+  uint64_t calls;
+} dvt_stream;
+
+/* A dvoice_rand_cb over a dvt_stream passed as user_data. */
+void dvt_stream_fill(void *user_data, uint8_t *dest, size_t len);
+
+/* Points env's RNG at a fresh stream starting at ctr (the stream is owned by
+ * the caller and must outlive env). */
+void dvt_env_use_stream(dvoice_env *env, dvt_stream *s, uint64_t ctr);
+
 /* ---- failing, counting allocator ---------------------------------------- */
 
 typedef struct dvt_mem {
