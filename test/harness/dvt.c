@@ -324,11 +324,25 @@ int dvt_loop_teardown(struct uv_loop_s *loop) {
 const char *dvt_getenv_required(const char *name) {
   const char *v = getenv(name);
   if (v == NULL || *v == 0) {
-    const char *ci = getenv("CI");
-    if (ci != NULL && *ci != 0 && strcmp(ci, "false") != 0) {
+    if (dvt_in_ci()) {
       fail_msg("%s is not set, and CI requires it", name);
     }
     return NULL;
   }
   return v;
+}
+
+int dvt_in_ci(void) {
+  const char *ci = getenv("CI");
+  return ci != NULL && *ci != 0 && strcmp(ci, "false") != 0;
+}
+
+int dvt_skip_program_unless(const char *name, const char *hint) {
+  const char *v = getenv(name);
+  if ((v != NULL && *v != 0) || dvt_in_ci()) {
+    return 0;
+  }
+  printf("1..0 # SKIP %s unset%s%s\n", name, hint ? " " : "",
+         hint ? hint : "");
+  return 1;
 }
