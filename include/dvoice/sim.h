@@ -12,7 +12,9 @@
  *
  * Conventions are those of <dvoice/dvoice.h>: negative DVOICE_ERR_* codes,
  * the close callback runs exactly once when the call returned 0, and no
- * callback runs synchronously.
+ * callback runs synchronously. Every function must be called on the loop's
+ * thread; the accessors (which return no error) require a non-NULL |sim|
+ * that has been started and whose close callback has not run yet.
  */
 #ifndef DVOICE_SIM_H
 #define DVOICE_SIM_H
@@ -47,7 +49,7 @@ typedef struct dvoice_sim_settings {
   uint32_t voice_heartbeat_interval_ms;
 } dvoice_sim_settings;
 
-/* Fills |s| with the defaults above. */
+/* Fills |s| with the defaults above. Does nothing when |s| is NULL. */
 DVOICE_EXTERN void dvoice_sim_settings_default(dvoice_sim_settings *s);
 
 /*
@@ -79,15 +81,15 @@ DVOICE_EXTERN const char *dvoice_sim_voice_endpoint(const dvoice_sim *sim,
                                                     int i);
 
 /* Registers a bot: |token| (copied) identifies as |user_id|.
- * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (empty token, user_id 0, token
- * already registered), DVOICE_ERR_NOMEM. */
+ * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (NULL or closing sim, empty
+ * token, user_id 0, token already registered), DVOICE_ERR_NOMEM. */
 DVOICE_EXTERN int dvoice_sim_add_bot(dvoice_sim *sim, const char *token,
                                      uint64_t user_id);
 
 /* Adds guild |guild_id| with |n| voice channels (copied). Bots that
  * identify with the GUILDS intent see it in READY and as GUILD_CREATE.
- * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (an id is 0, the guild exists),
- * DVOICE_ERR_NOMEM. */
+ * Returns 0, DVOICE_ERR_INVALID_ARGUMENT (NULL or closing sim, an id is 0,
+ * the guild exists), DVOICE_ERR_NOMEM. */
 DVOICE_EXTERN int dvoice_sim_add_guild(dvoice_sim *sim, uint64_t guild_id,
                                        const uint64_t *voice_channel_ids,
                                        size_t n);
@@ -118,8 +120,9 @@ typedef enum dvoice_sim_command {
  * Runs |cmd| for bot |user_id| (guild_id and arg as documented per
  * command). Returns 0, or DVOICE_ERR_NOT_FOUND (no session for the bot, or
  * the bot is not in a voice channel of the guild), DVOICE_ERR_INVALID_STATE
- * (no live connection to act on), DVOICE_ERR_INVALID_ARGUMENT (unknown
- * command, bad close code), DVOICE_ERR_NOMEM.
+ * (no live connection to act on), DVOICE_ERR_INVALID_ARGUMENT (NULL or
+ * closing sim, unknown command, bad close code), DVOICE_ERR_NOMEM. The
+ * resulting frames are queued for writing before this call returns.
  */
 DVOICE_EXTERN int dvoice_sim_command_run(dvoice_sim *sim,
                                          dvoice_sim_command cmd,
@@ -141,8 +144,10 @@ DVOICE_EXTERN size_t dvoice_sim_violation_count(const dvoice_sim *sim);
 
 /*
  * Closes everything; |close_cb| (may be NULL) runs once every handle is
- * closed, then |sim| is freed. Returns 0, or DVOICE_ERR_INVALID_STATE
- * (already closing; the callback will not run twice).
+ * closed, then |sim| is freed (|sim| is still valid inside the callback,
+ * not after it). Returns 0, DVOICE_ERR_INVALID_ARGUMENT (NULL sim), or
+ * DVOICE_ERR_INVALID_STATE (already closing; the callback will not run
+ * twice).
  */
 DVOICE_EXTERN int dvoice_sim_close(dvoice_sim *sim,
                                    void (*close_cb)(dvoice_sim *sim,

@@ -24,6 +24,7 @@ typedef struct dv_hist {
   uint32_t bucket[DV_HIST_BUCKETS];
 } dv_hist;
 
+/* Empties |h|. */
 void dv_hist_reset(dv_hist *h);
 void dv_hist_record(dv_hist *h, uint64_t ns);
 /* Bucket index of |ns|, and the largest value bucket |i| holds. */

@@ -33,6 +33,7 @@ typedef struct dv_jitter_settings {
   size_t max_frame; /* largest payload accepted (default 1275) */
 } dv_jitter_settings;
 
+/* Fills |s| with the defaults given beside each field. */
 void dv_jitter_settings_default(dv_jitter_settings *s);
 
 /* Insert results (all >= 0; errors are negative). */

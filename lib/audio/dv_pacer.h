@@ -53,6 +53,7 @@ typedef struct dv_pacer_settings {
   dvoice_tstamp late_tolerance; /* default 5 ms */
 } dv_pacer_settings;
 
+/* Fills |s| with the defaults given beside each field. */
 void dv_pacer_settings_default(dv_pacer_settings *s);
 
 /* A frame handed to callbacks.prepare. */
@@ -131,6 +132,7 @@ typedef struct dv_pacer_conn_settings {
   unsigned silence_frames;
 } dv_pacer_conn_settings;
 
+/* Fills |s| with the defaults given beside each field, for |style|. */
 void dv_pacer_conn_settings_default(dv_pacer_conn_settings *s,
                                     dv_pacer_style style);
 
@@ -179,6 +181,7 @@ dvoice_tstamp dv_pacer_get_expiry(const dv_pacer *p);
  * one of its own callbacks. */
 int dv_pacer_on_tick(dv_pacer *p, dvoice_tstamp now);
 
+/* The pacer's tick statistics, owned by |p| and updated by each tick. */
 const dv_pacer_tick_stats *dv_pacer_get_tick_stats(const dv_pacer *p);
 /* Connections currently registered (removed ones excluded). */
 size_t dv_pacer_conn_count(const dv_pacer *p);
@@ -224,6 +227,7 @@ void dv_pacer_conn_stop(dv_pacer_conn *c);
 void dv_pacer_conn_hold(dv_pacer_conn *c, int hold);
 int dv_pacer_conn_held(const dv_pacer_conn *c);
 
+/* The connection's current state. */
 dv_pacer_state dv_pacer_conn_state(const dv_pacer_conn *c);
 /* Next sequence number and timestamp; setting them (e.g. to keep them
  * across a resume, or in tests). */

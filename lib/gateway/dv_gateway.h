@@ -80,6 +80,7 @@ typedef enum dv_gw_state {
   DV_GW_DISCONNECTED  /* terminal */
 } dv_gw_state;
 
+/* A static name for |s|, "?" for an unknown value. */
 const char *dv_gw_state_name(dv_gw_state s);
 
 /* What a close code means for us. */
@@ -106,6 +107,7 @@ typedef enum dv_gw_reason {
   DV_GW_REASON_NOMEM
 } dv_gw_reason;
 
+/* A static description of |r|, "?" for an unknown value. */
 const char *dv_gw_reason_name(dv_gw_reason r);
 
 typedef struct dv_gw dv_gw;
@@ -186,6 +188,7 @@ typedef struct dv_gw_config {
   size_t max_queue;                /* 1000 queued op 4 messages */
 } dv_gw_config;
 
+/* Fills |cfg| with the defaults given beside each field. */
 void dv_gw_config_default(dv_gw_config *cfg);
 
 typedef struct dv_gw_msg {
@@ -286,6 +289,7 @@ int dv_gw_handle_expiry(dv_gw *gw, dvoice_tstamp ts);
  * until the next call on |gw|), or 0 when empty. */
 int dv_gw_next_out(dv_gw *gw, const uint8_t **data, size_t *len);
 
+/* The machine's current state. */
 dv_gw_state dv_gw_get_state(const dv_gw *gw);
 /* The READY session id (NULL before READY), borrowed until the next call. */
 const char *dv_gw_session_id(const dv_gw *gw);

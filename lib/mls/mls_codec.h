@@ -314,6 +314,8 @@ uint32_t dv_mls_vec_u32(const dv_mls_vec *v, uint32_t i);
 /* Nonzero if the uint16 vector |v| contains |x|. */
 int dv_mls_vec_has_u16(const dv_mls_vec *v, uint16_t x);
 
+/* Starts |it| at the first element of the validated vector |v| (borrowed
+ * for the iteration). */
 void dv_mls_iter_init(dv_mls_iter *it, const dv_mls_vec *v);
 /* Each returns 1 and fills |out| with the next element, 0 at the end, or a
  * negative decode error for a malformed body (never for a decoded one). */
@@ -428,6 +430,8 @@ static inline dv_mls_bytes dv_mls_b(const uint8_t *p, size_t len) {
   b.len = len;
   return b;
 }
+/* Nonzero if |a| and |b| hold the same bytes. Not constant time: for
+ * public values only. */
 int dv_mls_bytes_eq(const dv_mls_bytes *a, const dv_mls_bytes *b);
 
 #endif

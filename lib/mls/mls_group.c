@@ -942,6 +942,24 @@ int dv_mls_group_dave_base_secret(const dv_mls_group *g, uint64_t user_id,
                        sizeof ctx, out, 16);
 }
 
+/* The checks shared by external and member proposals once the signature is
+ * verified: an Add carries a valid KeyPackage, a Remove names an occupied
+ * leaf. On success writes the proposal's reference into |ref|. */
+static int check_proposal_body(const dv_mls_group *g,
+                               const dv_mls_public_message *pm,
+                               const dv_mls_proposal *p,
+                               uint8_t ref[DV_MLS_HASH_LEN]) {
+  int ret = 0;
+  if (p->type == DV_MLS_PROP_ADD) {
+    ret = dv_mls_key_package_verify(g->env.mem, &p->add, g->validate_flags);
+  } else if (dv_mls_tree_leaf(&g->tree, p->removed) == NULL) {
+    ret = DVOICE_ERR_PROTO;
+  }
+  if (ret == 0)
+    ret = dv_mls_proposal_ref(pm, ref);
+  return ret;
+}
+
 int dv_mls_group_check_external_proposal(const dv_mls_group *g,
                                          const dv_mls_message *msg,
                                          uint8_t ref[DV_MLS_HASH_LEN]) {
@@ -966,14 +984,7 @@ int dv_mls_group_check_external_proposal(const dv_mls_group *g,
                                      es.signature_key.len, NULL, NULL);
   if (ret != 0)
     return ret;
-  if (p->type == DV_MLS_PROP_ADD) {
-    ret = dv_mls_key_package_verify(g->env.mem, &p->add, g->validate_flags);
-  } else if (dv_mls_tree_leaf(&g->tree, p->removed) == NULL) {
-    ret = DVOICE_ERR_PROTO;
-  }
-  if (ret == 0)
-    ret = dv_mls_proposal_ref(pm, ref);
-  return ret;
+  return check_proposal_body(g, pm, p, ref);
 }
 
 /* ---- proposal queue ------------------------------------------------------
@@ -1011,14 +1022,7 @@ static int check_member_proposal(const dv_mls_group *g,
                                          g->secrets.membership_key);
   if (ret != 0)
     return ret;
-  if (p->type == DV_MLS_PROP_ADD) {
-    ret = dv_mls_key_package_verify(g->env.mem, &p->add, g->validate_flags);
-  } else if (dv_mls_tree_leaf(&g->tree, p->removed) == NULL) {
-    ret = DVOICE_ERR_PROTO;
-  }
-  if (ret == 0)
-    ret = dv_mls_proposal_ref(pm, ref);
-  return ret;
+  return check_proposal_body(g, pm, p, ref);
 }
 
 int dv_mls_group_queue_proposal(dv_mls_group *g, const uint8_t *msg, size_t len,

@@ -260,6 +260,24 @@ static int path_nodes(const dv_mls_update_path *path,
   return rc < 0 ? rc : (int)k;
 }
 
+/* Computes the sender's filtered direct path and copath and decodes the
+ * path's nodes (32 slots each); the path must have one node per filtered
+ * direct-path entry. Returns that count, or a negative error code. */
+static int path_shape(const dv_mls_tree *t, uint32_t sender,
+                      const dv_mls_update_path *path, uint32_t fdp[32],
+                      uint32_t copath[32], dv_mls_update_path_node nodes[32]) {
+  int n = dv_mls_tree_filtered_direct_path(t, sender, fdp, copath);
+  int k;
+  if (n < 0) {
+    return n;
+  }
+  k = path_nodes(path, nodes, 32);
+  if (k < 0) {
+    return k;
+  }
+  return k == n ? n : DVOICE_ERR_PROTO;
+}
+
 int dv_mls_treekem_merge(dv_mls_tree *t, uint32_t sender,
                          const dv_mls_update_path *path,
                          const dv_mls_bytes *group_id, unsigned flags) {
@@ -268,7 +286,7 @@ int dv_mls_treekem_merge(dv_mls_tree *t, uint32_t sender,
   dv_mls_bytes pubs[32], want;
   uint8_t ph[DV_MLS_HASH_LEN];
   size_t ph_len;
-  int n, k, rc;
+  int n, rc;
   if (t == NULL || path == NULL || group_id == NULL ||
       dv_mls_tree_leaf(t, sender) == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -278,16 +296,9 @@ int dv_mls_treekem_merge(dv_mls_tree *t, uint32_t sender,
   if (rc != 0) {
     return rc;
   }
-  n = dv_mls_tree_filtered_direct_path(t, sender, fdp, copath);
+  n = path_shape(t, sender, path, fdp, copath, nodes);
   if (n < 0) {
     return n;
-  }
-  k = path_nodes(path, nodes, 32);
-  if (k < 0) {
-    return k;
-  }
-  if (k != n) {
-    return DVOICE_ERR_PROTO;
   }
   for (i = 0; i < (uint32_t)n; i++) {
     pubs[i] = nodes[i].encryption_key;
@@ -323,7 +334,7 @@ int dv_mls_treekem_decap(const dvoice_env *env, dv_mls_tree_priv *priv,
   dv_mls_hpke_ciphertext ct;
   const dv_mls_hpke_key *key = NULL;
   uint8_t ps[DV_MLS_HASH_LEN];
-  int n, k, nres, j, rc;
+  int n, nres, j, rc;
   if (env == NULL || priv == NULL || t == NULL || path == NULL ||
       commit_secret == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -331,16 +342,9 @@ int dv_mls_treekem_decap(const dvoice_env *env, dv_mls_tree_priv *priv,
   if (sender == priv->leaf_index) {
     return DVOICE_ERR_PROTO;
   }
-  n = dv_mls_tree_filtered_direct_path(t, sender, fdp, copath);
+  n = path_shape(t, sender, path, fdp, copath, nodes);
   if (n < 0) {
     return n;
-  }
-  k = path_nodes(path, nodes, 32);
-  if (k < 0) {
-    return k;
-  }
-  if (k != n) {
-    return DVOICE_ERR_PROTO;
   }
   leaf = 2 * priv->leaf_index;
   for (i = 0; i < (uint32_t)n && !dv_mls_tm_is_ancestor(fdp[i], leaf); i++) {

@@ -125,6 +125,7 @@ typedef struct dv_mls_treekem_encap {
   size_t leaf_parent_hash_len; /* 0 if the path is empty */
 } dv_mls_treekem_encap;
 
+/* Wipes |st|, which holds path secrets (NULL is allowed). */
 void dv_mls_treekem_encap_wipe(dv_mls_treekem_encap *st);
 
 /*

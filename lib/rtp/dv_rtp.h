@@ -134,6 +134,7 @@ const char *dv_udp_kind_name(dv_udp_kind k);
 #define DV_KEEPALIVE_LEN 8
 #define DV_KEEPALIVE_INTERVAL (5 * DVOICE_SECONDS)
 
+/* Writes the keepalive datagram for |counter| into |out|. */
 void dv_keepalive_build(uint8_t out[DV_KEEPALIVE_LEN], uint32_t counter);
 /* Returns 0 and the echoed counter, or DVOICE_ERR_MALFORMED. */
 int dv_keepalive_parse(const uint8_t *p, size_t len, uint32_t *counter);

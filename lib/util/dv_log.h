@@ -15,6 +15,8 @@
 #define dv_log_enabled(env, lvl)                                              \
   ((env) != NULL && (env)->log != NULL && (int)(lvl) <= (int)(env)->log_level)
 
+/* Formats one line and hands it to env's log callback; use the DV_* macros,
+ * which check the level before evaluating the arguments. */
 void dv_log_emit(const dvoice_env *env, dvoice_log_level level,
                  const char *fmt, ...)
 #if defined(__GNUC__)

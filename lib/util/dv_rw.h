@@ -25,6 +25,7 @@ typedef struct dv_rd {
 /* Largest value an MLS varint can carry (2^30 - 1). */
 #define DV_VARINT_MAX 0x3fffffffu
 
+/* Starts reading |len| bytes at |p| (borrowed while |r| is used). */
 void dv_rd_init(dv_rd *r, const void *p, size_t len);
 /* Bytes left to read (0 after an error). */
 size_t dv_rd_left(const dv_rd *r);
@@ -57,6 +58,7 @@ typedef struct dv_wr {
   int err;   /* 0, or the first error (NOMEM, TOO_LARGE, INVALID_ARGUMENT) */
 } dv_wr;
 
+/* Starts appending to |b| (borrowed while |w| is used); clears the error. */
 void dv_wr_init(dv_wr *w, dv_buf *b);
 void dv_wr_u8(dv_wr *w, uint8_t v);
 void dv_wr_u16(dv_wr *w, uint16_t v);

@@ -114,6 +114,7 @@ typedef enum dv_voice_outcome {
   DV_VOICE_OUTCOME_FATAL         /* configuration error (4004, 4017, ...) */
 } dv_voice_outcome;
 
+/* A static name for |o|, "?" for an unknown value. */
 const char *dv_voice_outcome_name(dv_voice_outcome o);
 
 /* Why an outcome was decided. */
@@ -130,6 +131,7 @@ typedef enum dv_voice_reason {
   DV_VOICE_REASON_NOMEM              /* allocation failure */
 } dv_voice_reason;
 
+/* A static description of |r|, "?" for an unknown value. */
 const char *dv_voice_reason_name(dv_voice_reason r);
 
 /* The close-code policy row for one code (reference 3 and 6.5). */

@@ -41,6 +41,23 @@ typedef struct dvt_rand {
 
 void dvt_rand_fill(void *user_data, uint8_t *dest, size_t len);
 
+/* A non-repeating deterministic stream for tests that draw many keys (the
+ * counter above repeats every 256 bytes, so two draws 256 bytes apart are
+ * equal). Each call emits SHA-256(ctr as 8 little-endian bytes), then of
+ * ctr+1, ..., consuming one counter value per 32 bytes started; the unused
+ * tail of the last block is dropped. Set ctr to choose the stream. */
+typedef struct dvt_stream {
+  uint64_t ctr;
+  uint64_t calls;
+} dvt_stream;
+
+/* A dvoice_rand_cb over a dvt_stream passed as user_data. */
+void dvt_stream_fill(void *user_data, uint8_t *dest, size_t len);
+
+/* Points env's RNG at a fresh stream starting at ctr (the stream is owned by
+ * the caller and must outlive env). */
+void dvt_env_use_stream(dvoice_env *env, dvt_stream *s, uint64_t ctr);
+
 /* ---- failing, counting allocator ---------------------------------------- */
 
 typedef struct dvt_mem {
@@ -148,5 +165,16 @@ int dvt_loop_teardown(struct uv_loop_s *loop);
 /* The value of environment variable |name|, or NULL. If it is unset and CI is
  * set (CI=true), the test fails; otherwise it is skipped by the caller. */
 const char *dvt_getenv_required(const char *name);
+
+/* 1 when running under CI (CI set, non-empty and not "false"), else 0. */
+int dvt_in_ci(void);
+
+/* For main(), before cmocka runs. cmocka 1.1.5 prints a skipped case as
+ * "not ok # SKIP", which meson counts as a failure, so a program whose
+ * tests all need |name| skips as a whole: if |name| is unset or empty and
+ * not under CI, prints the TAP plan "1..0 # SKIP <name> unset <hint>" and
+ * returns 1 (main then returns 0). Under CI it returns 0, so the tests run
+ * and fail on the missing variable. |hint| may be NULL. */
+int dvt_skip_program_unless(const char *name, const char *hint);
 
 #endif

@@ -575,11 +575,7 @@ static void test_mixed_group(void **state) {
 int main(void) {
   if (sodium_init() < 0)
     return 1;
-  const char *ci = getenv("CI");
-  int in_ci = ci != NULL && *ci != 0 && strcmp(ci, "false") != 0;
-  const char *peers = getenv("DVOICE_NPM_PEERS");
-  if ((peers == NULL || *peers == 0) && !in_ci) {
-    printf("1..0 # SKIP DVOICE_NPM_PEERS unset (run bash .ci/setup)\n");
+  if (dvt_skip_program_unless("DVOICE_NPM_PEERS", "(run bash .ci/setup)")) {
     return 0;
   }
   const struct CMUnitTest tests[] = {

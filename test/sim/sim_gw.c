@@ -45,31 +45,7 @@ static void rand_hex(dv_sim_gw *gw, char out[33]) {
 
 static int queue_out(dv_sim_gw_conn *c, dv_sim_out_kind kind, int code,
                      const void *p, size_t len) {
-  const dvoice_mem *mem = gmem(c->gw);
-  dv_sim_out *o;
-  if (c->out_head > 0 && c->out_head == c->out_len) {
-    c->out_head = c->out_len = 0;
-  }
-  if (c->out_len == c->out_cap) {
-    size_t ncap = c->out_cap ? c->out_cap * 2 : 8;
-    dv_sim_out *n = dv_realloc(mem, c->out, ncap * sizeof(*n));
-    if (n == NULL) {
-      return DVOICE_ERR_NOMEM;
-    }
-    c->out = n;
-    c->out_cap = ncap;
-  }
-  o = &c->out[c->out_len];
-  memset(o, 0, sizeof(*o));
-  o->kind = kind;
-  o->close_code = code;
-  dv_buf_init(&o->data, mem);
-  if (dv_buf_append(&o->data, p, len) != 0) {
-    dv_buf_free(&o->data);
-    return DVOICE_ERR_NOMEM;
-  }
-  c->out_len++;
-  return 0;
+  return dv_sim_outq_push(&c->out, gmem(c->gw), kind, code, p, len);
 }
 
 static int send_text(dv_sim_gw_conn *c, const char *s) {
@@ -527,9 +503,6 @@ void dv_sim_gw_conn_free(dv_sim_gw_conn *c) {
   if (c->session != NULL && c->session->conn == c) {
     c->session->conn = NULL;
   }
-  for (size_t i = c->out_head; i < c->out_len; i++) {
-    dv_buf_free(&c->out[i].data);
-  }
   for (size_t i = 0; i < gw->nconns; i++) {
     if (gw->conns[i] == c) {
       memmove(&gw->conns[i], &gw->conns[i + 1],
@@ -538,17 +511,13 @@ void dv_sim_gw_conn_free(dv_sim_gw_conn *c) {
       break;
     }
   }
-  dv_free(gmem(gw), c->out);
+  dv_sim_outq_free(&c->out, gmem(gw));
   dv_free(gmem(gw), c->rx_at);
   dv_free(gmem(gw), c);
 }
 
 int dv_sim_gw_conn_pop(dv_sim_gw_conn *c, dv_sim_out *out) {
-  if (c->out_head == c->out_len) {
-    return 0;
-  }
-  *out = c->out[c->out_head++];
-  return 1;
+  return dv_sim_outq_pop(&c->out, out);
 }
 
 void dv_sim_gw_conn_peer_closed(dv_sim_gw_conn *c, int code,

@@ -111,8 +111,7 @@ typedef struct dv_sim_gw_conn {
   dvoice_tstamp hb_deadline;
   dvoice_tstamp *rx_at; /* receive times, ring of rate_limit entries */
   size_t rx_head, rx_n;
-  dv_sim_out *out;
-  size_t out_head, out_len, out_cap;
+  dv_sim_outq out; /* outgoing frames */
   int close_code;
   void *user_data; /* for the glue */
 } dv_sim_gw_conn;

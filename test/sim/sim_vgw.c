@@ -78,33 +78,54 @@ static int is_ipv4(const char *s) {
   return inet_pton(AF_INET, s, &a) == 1;
 }
 
-static int queue_out(dv_sim_vgw_conn *c, dv_sim_out_kind kind, int code,
-                     const void *p, size_t len) {
-  const dvoice_mem *mem = vmem(c->vgw);
+int dv_sim_outq_push(dv_sim_outq *q, const dvoice_mem *mem,
+                     dv_sim_out_kind kind, int close_code, const void *p,
+                     size_t len) {
   dv_sim_out *o;
-  if (c->out_head > 0 && c->out_head == c->out_len) {
-    c->out_head = c->out_len = 0;
+  if (q->head > 0 && q->head == q->len) {
+    q->head = q->len = 0;
   }
-  if (c->out_len == c->out_cap) {
-    size_t ncap = c->out_cap ? c->out_cap * 2 : 8;
-    dv_sim_out *n = dv_realloc(mem, c->out, ncap * sizeof(*n));
+  if (q->len == q->cap) {
+    size_t ncap = q->cap ? q->cap * 2 : 8;
+    dv_sim_out *n = dv_realloc(mem, q->v, ncap * sizeof(*n));
     if (n == NULL) {
       return DVOICE_ERR_NOMEM;
     }
-    c->out = n;
-    c->out_cap = ncap;
+    q->v = n;
+    q->cap = ncap;
   }
-  o = &c->out[c->out_len];
+  o = &q->v[q->len];
   memset(o, 0, sizeof(*o));
   o->kind = kind;
-  o->close_code = code;
+  o->close_code = close_code;
   dv_buf_init(&o->data, mem);
   if (dv_buf_append(&o->data, p, len) != 0) {
     dv_buf_free(&o->data);
     return DVOICE_ERR_NOMEM;
   }
-  c->out_len++;
+  q->len++;
   return 0;
+}
+
+int dv_sim_outq_pop(dv_sim_outq *q, dv_sim_out *out) {
+  if (q->head == q->len) {
+    return 0;
+  }
+  *out = q->v[q->head++];
+  return 1;
+}
+
+void dv_sim_outq_free(dv_sim_outq *q, const dvoice_mem *mem) {
+  for (size_t i = q->head; i < q->len; i++) {
+    dv_buf_free(&q->v[i].data);
+  }
+  dv_free(mem, q->v);
+  memset(q, 0, sizeof(*q));
+}
+
+static int queue_out(dv_sim_vgw_conn *c, dv_sim_out_kind kind, int code,
+                     const void *p, size_t len) {
+  return dv_sim_outq_push(&c->out, vmem(c->vgw), kind, code, p, len);
 }
 
 /* Serialises |msg| (reference stolen) compactly into |out|. */
@@ -609,20 +630,13 @@ void dv_sim_vgw_conn_free(dv_sim_vgw_conn *c) {
   if (c->session != NULL && c->session->conn == c) {
     c->session->conn = NULL;
   }
-  for (size_t i = c->out_head; i < c->out_len; i++) {
-    dv_buf_free(&c->out[i].data);
-  }
-  dv_free(vmem(vgw), c->out);
+  dv_sim_outq_free(&c->out, vmem(vgw));
   ptr_remove((void **)vgw->conns, &vgw->nconns, c);
   dv_free(vmem(vgw), c);
 }
 
 int dv_sim_vgw_conn_pop(dv_sim_vgw_conn *c, dv_sim_out *out) {
-  if (c->out_head == c->out_len) {
-    return 0;
-  }
-  *out = c->out[c->out_head++];
-  return 1;
+  return dv_sim_outq_pop(&c->out, out);
 }
 
 void dv_sim_vgw_conn_peer_closed(dv_sim_vgw_conn *c, int code,

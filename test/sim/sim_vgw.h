@@ -133,6 +133,28 @@ typedef struct dv_sim_out {
   dv_buf data; /* owned by the receiver of dv_sim_vgw_conn_pop */
 } dv_sim_out;
 
+/* A FIFO of dv_sim_out, shared by the main and voice gateway connections.
+ * Zero-initialised it is empty. */
+typedef struct dv_sim_outq {
+  dv_sim_out *v;
+  size_t head, len, cap;
+} dv_sim_outq;
+
+/* Appends a frame of |kind| (with |close_code| for DV_SIM_OUT_CLOSE) whose
+ * payload is a copy of |p|/|len|. Returns 0 or DVOICE_ERR_NOMEM (the queue
+ * is then unchanged). */
+int dv_sim_outq_push(dv_sim_outq *q, const dvoice_mem *mem,
+                     dv_sim_out_kind kind, int close_code, const void *p,
+                     size_t len);
+
+/* Moves the oldest frame into |out| (the caller then owns out->data) and
+ * returns 1, or returns 0 if the queue is empty. */
+int dv_sim_outq_pop(dv_sim_outq *q, dv_sim_out *out);
+
+/* Frees every queued frame and the queue's storage; the queue is left
+ * empty and reusable. */
+void dv_sim_outq_free(dv_sim_outq *q, const dvoice_mem *mem);
+
 typedef enum dv_sim_conn_state {
   DV_SIM_CONN_AWAIT_IDENTIFY = 0, /* Hello sent; op 0 or op 7 expected */
   DV_SIM_CONN_BOUND,              /* identified or resumed */
@@ -148,8 +170,7 @@ typedef struct dv_sim_vgw_conn {
   dv_sim_session *session;   /* bound session, or NULL */
   dvoice_tstamp hb_deadline; /* heartbeat timeout; NONE before Hello */
   int hello_sent;
-  dv_sim_out *out; /* queue of outgoing frames */
-  size_t out_head, out_len, out_cap;
+  dv_sim_outq out; /* outgoing frames */
   int close_code;  /* the code we closed with, or the peer's */
   void *user_data; /* for the glue */
 } dv_sim_vgw_conn;

@@ -14,29 +14,13 @@
 
 #define UID 158049329150427136ull
 
-/* The harness's counter RNG repeats every 256 bytes, so two keys drawn 256
- * bytes apart would be equal. These tests draw many keys: they use a
- * deterministic, non-repeating SHA-256 counter stream instead. */
-static void hash_rand(void *ud, uint8_t *dest, size_t len) {
-  uint64_t *ctr = ud;
-  while (len > 0) {
-    uint8_t blk[32];
-    assert_int_equal(dv_mls_hash((const uint8_t *)ctr, sizeof *ctr, blk), 0);
-    (*ctr)++;
-    size_t take = len < sizeof blk ? len : sizeof blk;
-    memcpy(dest, blk, take);
-    dest += take;
-    len -= take;
-  }
-}
-
-static uint64_t rand_ctr;
+/* These tests draw many keys, so they use the harness's non-repeating
+ * stream rather than its 256-byte counter. */
+static dvt_stream rand_stream;
 
 static void env_init(dvt_env *e) {
   dvt_env_init(e);
-  rand_ctr = 1;
-  e->env.rand = hash_rand;
-  e->env.rand_user_data = &rand_ctr;
+  dvt_env_use_stream(&e->env, &rand_stream, 1);
 }
 
 static void expect_prefix(const uint8_t **p, const char *hex) {

@@ -13,25 +13,12 @@
 #include "util/dv_rw.h"
 
 /* The dvt counter RNG repeats every 256 bytes, which would give members
- * equal keys; keys here come from a deterministic xorshift64* stream. */
-static void xs_rand(void *ud, uint8_t *dest, size_t len) {
-  uint64_t *s = ud;
-  size_t i;
-  for (i = 0; i < len; i++) {
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    dest[i] = (uint8_t)((*s * 0x2545F4914F6CDD1Dull) >> 56);
-  }
-}
-
-static uint64_t xs_state;
+ * equal keys; keys here come from the harness's non-repeating stream. */
+static dvt_stream rand_stream;
 
 static void env_init(dvt_env *e) {
   dvt_env_init(e);
-  xs_state = 0x9e3779b97f4a7c15ull;
-  e->env.rand = xs_rand;
-  e->env.rand_user_data = &xs_state;
+  dvt_env_use_stream(&e->env, &rand_stream, 0x9e3779b97f4a7c15ull);
 }
 
 static const uint8_t caps_versions[] = {0x00, 0x01};

@@ -489,10 +489,16 @@ static void test_aes_backends_agree(void **state) {
   dv_rtp_crypt cs, cm;
   size_t la, lb;
   (void)state;
-  if (!dv_rtp_sodium_aes_available()) {
-    skip();
-  }
   randombytes_buf(key, sizeof(key));
+  if (!dv_rtp_sodium_aes_available()) {
+    /* No AES-NI: nothing to compare against; the sodium backend must then
+     * refuse rather than run (cmocka's skip() would count as a failure). */
+    print_message("# no AES-NI: checking that the sodium backend refuses\n");
+    assert_int_equal(dv_rtp_crypt_init(&cs, DV_RTP_MODE_AES256GCM, key,
+                                       DV_RTP_BACKEND_SODIUM),
+                     DVOICE_ERR_UNSUPPORTED);
+    return;
+  }
   assert_int_equal(
       dv_rtp_crypt_init(&cs, DV_RTP_MODE_AES256GCM, key, DV_RTP_BACKEND_SODIUM),
       0);

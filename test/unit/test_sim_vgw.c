@@ -354,7 +354,7 @@ static void test_violations_close_codes(void **state) {
       memcpy(msg, bc->msg, bc->blen);
       n = (int)bc->blen;
     }
-    print_message("case %zu: %s\n", i, bc->what);
+    print_message("# case %zu: %s\n", i, bc->what);
     assert_int_equal(
         dv_sim_vgw_conn_recv(c, bc->binary, (const uint8_t *)msg, (size_t)n, 5),
         0);
