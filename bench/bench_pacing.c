@@ -394,8 +394,7 @@ static int run_djs(int n, int seconds, int xchacha, djs_fig *f) {
   for (size_t i = 0; i < vgw->nsessions; i++) {
     const dvoice_tstamp *times;
     size_t cnt;
-    dv_sim_media_arrivals(dv_sim_uv_media(sim), vgw->sessions[i], &times,
-                          &cnt);
+    dv_sim_media_arrivals(dv_sim_uv_media(sim), vgw->sessions[i], &times, &cnt);
     if (bench_arrivals_add(&f->arr, times, cnt, 0, 20000000) != 0) {
       abort();
     }
@@ -404,9 +403,9 @@ static int run_djs(int n, int seconds, int xchacha, djs_fig *f) {
     f->ok = 0;
   }
   if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
-    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) /
-                     1e6;
+    double cpu =
+        (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+        ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
     f->cpu_us_per_packet =
         cpu * 1e6 / (double)(f->packets > 0 ? f->packets : 1);
     f->kib_per_conn = (double)ru.ru_maxrss / (double)n; /* KiB on Linux */
@@ -692,8 +691,7 @@ int main(int argc, char **argv) {
     q[3] = bench_samples_quantile(g, 1.0);
     printf("# simulator-side arrivals, lateness behind each stream's grid\n");
     bench_arrivals_header(stdout);
-    snprintf(label, sizeof(label), "dvoice N=%d %ds arrival", b->n,
-             b->seconds);
+    snprintf(label, sizeof(label), "dvoice N=%d %ds arrival", b->n, b->seconds);
     bench_arrivals_row(&b->arr, label, stdout);
     if (with_djs) {
       int rv = run_djs(b->n, b->seconds, strcmp(mode, "xchacha") == 0, &df);
@@ -706,8 +704,7 @@ int main(int argc, char **argv) {
       snprintf(label, sizeof(label), "djs N=%d %ds departure", b->n,
                b->seconds);
       bench_arrivals_row(&df.dep, label, stdout);
-      snprintf(label, sizeof(label), "djs N=%d %ds arrival", b->n,
-               b->seconds);
+      snprintf(label, sizeof(label), "djs N=%d %ds arrival", b->n, b->seconds);
       bench_arrivals_row(&df.arr, label, stdout);
       printf("%-28s %s%s\n", "discord.js", df.version,
              rv == 0 ? "" : " (FAILED)");
