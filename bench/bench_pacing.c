@@ -9,7 +9,19 @@
  * The simulator (voice gateway and UDP media server) runs on its own loop
  * in a second thread so that its work does not disturb the sender's loop.
  *
+ * The same statistics are also computed on the simulator's side over each
+ * stream's arrival times (bench_common's bench_arrivals, as
+ * bench_djs_pacing does for discord.js).
+ *
  *   bench_pacing [connections=1] [seconds=10] [aes|xchacha] [timerfd|uv]
+ *                [djs]
+ *
+ * djs: afterwards, in the same run, @discordjs/voice (bench_djs, Node from
+ * $DVOICE_NPM_PEERS) plays the same length with the same number of
+ * connections against a second simulator, measured the same way on the
+ * simulator's side; prints both rows and the ratios dvoice/discord.js.
+ * discord.js's CPU and memory are its Node process's (getrusage of the
+ * child: startup included), so those two ratios are upper bounds.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -17,12 +29,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <uv.h>
 
 #include <dvoice/dvoice.h>
 
+#include "../test/interop/dvt_ogg.h"
 #include "../test/sim/sim_uv.h"
+#include "bench_common.h"
+#include "bench_djs.h"
 #include "audio/dv_hist.h"
 #include "audio/dv_opus.h"
 #include "uv/dv_uv_conn.h"
@@ -132,6 +148,7 @@ struct bench {
   sim_fig *figs;
   int sim_closed;
   dv_sim_media_global sim_global;
+  bench_arrivals arr; /* simulator-side arrivals of dvoice's streams */
 };
 
 static void push(one *o) {
@@ -196,6 +213,14 @@ static void sim_closed(dv_sim_uv *sim, void *ud) {
     b->figs[i].last = m->last_arrival;
     b->figs[i].first_seq = m->first_seq;
     b->figs[i].last_seq = m->last_seq;
+    {
+      const dvoice_tstamp *times;
+      size_t n;
+      dv_sim_media_arrivals(dv_sim_uv_media(b->sim), b->sess[i], &times, &n);
+      if (bench_arrivals_add(&b->arr, times, n, 0, 20000000) != 0) {
+        abort();
+      }
+    }
   }
   b->sim_global = *dv_sim_media_global_stats(dv_sim_uv_media(b->sim));
   b->sim_closed = 1;
@@ -219,6 +244,8 @@ static void grow_rcvbuf(uv_handle_t *h, void *arg) {
 
 static void *sim_main(void *arg) {
   bench *b = arg;
+  /* Named so that profiles can tell its samples from the sender's. */
+  pthread_setname_np(pthread_self(), "dv-sim");
   uv_run(&b->sim_loop, UV_RUN_DEFAULT);
   return NULL;
 }
@@ -251,9 +278,19 @@ static void encode_frames(bench *b) {
  * kernel's UDP send path), seconds. */
 static void cpu_seconds(double *user, double *sys) {
   struct rusage ru;
+  /* getrusage(RUSAGE_THREAD) counts this thread only: the simulator's
+   * thread is not in it. */
   getrusage(RUSAGE_THREAD, &ru);
   *user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
   *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The sending thread's CPU time from its own clock, seconds: exact, where
+ * getrusage's user/system split is sampled at the scheduler's tick. */
+static double thread_cpu_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void run_until(uv_loop_t *loop, const int *counter, int target,
@@ -278,6 +315,117 @@ static int cmp_i64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* discord.js's figures from the same kind of run. */
+typedef struct djs_fig {
+  int ok;
+  char version[128];
+  bench_arrivals arr, dep;
+  uint64_t packets;
+  double cpu_us_per_packet; /* the whole Node process, startup included */
+  double kib_per_conn;      /* its peak RSS over N */
+} djs_fig;
+
+static void djs_sim_closed(dv_sim_uv *sim, void *ud) {
+  (void)sim;
+  *(int *)ud = 1;
+}
+
+/* Runs @discordjs/voice with |n| connections for |seconds| against a fresh
+ * simulator (TLS, as discord.js needs) and fills |f|. Returns 0 or -1. */
+static int run_djs(int n, int seconds, int xchacha, djs_fig *f) {
+  bench_certs certs;
+  char ogg[256], dep[256];
+  uv_loop_t loop;
+  dv_sim_uv_settings st;
+  dv_sim_uv *sim;
+  dv_sim_vgw *vgw;
+  bench_djs p;
+  bench_djs_settings ds;
+  struct rusage ru;
+  int closed = 0;
+  uint32_t frames = (uint32_t)seconds * 50;
+
+  memset(f, 0, sizeof(*f));
+  bench_arrivals_init(&f->arr);
+  bench_arrivals_init(&f->dep);
+  if (bench_certs_make(&certs) != 0) {
+    return -1;
+  }
+  snprintf(ogg, sizeof(ogg), "%s/tone.ogg", certs.dir);
+  snprintf(dep, sizeof(dep), "%s/departures.txt", certs.dir);
+  if (dvt_ogg_tone_write(ogg, frames) != 0) {
+    bench_certs_remove(&certs);
+    return -1;
+  }
+  uv_loop_init(&loop);
+  dv_sim_uv_settings_default(&st);
+  st.cert_file = certs.cert;
+  st.key_file = certs.key;
+  st.media.decode_opus = 0;
+  st.media.forward = 0;
+  st.media.max_arrivals = frames + 64;
+  if (xchacha) {
+    st.vgw.modes[0] = dv_sim_mode_name(DV_SIM_MODE_XCHACHA20);
+    st.vgw.nmodes = 1;
+  }
+  if (dv_sim_uv_new(&loop, &st, &sim) != 0) {
+    return -1;
+  }
+  uv_walk(&loop, grow_rcvbuf, NULL);
+  vgw = dv_sim_uv_vgw(sim);
+  if (bench_djs_register(vgw, (unsigned)n) != 0) {
+    return -1;
+  }
+  memset(&ds, 0, sizeof(ds));
+  ds.mode = "play";
+  ds.n = (unsigned)n;
+  ds.endpoint = dv_sim_uv_endpoint(sim);
+  ds.ca = certs.ca;
+  ds.ogg = ogg;
+  ds.departures = dep;
+  ds.timeout_ms = (uint64_t)seconds * 1000 + 60000 + (uint64_t)n * 100;
+  f->ok = bench_djs_start(&p, &loop, &ds) == 0;
+  while (!p.exited) {
+    uv_run(&loop, UV_RUN_ONCE);
+  }
+  f->ok = f->ok && bench_djs_ok(&p);
+  snprintf(f->version, sizeof(f->version), "%s", p.version);
+  f->packets = p.packets_played;
+  for (size_t i = 0; i < vgw->nsessions; i++) {
+    const dvoice_tstamp *times;
+    size_t cnt;
+    dv_sim_media_arrivals(dv_sim_uv_media(sim), vgw->sessions[i], &times, &cnt);
+    if (bench_arrivals_add(&f->arr, times, cnt, 0, 20000000) != 0) {
+      abort();
+    }
+  }
+  if (bench_djs_read_departures(dep, &f->dep, 0, 20000000) != n) {
+    f->ok = 0;
+  }
+  if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+    double cpu =
+        (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+        ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+    f->cpu_us_per_packet =
+        cpu * 1e6 / (double)(f->packets > 0 ? f->packets : 1);
+    f->kib_per_conn = (double)ru.ru_maxrss / (double)n; /* KiB on Linux */
+  }
+  bench_djs_close(&p);
+  dv_sim_uv_close(sim, djs_sim_closed, &closed);
+  while (!closed || p.open > 0) {
+    uv_run(&loop, UV_RUN_ONCE);
+  }
+  uv_loop_close(&loop);
+  bench_djs_free(&p);
+  bench_certs_remove(&certs);
+  return f->ok ? 0 : -1;
+}
+
+/* x / y, or 0 if y is not positive. */
+static double ratio(double x, double y) {
+  return y > 0 ? x / y : 0;
+}
+
 int main(int argc, char **argv) {
   bench *b = calloc(1, sizeof(*b));
   dv_sim_uv_settings ss;
@@ -289,7 +437,7 @@ int main(int argc, char **argv) {
   const char *mode = argc > 3 ? argv[3] : "aes";
   const char *timer = argc > 4 ? argv[4] : "timerfd";
   char endpoint[64], sid[32], tok[32];
-  double u0, s0, u1, s1;
+  double u0, s0, u1, s1, t0, t1;
   uint64_t packets = 0, late = 0, missed = 0, received = 0, sim_missing = 0;
   size_t mem_ready;
   int64_t *drift, *spread;
@@ -330,7 +478,7 @@ int main(int argc, char **argv) {
   ss.vgw.nmodes = 1;
   ss.media.decode_opus = 0;
   ss.media.forward = 0;
-  ss.media.max_arrivals = 16;
+  ss.media.max_arrivals = (size_t)b->frames_each + 64;
   if (dv_sim_uv_new(&b->sim_loop, &ss, &b->sim) != 0) {
     fprintf(stderr, "simulator failed to start\n");
     return 1;
@@ -350,6 +498,7 @@ int main(int argc, char **argv) {
     }
   }
   snprintf(endpoint, sizeof(endpoint), "ws://%s", dv_sim_uv_endpoint(b->sim));
+  bench_arrivals_init(&b->arr);
   uv_async_init(&b->sim_loop, &b->sim_stop, on_sim_stop);
   b->sim_stop.data = b;
   pthread_create(&b->sim_thread, NULL, sim_main, b);
@@ -397,6 +546,7 @@ int main(int argc, char **argv) {
 
   /* Stream. */
   cpu_seconds(&u0, &s0);
+  t0 = thread_cpu_seconds();
   b->streaming = 1;
   for (int i = 0; i < b->n; i++) {
     push(&b->conns[i]);
@@ -413,6 +563,7 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&b->wait, NULL);
   }
   cpu_seconds(&u1, &s1);
+  t1 = thread_cpu_seconds();
 
   dv_hist_reset(&all);
   for (int i = 0; i < b->n; i++) {
@@ -469,7 +620,7 @@ int main(int argc, char **argv) {
 
   {
     double np = packets > 0 ? (double)packets : 1;
-    double us_per_pkt = (u1 - u0 + s1 - s0) * 1e6 / np;
+    double us_per_pkt = (t1 - t0) * 1e6 / np;
     double us_user = (u1 - u0) * 1e6 / np, us_sys = (s1 - s0) * 1e6 / np;
     double p50 = (double)dv_hist_quantile(&all, 500000) / 1e6;
     double p99 = (double)dv_hist_quantile(&all, 990000) / 1e6;
@@ -526,6 +677,77 @@ int main(int argc, char **argv) {
            (unsigned long long)b->sim_global.datagrams_in,
            (unsigned long long)b->sim_global.unknown);
   }
+  {
+    char label[64];
+    int with_djs = argc > 5 && strcmp(argv[5], "djs") == 0;
+    djs_fig df;
+    double us_per_pkt = (t1 - t0) * 1e6 / (double)(packets > 0 ? packets : 1);
+    double kib = (double)mem_ready / (double)b->n / 1024.0;
+    bench_samples *g = &b->arr.grid_ms;
+    double q[4];
+    q[0] = bench_samples_quantile(g, 0.5);
+    q[1] = bench_samples_quantile(g, 0.99);
+    q[2] = bench_samples_quantile(g, 0.999);
+    q[3] = bench_samples_quantile(g, 1.0);
+    printf("# simulator-side arrivals, lateness behind each stream's grid\n");
+    bench_arrivals_header(stdout);
+    snprintf(label, sizeof(label), "dvoice N=%d %ds arrival", b->n, b->seconds);
+    bench_arrivals_row(&b->arr, label, stdout);
+    if (with_djs) {
+      int rv = run_djs(b->n, b->seconds, strcmp(mode, "xchacha") == 0, &df);
+      bench_samples *h = &df.arr.grid_ms;
+      double r[4];
+      r[0] = bench_samples_quantile(h, 0.5);
+      r[1] = bench_samples_quantile(h, 0.99);
+      r[2] = bench_samples_quantile(h, 0.999);
+      r[3] = bench_samples_quantile(h, 1.0);
+      snprintf(label, sizeof(label), "djs N=%d %ds departure", b->n,
+               b->seconds);
+      bench_arrivals_row(&df.dep, label, stdout);
+      snprintf(label, sizeof(label), "djs N=%d %ds arrival", b->n, b->seconds);
+      bench_arrivals_row(&df.arr, label, stdout);
+      printf("%-28s %s%s\n", "discord.js", df.version,
+             rv == 0 ? "" : " (FAILED)");
+      printf("%-28s %.3f us dvoice (sender thread), %.3f us discord.js "
+             "(Node process)\n",
+             "cpu per packet", us_per_pkt, df.cpu_us_per_packet);
+      printf("%-28s %.1f KiB dvoice (allocator), %.1f KiB discord.js "
+             "(peak RSS / N)\n",
+             "memory per connection", kib, df.kib_per_conn);
+      printf("%-28s p50 %.3f, p99 %.3f, p999 %.3f, max %.3f; cpu %.4f, "
+             "mem %.4f\n",
+             "ratio dvoice/discord.js", ratio(q[0], r[0]), ratio(q[1], r[1]),
+             ratio(q[2], r[2]), ratio(q[3], r[3]),
+             ratio(us_per_pkt, df.cpu_us_per_packet),
+             ratio(kib, df.kib_per_conn));
+      printf("{\"bench\":\"pacing_vs_djs\",\"connections\":%d,"
+             "\"seconds\":%d,\"mode\":\"%s\",\"dvoice\":{\"arrivals\":",
+             b->n, b->seconds, mode);
+      bench_arrivals_json(&b->arr, stdout);
+      printf(",\"cpu_us_per_packet\":%.3f,\"mem_kib_per_conn\":%.1f},"
+             "\"djs\":{\"version\":\"%s\",\"ok\":%s,\"arrivals\":",
+             us_per_pkt, kib, df.version, rv == 0 ? "true" : "false");
+      bench_arrivals_json(&df.arr, stdout);
+      printf(",\"departures\":");
+      bench_arrivals_json(&df.dep, stdout);
+      printf(",\"cpu_us_per_packet\":%.3f,\"mem_kib_per_conn\":%.1f},"
+             "\"ratio\":{\"p50\":%.4f,\"p99\":%.4f,\"p999\":%.4f,"
+             "\"max\":%.4f,\"cpu\":%.4f,\"mem\":%.4f}}\n",
+             df.cpu_us_per_packet, df.kib_per_conn, ratio(q[0], r[0]),
+             ratio(q[1], r[1]), ratio(q[2], r[2]), ratio(q[3], r[3]),
+             ratio(us_per_pkt, df.cpu_us_per_packet),
+             ratio(kib, df.kib_per_conn));
+      bench_arrivals_free(&df.arr);
+      bench_arrivals_free(&df.dep);
+    } else {
+      printf("{\"bench\":\"pacing_arrivals\",\"connections\":%d,"
+             "\"arrivals\":",
+             b->n);
+      bench_arrivals_json(&b->arr, stdout);
+      printf("}\n");
+    }
+  }
+  bench_arrivals_free(&b->arr);
   free(drift);
   free(spread);
   free(b->sess);

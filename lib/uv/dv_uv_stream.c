@@ -12,7 +12,10 @@
 #define DEFAULT_CLOSE_TIMEOUT_MS 2000
 #define DEFAULT_HIGH_WATER ((size_t)1 << 20)
 #define DEFAULT_QUEUE_MAX ((size_t)16 << 20)
-#define READ_BUF_SIZE 65536
+/* One TLS record's worth: the voice gateway's messages are small, wslay
+ * reassembles larger ones, and this buffer is inside every connection (64
+ * KiB made a voice connection cost 138 KiB). */
+#define READ_BUF_SIZE 16384
 
 /*
  * The connection's life. Each libuv callback moves it forward; an unexpected
