@@ -13,6 +13,7 @@
 
 #include "../interop/dvt_net.h"
 #include "audio/dv_opus.h"
+#include "dvt_join.h"
 
 #define TOKEN "BUILTIN.token.7"
 #define GUILD 111111111111ull
@@ -40,29 +41,6 @@ typedef struct fx {
   int conn_closed, sim_closed, client_closed;
   int to_send, sent, acted;
 } fx;
-
-static void append(char *buf, size_t cap, const char *s) {
-  size_t n = strlen(buf);
-  snprintf(buf + n, cap - n, "%s%s", n > 0 ? " " : "", s);
-}
-
-static void encode_tone(fx *f) {
-  dv_opus_enc *enc;
-  int16_t pcm[DV_OPUS_FRAME_VALUES];
-  size_t n = 0;
-  assert_int_equal(dv_opus_enc_new(NULL, NULL, &enc), 0);
-  for (int i = 0; i < NFRAMES; i++) {
-    for (int j = 0; j < DV_OPUS_FRAME_SAMPLES; j++, n++) {
-      double ph = (double)(n % 48000) * 440.0 / 48000.0;
-      double x = ph - (double)(long)ph;
-      pcm[2 * j] = pcm[2 * j + 1] = (int16_t)((x - 0.5) * 16000.0);
-    }
-    int len = dv_opus_encode_s16(enc, pcm, f->frames[i], sizeof(f->frames[i]));
-    assert_true(len > 0);
-    f->lens[i] = (size_t)len;
-  }
-  dv_opus_enc_free(enc);
-}
 
 static void push_some(fx *f) {
   while (f->conn != NULL && f->sent < f->to_send) {
@@ -138,7 +116,7 @@ static void on_join(dvoice_client *cl, dvoice_conn *c,
   fx *f = ud;
   assert_ptr_equal(cl, f->cl);
   assert_ptr_equal(c, f->conn);
-  append(f->joins, sizeof(f->joins), dvoice_join_state_name(ev->state));
+  dvt_append(f->joins, sizeof(f->joins), dvoice_join_state_name(ev->state));
   printf("# join %s (reason %s, channel %llu)\n",
          dvoice_join_state_name(ev->state), dvoice_join_reason_name(ev->reason),
          (unsigned long long)ev->channel_id);
@@ -152,7 +130,7 @@ static void on_gateway(dvoice_client *cl, const dvoice_gateway_event *ev,
                        void *ud) {
   fx *f = ud;
   assert_ptr_equal(cl, f->cl);
-  append(f->gws, sizeof(f->gws), dvoice_gateway_state_name(ev->state));
+  dvt_append(f->gws, sizeof(f->gws), dvoice_gateway_state_name(ev->state));
   printf("# gateway %s (close %d)\n", dvoice_gateway_state_name(ev->state),
          ev->close_code);
   if (ev->state == DVOICE_GATEWAY_READY) {
@@ -214,7 +192,7 @@ static void fx_start(fx *f, enum scenario sc) {
   uint64_t chans[2] = {CHAN1, CHAN2};
   memset(f, 0, sizeof(*f));
   f->sc = sc;
-  encode_tone(f);
+  dvt_encode_tone(f->frames, f->lens, NFRAMES);
   assert_int_equal(uv_loop_init(&f->loop), 0);
   dvt_env_init(&f->env);
   f->env.env.now = NULL;
@@ -414,8 +392,39 @@ static void test_reconnect(void **state) {
   fx_stop(&f);
 }
 
+/* Bad built-in settings fail at once and leave nothing on the loop. */
+static void test_bad_settings(void **state) {
+  uv_loop_t loop;
+  dvoice_client_settings cs;
+  dvoice_client *cl = (dvoice_client *)&loop;
+  (void)state;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  dvoice_client_settings_default(&cs);
+  cs.user_id = USER;
+  /* Neither an adapter nor a token. */
+  assert_int_equal(dvoice_client_new(&cl, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_null(cl);
+  /* A token the gateway machine refuses (not printable). */
+  cs.token = "bad\ntoken";
+  assert_int_equal(dvoice_client_new(&cl, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_null(cl);
+  cs.token = TOKEN;
+  cs.gateway_url = "";
+  assert_int_equal(dvoice_client_new(&cl, &loop, &cs, NULL, NULL),
+                   DVOICE_ERR_INVALID_ARGUMENT);
+  assert_null(cl);
+  assert_string_equal(dvoice_gateway_state_name(DVOICE_GATEWAY_RESUMING),
+                      "RESUMING");
+  assert_string_equal(dvoice_gateway_state_name((dvoice_gateway_state)99),
+                      "UNKNOWN");
+  assert_int_equal(dvt_loop_teardown(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bad_settings),
       cmocka_unit_test(test_stream),
       cmocka_unit_test(test_kicked),
       cmocka_unit_test(test_moved),
