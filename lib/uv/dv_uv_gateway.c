@@ -23,6 +23,7 @@ struct dv_uv_gw {
   dv_uv_gw_callbacks cb;
   void *ud;
   int closing;
+  int in_cb; /* inside a machine callback: only queueing is allowed */
 };
 
 static void flush(dv_uv_gw *g);
@@ -139,7 +140,9 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
     case DV_GW_EV_VOICE_SERVER:
     case DV_GW_EV_HEARTBEAT_ACK:
       if (!g->closing && g->cb.on_event != NULL) {
+        g->in_cb++;
         g->cb.on_event(g, ev, g->ud);
+        g->in_cb--;
       }
       break;
   }
@@ -150,7 +153,9 @@ static void on_dispatch(dv_gw *gw, const char *name, const char *d,
   dv_uv_gw *g = ud;
   (void)gw;
   if (!g->closing && g->cb.on_dispatch != NULL) {
+    g->in_cb++;
     g->cb.on_dispatch(g, name, d, d_len, g->ud);
+    g->in_cb--;
   }
 }
 
@@ -236,7 +241,9 @@ int dv_uv_gw_update_voice_state(dv_uv_gw *g, uint64_t guild_id,
                                 int self_deaf) {
   int rv = dv_gw_update_voice_state(&g->gw, guild_id, channel_id, self_mute,
                                     self_deaf, now(g));
-  flush(g);
+  if (g->in_cb == 0) {
+    flush(g); /* else the flush after the machine call sends it */
+  }
   return rv;
 }
 
@@ -253,8 +260,12 @@ void dv_uv_gw_close(dv_uv_gw *g) {
     return;
   }
   g->closing = 1; /* before dv_gw_close: its DISCONNECTED is expected */
-  (void)dv_gw_close(&g->gw, now(g));
-  flush(g);
+  /* From a machine callback the machine cannot be driven: the WS is simply
+   * dropped below and the machine is freed with |g|. */
+  if (g->in_cb == 0) {
+    (void)dv_gw_close(&g->gw, now(g));
+    flush(g);
+  }
   drop_ws(g, 1000);
   uv_close((uv_handle_t *)&g->timer, timer_closed);
 }

@@ -45,7 +45,8 @@ int dv_uv_gw_update_voice_state(dv_uv_gw *g, uint64_t guild_id,
 /* op 4 messages not yet sent. */
 size_t dv_uv_gw_pending(const dv_uv_gw *g);
 dv_gw_state dv_uv_gw_state(const dv_uv_gw *g);
-/* Goes offline (close 1000); no event after this; on_closed then frees. */
+/* Goes offline (close 1000); no event after this; on_closed then frees.
+ * May be called from on_event / on_dispatch. */
 void dv_uv_gw_close(dv_uv_gw *g);
 
 #endif
