@@ -55,8 +55,8 @@ struct dvoice_client {
   char *ca_file;
   dvoice_gateway_adapter adapter;
   void *adapter_ud;
-  dv_uv_gw *gw; /* the built-in gateway; NULL with an adapter */
-  int gw_had_session; /* a READY session exists: reconnects resume */
+  dv_uv_gw *gw;                /* the built-in gateway; NULL with an adapter */
+  int gw_had_session;          /* a READY session exists: reconnects resume */
   dvoice_gateway_state gw_pub; /* last state reported; 0 before the first */
   uint64_t gw_user_id;
   dvoice_client_callbacks cb;

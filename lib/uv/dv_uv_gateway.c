@@ -213,8 +213,7 @@ int dv_uv_gw_start(dv_uv_gw **out, uv_loop_t *loop, const dvoice_env *env,
   g->env = *env;
   g->cb = *cb;
   g->ud = ud;
-  if (ca_file != NULL &&
-      (g->ca_file = dv_strdup(env->mem, ca_file)) == NULL) {
+  if (ca_file != NULL && (g->ca_file = dv_strdup(env->mem, ca_file)) == NULL) {
     dv_free(env->mem, g);
     return DVOICE_ERR_NOMEM;
   }

@@ -143,8 +143,7 @@ static void on_dispatch(dvoice_client *cl, const char *name, const char *d,
   fx *f = ud;
   assert_ptr_equal(cl, f->cl);
   assert_int_equal(strlen(d), d_len);
-  if (strcmp(name, "GUILD_CREATE") == 0 &&
-      strstr(d, "111111111111") != NULL) {
+  if (strcmp(name, "GUILD_CREATE") == 0 && strstr(d, "111111111111") != NULL) {
     f->guild_creates++;
   }
 }
@@ -424,10 +423,8 @@ static void test_bad_settings(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bad_settings),
-      cmocka_unit_test(test_stream),
-      cmocka_unit_test(test_kicked),
-      cmocka_unit_test(test_moved),
+      cmocka_unit_test(test_bad_settings), cmocka_unit_test(test_stream),
+      cmocka_unit_test(test_kicked),       cmocka_unit_test(test_moved),
       cmocka_unit_test(test_reconnect),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
