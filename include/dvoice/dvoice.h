@@ -823,12 +823,47 @@ typedef struct dvoice_join_event {
 #define DVOICE_JOIN_SELF_MUTE 1u
 #define DVOICE_JOIN_SELF_DEAF 2u
 
+/* States of the built-in main gateway connection. */
+typedef enum dvoice_gateway_state {
+  /* Connecting (or reconnecting after a failure) with a fresh Identify. */
+  DVOICE_GATEWAY_CONNECTING = 1,
+  /* The session is up (READY or RESUMED): op 4 messages go out. */
+  DVOICE_GATEWAY_READY = 2,
+  /* The connection dropped (or op 7 asked for it): reconnecting to
+   * resume the session. Voice connections are not affected. */
+  DVOICE_GATEWAY_RESUMING = 3,
+  /* Terminal: a fatal close code (4004 bad token, 4010..4014), retries
+   * exhausted, or the client closed. Joins can no longer be signalled. */
+  DVOICE_GATEWAY_DISCONNECTED = 4
+} dvoice_gateway_state;
+
+/* A gateway state change, borrowed for the duration of on_gateway. */
+typedef struct dvoice_gateway_event {
+  dvoice_gateway_state state;
+  /* The close code that caused the change (0 if none), e.g. 4004. */
+  int close_code;
+  /* The bot's user id from READY (0 before the first READY). */
+  uint64_t user_id;
+} dvoice_gateway_event;
+
+/* Returns a static name ("READY"), "UNKNOWN" for other values. */
+DVOICE_EXTERN const char *dvoice_gateway_state_name(dvoice_gateway_state s);
+
 /* Callbacks, copied at creation; any member may be NULL. */
 typedef struct dvoice_client_callbacks {
   /* A join changed state. |c| is the connection dvoice_client_join()
    * returned (never one the application has closed). */
   void (*on_join)(dvoice_client *cl, dvoice_conn *c,
                   const dvoice_join_event *ev, void *user_data);
+  /* Built-in gateway only: a dispatch other than VOICE_STATE_UPDATE and
+   * VOICE_SERVER_UPDATE (which the client consumes), as its event name
+   * ("GUILD_CREATE") and the compact JSON text of its "d" (|d_len| bytes,
+   * NUL-terminated); both borrowed for the call. */
+  void (*on_dispatch)(dvoice_client *cl, const char *name, const char *d,
+                      size_t d_len, void *user_data);
+  /* Built-in gateway only: its connection changed state. */
+  void (*on_gateway)(dvoice_client *cl, const dvoice_gateway_event *ev,
+                     void *user_data);
 } dvoice_client_callbacks;
 
 typedef struct dvoice_client_settings {
@@ -837,9 +872,20 @@ typedef struct dvoice_client_settings {
   dvoice_env env;
   /* The bot's user id (required): only its voice states are acted on. */
   uint64_t user_id;
-  /* The adapter (required; copied) and its user_data (borrowed). */
+  /* The adapter (copied) and its user_data (borrowed). NULL: the client
+   * runs its built-in main gateway (token required). */
   const dvoice_gateway_adapter *adapter;
   void *adapter_user_data;
+  /* Built-in gateway: the bot token (copied, secret, never logged;
+   * printable ASCII, 1..512 bytes, without the "Bot " prefix). */
+  const char *token;
+  /* Built-in gateway: the URL (copied); NULL means Discord's
+   * "wss://gateway.discord.gg/?v=10&encoding=json". TLS uses the conn
+   * template's tls settings (ca_file). */
+  const char *gateway_url;
+  /* Built-in gateway: extra intent bits; GUILDS and GUILD_VOICE_STATES
+   * are always included. */
+  uint32_t intents;
   /* Template for every connection the client makes (copied at
    * dvoice_client_new: env, identity and credential fields are ignored,
    * tls.ca_file is copied). dvoice_conn_settings_default() if unset. */
@@ -860,10 +906,14 @@ DVOICE_EXTERN void dvoice_client_settings_default(dvoice_client_settings *s);
 /*
  * Creates a client on |loop| (borrowed; must outlive it). |settings| and
  * |callbacks| are copied (callbacks may be NULL); |user_data| goes to
- * on_join. Returns 0 and sets |*out| (then call dvoice_client_close()
+ * every client callback. With the built-in gateway (adapter NULL) the
+ * client starts connecting at once (asynchronously; on_gateway reports
+ * progress); joins made before READY send their op 4 once READY. Returns 0 and sets |*out| (then call dvoice_client_close()
  * exactly once), or (nothing to close):
- *   DVOICE_ERR_INVALID_ARGUMENT  NULL out, loop or settings; user_id 0; no
- *                                adapter or no send_voice_state
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL out, loop or settings; user_id 0;
+ *                                neither an adapter nor a token; an adapter
+ *                                without send_voice_state; a bad token or
+ *                                gateway_url (built-in gateway)
  *   DVOICE_ERR_INVALID_STATE     settings.pacer belongs to another loop
  *   DVOICE_ERR_NOMEM             an allocation failed
  *   DVOICE_ERR_INTERNAL          a libuv handle failed to initialise

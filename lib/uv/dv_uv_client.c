@@ -2,7 +2,8 @@
  * dvoice_client: one bot identity on one loop. Each guild's join runs the
  * pure join core (lib/join) and drives the dvoice_conn handed to the
  * application (created deferred, started once both dispatches of the
- * attempt are in hand). The main gateway is the application's adapter.
+ * attempt are in hand). The main gateway is the application's adapter, or
+ * the built-in one (lib/uv/dv_uv_gateway) feeding the same entry points.
  *
  * Reentrancy: public calls feed the join cores and apply their decisions to
  * the connections (neither runs an application callback), and queue what
@@ -22,6 +23,7 @@
 #include "util/dv_mem.h"
 #include "uv/dv_uv_conn.h"
 #include "uv/dv_uv_env.h"
+#include "uv/dv_uv_gateway.h"
 #include "uv/dv_uv_pacer.h"
 
 typedef struct entry {
@@ -34,7 +36,7 @@ typedef struct entry {
   int ended;
 } entry;
 
-typedef enum qtype { Q_OP4 = 1, Q_JOIN } qtype;
+typedef enum qtype { Q_OP4 = 1, Q_JOIN, Q_GW } qtype;
 
 typedef struct qitem {
   qtype type;
@@ -42,6 +44,7 @@ typedef struct qitem {
   uint64_t guild_id, channel_id;
   int self_mute, self_deaf;
   dvoice_join_event ev;
+  dvoice_gateway_event gev;
 } qitem;
 
 struct dvoice_client {
@@ -52,6 +55,10 @@ struct dvoice_client {
   char *ca_file;
   dvoice_gateway_adapter adapter;
   void *adapter_ud;
+  dv_uv_gw *gw;                /* the built-in gateway; NULL with an adapter */
+  int gw_had_session;          /* a READY session exists: reconnects resume */
+  dvoice_gateway_state gw_pub; /* last state reported; 0 before the first */
+  uint64_t gw_user_id;
   dvoice_client_callbacks cb;
   void *user_data;
   entry **ents;
@@ -66,6 +73,7 @@ struct dvoice_client {
 };
 
 static void schedule(dvoice_client *cl);
+static void on_timer_closed(uv_handle_t *h);
 
 static dvoice_tstamp now_of(const dvoice_client *cl) {
   return cl->env.now(cl->env.now_user_data);
@@ -83,6 +91,20 @@ const char *dvoice_join_state_name(dvoice_join_state s) {
       return "BACKOFF";
     case DVOICE_JOIN_ENDED:
       return "ENDED";
+  }
+  return "UNKNOWN";
+}
+
+const char *dvoice_gateway_state_name(dvoice_gateway_state s) {
+  switch (s) {
+    case DVOICE_GATEWAY_CONNECTING:
+      return "CONNECTING";
+    case DVOICE_GATEWAY_READY:
+      return "READY";
+    case DVOICE_GATEWAY_RESUMING:
+      return "RESUMING";
+    case DVOICE_GATEWAY_DISCONNECTED:
+      return "DISCONNECTED";
   }
   return "UNKNOWN";
 }
@@ -142,8 +164,10 @@ static qitem *qpush(dvoice_client *cl, qtype type, const entry *e) {
   it = &cl->q[(cl->qhead + cl->qlen) % cl->qcap];
   memset(it, 0, sizeof(*it));
   it->type = type;
-  it->entry_id = e->id;
-  it->guild_id = e->guild_id;
+  if (e != NULL) {
+    it->entry_id = e->id;
+    it->guild_id = e->guild_id;
+  }
   cl->qlen++;
   return it;
 }
@@ -377,9 +401,14 @@ static void deliver(dvoice_client *cl) {
     cl->qlen--;
     switch (it.type) {
       case Q_OP4:
-        rv = cl->adapter.send_voice_state(cl, it.guild_id, it.channel_id,
-                                          it.self_mute, it.self_deaf,
-                                          cl->adapter_ud);
+        if (cl->gw != NULL) {
+          rv = dv_uv_gw_update_voice_state(cl->gw, it.guild_id, it.channel_id,
+                                           it.self_mute, it.self_deaf);
+        } else {
+          rv = cl->adapter.send_voice_state(cl, it.guild_id, it.channel_id,
+                                            it.self_mute, it.self_deaf,
+                                            cl->adapter_ud);
+        }
         if (rv < 0) {
           DV_WARN(&cl->env, "client: adapter refused op 4 for guild %llu",
                   (unsigned long long)it.guild_id);
@@ -393,6 +422,11 @@ static void deliver(dvoice_client *cl) {
         e = find_id(cl, it.entry_id);
         if (e != NULL && e->conn != NULL && cl->cb.on_join != NULL) {
           cl->cb.on_join(cl, e->conn, &it.ev, cl->user_data);
+        }
+        break;
+      case Q_GW:
+        if (cl->cb.on_gateway != NULL) {
+          cl->cb.on_gateway(cl, &it.gev, cl->user_data);
         }
         break;
     }
@@ -419,6 +453,120 @@ static void flush(dvoice_client *cl) {
   rearm(cl);
 }
 
+/* ---- the built-in gateway -------------------------------------------------
+ */
+
+static void push_gw_state(dvoice_client *cl, dvoice_gateway_state st,
+                          int close_code) {
+  qitem *it;
+  if (cl->gw_pub == st) {
+    return;
+  }
+  cl->gw_pub = st;
+  it = qpush(cl, Q_GW, NULL);
+  if (it != NULL) {
+    it->gev.state = st;
+    it->gev.close_code = close_code;
+    it->gev.user_id = cl->gw_user_id;
+  }
+  schedule(cl);
+}
+
+/* The machine's events feed the join layer exactly as the adapter entry
+ * points do; state changes reach the application from the queue. */
+static void gw_event(dv_uv_gw *g, const dv_gw_event *ev, void *ud) {
+  dvoice_client *cl = ud;
+  (void)g;
+  switch (ev->type) {
+    case DV_GW_EV_READY:
+      cl->gw_had_session = 1;
+      cl->gw_user_id = ev->u.ready.user_id;
+      if (cl->gw_user_id != cl->s.user_id) {
+        DV_WARN(&cl->env, "client: READY for user %llu, configured %llu",
+                (unsigned long long)cl->gw_user_id,
+                (unsigned long long)cl->s.user_id);
+      }
+      push_gw_state(cl, DVOICE_GATEWAY_READY, 0);
+      break;
+    case DV_GW_EV_RESUMED:
+      push_gw_state(cl, DVOICE_GATEWAY_READY, 0);
+      break;
+    case DV_GW_EV_VOICE_STATE:
+      if (ev->u.voice_state.guild_id != 0 && ev->u.voice_state.user_id != 0) {
+        (void)dvoice_client_voice_state(
+            cl, ev->u.voice_state.guild_id, ev->u.voice_state.user_id,
+            ev->u.voice_state.has_channel ? ev->u.voice_state.channel_id : 0,
+            ev->u.voice_state.session_id);
+      }
+      break;
+    case DV_GW_EV_VOICE_SERVER:
+      (void)dvoice_client_voice_server(cl, ev->u.voice_server.guild_id,
+                                       ev->u.voice_server.token,
+                                       ev->u.voice_server.endpoint);
+      break;
+    case DV_GW_EV_STATE:
+      switch (ev->u.state.state) {
+        case DV_GW_READY:
+          break; /* reported by EV_READY / EV_RESUMED, with the user id */
+        case DV_GW_DISCONNECTED:
+          push_gw_state(cl, DVOICE_GATEWAY_DISCONNECTED,
+                        ev->u.state.close_code);
+          break;
+        case DV_GW_INVALID_WAIT:
+        case DV_GW_IDENTIFYING:
+          cl->gw_had_session = 0;
+          push_gw_state(cl, DVOICE_GATEWAY_CONNECTING, 0);
+          break;
+        case DV_GW_RESUMING:
+          push_gw_state(cl, DVOICE_GATEWAY_RESUMING, 0);
+          break;
+        case DV_GW_IDLE:
+        case DV_GW_CONNECTING:
+        case DV_GW_HELLO_WAIT:
+        case DV_GW_BACKOFF:
+          if (ev->u.state.close_code != 0 &&
+              dv_gw_policy_for(ev->u.state.close_code) ==
+                  DV_GW_ACT_REIDENTIFY) {
+            cl->gw_had_session = 0;
+          }
+          push_gw_state(cl,
+                        cl->gw_had_session ? DVOICE_GATEWAY_RESUMING
+                                           : DVOICE_GATEWAY_CONNECTING,
+                        ev->u.state.close_code);
+          break;
+      }
+      break;
+    case DV_GW_EV_CONNECT:
+    case DV_GW_EV_CLOSE_WS:
+    case DV_GW_EV_HEARTBEAT_ACK:
+      break;
+  }
+}
+
+static void gw_dispatch(dv_uv_gw *g, const char *name, const char *d,
+                        size_t d_len, void *ud) {
+  dvoice_client *cl = ud;
+  (void)g;
+  if (cl->cb.on_dispatch != NULL) {
+    cl->cb.on_dispatch(cl, name, d, d_len, cl->user_data);
+  }
+}
+
+static int start_gateway(dvoice_client *cl,
+                         const dvoice_client_settings *settings) {
+  dv_gw_config cfg;
+  dv_uv_gw_callbacks cb;
+  memset(&cb, 0, sizeof(cb));
+  cb.on_event = gw_event;
+  cb.on_dispatch = gw_dispatch;
+  dv_gw_config_default(&cfg);
+  cfg.token = settings->token;
+  cfg.url = settings->gateway_url;
+  cfg.intents = settings->intents;
+  return dv_uv_gw_start(&cl->gw, cl->loop, &cl->env, &cfg, cl->ca_file, &cb,
+                        cl);
+}
+
 /* ---- public API -----------------------------------------------------------
  */
 
@@ -434,8 +582,9 @@ int dvoice_client_new(dvoice_client **out, struct uv_loop_s *loop,
   }
   *out = NULL;
   if (loop == NULL || settings == NULL || settings->user_id == 0 ||
-      settings->adapter == NULL ||
-      settings->adapter->send_voice_state == NULL ||
+      (settings->adapter == NULL && settings->token == NULL) ||
+      (settings->adapter != NULL &&
+       settings->adapter->send_voice_state == NULL) ||
       settings->max_sessions < 0) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
@@ -455,7 +604,10 @@ int dvoice_client_new(dvoice_client **out, struct uv_loop_s *loop,
   cl->s = *settings;
   cl->s.adapter = NULL;
   cl->s.conn = NULL;
-  cl->adapter = *settings->adapter;
+  cl->s.token = cl->s.gateway_url = NULL;
+  if (settings->adapter != NULL) {
+    cl->adapter = *settings->adapter;
+  }
   cl->adapter_ud = settings->adapter_user_data;
   if (callbacks != NULL) {
     cl->cb = *callbacks;
@@ -485,6 +637,14 @@ int dvoice_client_new(dvoice_client **out, struct uv_loop_s *loop,
     return DVOICE_ERR_INTERNAL;
   }
   cl->timer.data = cl;
+  if (settings->adapter == NULL) {
+    rv = start_gateway(cl, settings);
+    if (rv != 0) {
+      cl->closing = 1;
+      uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
+      return rv == DVOICE_ERR_INVALID_STATE ? DVOICE_ERR_INTERNAL : rv;
+    }
+  }
   *out = cl;
   return 0;
 }
@@ -752,6 +912,12 @@ int dvoice_client_close(dvoice_client *cl,
     }
   }
   cl->qlen = 0;
+  /* Close 1000 ends the session, which takes the bot's voice states with
+   * it: no op 4 leave is needed for the joins closed above. */
+  if (cl->gw != NULL) {
+    dv_uv_gw_close(cl->gw);
+    cl->gw = NULL;
+  }
   uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
   return 0;
 }

@@ -13,6 +13,7 @@
 #include "../interop/dvt_net.h"
 
 #include "audio/dv_opus.h"
+#include "dvt_join.h"
 #include "../sim/sim_uv.h"
 
 #define GUILD 111111111111ull
@@ -54,30 +55,6 @@ typedef struct fx {
   int rounds;
   uv_timer_t poll;
 } fx;
-
-static void append(char *buf, size_t cap, const char *s) {
-  size_t n = strlen(buf);
-  snprintf(buf + n, cap - n, "%s%s", n > 0 ? " " : "", s);
-}
-
-static void encode_tone(fx *f) {
-  dv_opus_enc *enc;
-  int16_t pcm[DV_OPUS_FRAME_VALUES];
-  size_t n = 0;
-  assert_int_equal(dv_opus_enc_new(NULL, NULL, &enc), 0);
-  for (int i = 0; i < NFRAMES; i++) {
-    for (int j = 0; j < DV_OPUS_FRAME_SAMPLES; j++, n++) {
-      double ph = (double)(n % 48000) * 440.0 / 48000.0;
-      double x = ph - (double)(long)ph;
-      double tri = x < 0.5 ? 4.0 * x - 1.0 : 3.0 - 4.0 * x;
-      pcm[2 * j] = pcm[2 * j + 1] = (int16_t)(tri * 8000.0);
-    }
-    int len = dv_opus_encode_s16(enc, pcm, f->frames[i], sizeof(f->frames[i]));
-    assert_true(len > 0);
-    f->lens[i] = (size_t)len;
-  }
-  dv_opus_enc_free(enc);
-}
 
 static void push_some(fx *f) {
   while (f->sent < f->to_send) {
@@ -191,7 +168,7 @@ static void on_join(dvoice_client *cl, dvoice_conn *c,
   fx *f = ud;
   assert_ptr_equal(cl, f->cl);
   assert_ptr_equal(c, f->conn);
-  append(f->joins, sizeof(f->joins), dvoice_join_state_name(ev->state));
+  dvt_append(f->joins, sizeof(f->joins), dvoice_join_state_name(ev->state));
   printf("# join %s (reason %s, channel %llu)\n",
          dvoice_join_state_name(ev->state), dvoice_join_reason_name(ev->reason),
          (unsigned long long)ev->channel_id);
@@ -214,7 +191,7 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
     snprintf(s, sizeof(s), "%s(%d)", dvoice_conn_state_name(ev->state),
              ev->close_code);
   }
-  append(f->states, sizeof(f->states), s);
+  dvt_append(f->states, sizeof(f->states), s);
   printf("# state %s (reason %s)\n", s, dvoice_conn_reason_name(ev->reason));
   if (ev->state == DVOICE_CONN_READY) {
     f->ready++;
@@ -275,7 +252,7 @@ static void fx_start(fx *f, enum scenario sc, int nsims) {
   memset(f, 0, sizeof(*f));
   f->sc = sc;
   f->answer = sc != SC_NOANSWER;
-  encode_tone(f);
+  dvt_encode_tone(f->frames, f->lens, NFRAMES);
   assert_int_equal(uv_loop_init(&f->loop), 0);
   for (int i = 0; i < nsims; i++) {
     dv_sim_uv_settings_default(&ss);
