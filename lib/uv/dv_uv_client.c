@@ -21,6 +21,7 @@
 #include "json/dv_json.h"
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
+#include "util/dv_ring.h"
 #include "uv/dv_uv_conn.h"
 #include "uv/dv_uv_env.h"
 #include "uv/dv_uv_gateway.h"
@@ -63,8 +64,7 @@ struct dvoice_client {
   void *user_data;
   entry **ents;
   size_t nents, cap;
-  qitem *q;
-  size_t qhead, qlen, qcap;
+  dv_ring q; /* of qitem */
   uint64_t next_id;
   uv_timer_t timer;
   int in_flush;
@@ -146,29 +146,16 @@ static qitem *qpush(dvoice_client *cl, qtype type, const entry *e) {
   if (cl->closing) {
     return NULL;
   }
-  if (cl->qlen == cl->qcap) {
-    size_t cap = cl->qcap == 0 ? 8 : cl->qcap * 2, i;
-    qitem *n = dv_malloc(cl->env.mem, cap * sizeof(*n));
-    if (n == NULL) {
-      DV_ERROR(&cl->env, "client: event dropped (out of memory)");
-      return NULL;
-    }
-    for (i = 0; i < cl->qlen; i++) {
-      n[i] = cl->q[(cl->qhead + i) % cl->qcap];
-    }
-    dv_free(cl->env.mem, cl->q);
-    cl->q = n;
-    cl->qcap = cap;
-    cl->qhead = 0;
+  it = dv_ring_push(&cl->q, cl->env.mem, sizeof(*it));
+  if (it == NULL) {
+    DV_ERROR(&cl->env, "client: event dropped (out of memory)");
+    return NULL;
   }
-  it = &cl->q[(cl->qhead + cl->qlen) % cl->qcap];
-  memset(it, 0, sizeof(*it));
   it->type = type;
   if (e != NULL) {
     it->entry_id = e->id;
     it->guild_id = e->guild_id;
   }
-  cl->qlen++;
   return it;
 }
 
@@ -365,7 +352,7 @@ static void rearm(dvoice_client *cl) {
   if (cl->closing) {
     return;
   }
-  if (cl->qlen > 0) {
+  if (cl->q.len > 0) {
     uv_timer_start(&cl->timer, on_timer, 0, 0);
     return;
   }
@@ -393,12 +380,10 @@ static void schedule(dvoice_client *cl) {
 }
 
 static void deliver(dvoice_client *cl) {
-  while (cl->qlen > 0 && !cl->closing) {
-    qitem it = cl->q[cl->qhead];
+  while (cl->q.len > 0 && !cl->closing) {
+    qitem it = *(qitem *)dv_ring_shift(&cl->q, sizeof(qitem));
     entry *e;
     int rv;
-    cl->qhead = (cl->qhead + 1) % cl->qcap;
-    cl->qlen--;
     switch (it.type) {
       case Q_OP4:
         if (cl->gw != NULL) {
@@ -886,7 +871,7 @@ static void on_timer_closed(uv_handle_t *h) {
   if (cl->close_cb != NULL) {
     cl->close_cb(cl, cl->user_data);
   }
-  dv_free(mem, cl->q);
+  dv_ring_free(&cl->q, mem);
   dv_free(mem, cl->ents);
   dv_free(mem, cl->ca_file);
   dv_free(mem, cl);
@@ -911,7 +896,7 @@ int dvoice_client_close(dvoice_client *cl,
       remove_entry(cl, e);
     }
   }
-  cl->qlen = 0;
+  dv_ring_clear(&cl->q);
   /* Close 1000 ends the session, which takes the bot's voice states with
    * it: no op 4 leave is needed for the joins closed above. */
   if (cl->gw != NULL) {

@@ -33,6 +33,7 @@
 #include "util/dv_env.h"
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
+#include "util/dv_ring.h"
 #include "uv/dv_uv_conn.h"
 #include "uv/dv_uv_env.h"
 #include "uv/dv_uv_pacer.h"
@@ -158,8 +159,7 @@ struct dvoice_conn {
   int in_flush, need_flush;
 
   /* Events for the application. */
-  aev *evq;
-  size_t evq_head, evq_len, evq_cap;
+  dv_ring evq; /* of aev */
   dvoice_conn_state pub_state;
   int resuming;
   int first_event_sent;
@@ -271,32 +271,16 @@ static aev *evq_push(dvoice_conn *c) {
   if (c->closing) {
     return NULL;
   }
-  if (c->evq_len == c->evq_cap) {
-    size_t cap = c->evq_cap == 0 ? 8 : c->evq_cap * 2, i;
-    aev *n = dv_malloc(c->env.mem, cap * sizeof(*n));
-    if (n == NULL) {
-      DV_ERROR(&c->env, "conn: event dropped (out of memory)");
-      return NULL;
-    }
-    for (i = 0; i < c->evq_len; i++) {
-      n[i] = c->evq[(c->evq_head + i) % c->evq_cap];
-    }
-    dv_free(c->env.mem, c->evq);
-    c->evq = n;
-    c->evq_cap = cap;
-    c->evq_head = 0;
+  e = dv_ring_push(&c->evq, c->env.mem, sizeof(*e));
+  if (e == NULL) {
+    DV_ERROR(&c->env, "conn: event dropped (out of memory)");
   }
-  e = &c->evq[(c->evq_head + c->evq_len) % c->evq_cap];
-  memset(e, 0, sizeof(*e));
-  c->evq_len++;
   return e;
 }
 
 static void deliver_events(dvoice_conn *c) {
-  while (c->evq_len > 0 && !c->closing) {
-    aev e = c->evq[c->evq_head];
-    c->evq_head = (c->evq_head + 1) % c->evq_cap;
-    c->evq_len--;
+  while (c->evq.len > 0 && !c->closing) {
+    aev e = *(aev *)dv_ring_shift(&c->evq, sizeof(aev));
     switch (e.type) {
       case AEV_STATE:
         e.u.st.ev.close_reason = e.u.st.reason;
@@ -524,7 +508,7 @@ static void conn_free(dvoice_conn *c) {
     dv_opus_dec_free(c->spk[i].dec);
   }
   dv_free(mem, c->spk);
-  dv_free(mem, c->evq);
+  dv_ring_free(&c->evq, mem);
   dv_free(mem, c->endpoint);
   dv_free(mem, c->ca_file);
   dv_wipe(c->slot, sizeof(c->slot));
@@ -1586,7 +1570,7 @@ int dvoice_conn_close(dvoice_conn *c,
   }
   ws_drop(c, 1000);
   udp_close(c);
-  c->evq_len = 0;
+  dv_ring_clear(&c->evq);
   if (c->pc != NULL) {
     dv_pacer_conn_hold(c->pc, 1);
     dv_uv_pacer_detach(c->pacer, c->pc);
