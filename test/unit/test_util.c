@@ -5,6 +5,7 @@
 #include "util/dv_buf.h"
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
+#include "util/dv_ring.h"
 #include "util/dv_rw.h"
 
 static void test_buf_append_and_consume(void **state) {
@@ -288,6 +289,56 @@ static void test_log_long_line_is_cut(void **state) {
   dvt_env_free(&e);
 }
 
+static void test_ring_fifo_across_growth_and_wrap(void **state) {
+  dv_ring r = {0};
+  uint32_t next_in = 0, next_out = 0;
+  (void)state;
+  assert_null(dv_ring_shift(&r, sizeof(uint32_t)));
+  /* Interleave pushes and shifts so the head wraps before each growth. */
+  for (int round = 0; round < 50; round++) {
+    for (int i = 0; i < 7; i++) {
+      uint32_t *slot = dv_ring_push(&r, NULL, sizeof(uint32_t));
+      assert_non_null(slot);
+      assert_int_equal(*slot, 0);
+      *slot = next_in++;
+    }
+    for (int i = 0; i < 5; i++) {
+      uint32_t *got = dv_ring_shift(&r, sizeof(uint32_t));
+      assert_non_null(got);
+      assert_int_equal(*got, next_out++);
+    }
+  }
+  assert_int_equal(r.len, next_in - next_out);
+  dv_ring_clear(&r);
+  assert_null(dv_ring_shift(&r, sizeof(uint32_t)));
+  dv_ring_free(&r, NULL);
+}
+
+static int ring_fill(const dvoice_mem *mem, void *ud) {
+  dv_ring r = {0};
+  int rv = 0;
+  (void)ud;
+  for (int i = 0; i < 100; i++) {
+    int *slot = dv_ring_push(&r, mem, sizeof(int));
+    if (slot == NULL) {
+      rv = DVOICE_ERR_NOMEM;
+      break;
+    }
+    *slot = i;
+  }
+  /* A failed push leaves the queue intact. */
+  for (int i = 0; rv == DVOICE_ERR_NOMEM && r.len > 0; i++) {
+    assert_int_equal(*(int *)dv_ring_shift(&r, sizeof(int)), i);
+  }
+  dv_ring_free(&r, mem);
+  return rv;
+}
+
+static void test_ring_nomem_keeps_contents(void **state) {
+  (void)state;
+  assert_true(dvt_mem_fail_each(ring_fill, NULL) >= 5);
+}
+
 static void test_version(void **state) {
   (void)state;
   assert_string_equal(dvoice_version(), DVOICE_VERSION);
@@ -309,6 +360,8 @@ int main(void) {
       cmocka_unit_test(test_strerror_covers_every_code),
       cmocka_unit_test(test_log_level_checked_before_formatting),
       cmocka_unit_test(test_log_long_line_is_cut),
+      cmocka_unit_test(test_ring_fifo_across_growth_and_wrap),
+      cmocka_unit_test(test_ring_nomem_keeps_contents),
       cmocka_unit_test(test_version),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
