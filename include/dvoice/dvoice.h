@@ -842,7 +842,8 @@ typedef struct dvoice_gateway_event {
   dvoice_gateway_state state;
   /* The close code that caused the change (0 if none), e.g. 4004. */
   int close_code;
-  /* The bot's user id from READY (0 before the first READY). */
+  /* The bot's user id from READY (0 before the first READY); the id the
+   * client uses when settings.user_id was 0. */
   uint64_t user_id;
 } dvoice_gateway_event;
 
@@ -870,7 +871,13 @@ typedef struct dvoice_client_settings {
   /* Environment (allocator, log, clock, random); copied; the hooks'
    * user_data pointers are borrowed for the client's lifetime. */
   dvoice_env env;
-  /* The bot's user id (required): only its voice states are acted on. */
+  /* The bot's user id: only its voice states are acted on, and voice
+   * connections identify with it. Required with an adapter. With the
+   * built-in gateway it may be 0: the client then takes it from READY's
+   * user.id (joins made before READY wait for it, as their op 4 does). If
+   * it is set and READY names another user, the configured id is kept (a
+   * warning is logged): voice states are matched against it, so joins
+   * will time out; set it to 0 to follow the token. */
   uint64_t user_id;
   /* The adapter (copied) and its user_data (borrowed). NULL: the client
    * runs its built-in main gateway (token required). */
@@ -908,12 +915,16 @@ DVOICE_EXTERN void dvoice_client_settings_default(dvoice_client_settings *s);
  * |callbacks| are copied (callbacks may be NULL); |user_data| goes to
  * every client callback. With the built-in gateway (adapter NULL) the
  * client starts connecting at once (asynchronously; on_gateway reports
- * progress); joins made before READY send their op 4 once READY. Returns 0 and sets |*out| (then call dvoice_client_close()
- * exactly once), or (nothing to close):
- *   DVOICE_ERR_INVALID_ARGUMENT  NULL out, loop or settings; user_id 0;
- *                                neither an adapter nor a token; an adapter
- *                                without send_voice_state; a bad token or
- *                                gateway_url (built-in gateway)
+ * progress); joins made before READY send their op 4 once READY, and
+ * with settings.user_id 0 they learn the bot's id from READY.
+ * Returns 0 and sets |*out| (then call dvoice_client_close() exactly
+ * once), or (nothing to close):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL out, loop or settings; user_id 0
+ *                                with an adapter; neither an adapter nor
+ *                                a token; an adapter without
+ *                                send_voice_state; a negative
+ *                                max_sessions; a bad token or gateway_url
+ *                                (built-in gateway)
  *   DVOICE_ERR_INVALID_STATE     settings.pacer belongs to another loop
  *   DVOICE_ERR_NOMEM             an allocation failed
  *   DVOICE_ERR_INTERNAL          a libuv handle failed to initialise

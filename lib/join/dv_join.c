@@ -59,7 +59,7 @@ int dv_join_init(dv_join *j, const dv_join_config *cfg, const dvoice_env *env) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   memset(j, 0, sizeof(*j));
-  if (cfg == NULL || env == NULL || cfg->guild_id == 0 || cfg->user_id == 0) {
+  if (cfg == NULL || env == NULL || cfg->guild_id == 0) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   j->env = *env;
@@ -93,6 +93,17 @@ void dv_join_free(dv_join *j) {
     dv_wipe(&j->cur, sizeof(j->cur));
     dv_wipe(j->used_token, sizeof(j->used_token));
   }
+}
+
+int dv_join_set_user_id(dv_join *j, uint64_t user_id) {
+  if (j == NULL || user_id == 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (j->cfg.user_id != 0 && j->cfg.user_id != user_id) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  j->cfg.user_id = user_id;
+  return 0;
 }
 
 /* ---- helpers --------------------------------------------------------------
@@ -242,8 +253,9 @@ int dv_join_on_voice_state(dv_join *j, uint64_t user_id, int has_channel,
   if (j->state == DV_JOIN_ENDED) {
     return DVOICE_ERR_INVALID_STATE;
   }
-  if (user_id != j->cfg.user_id) {
-    return 0; /* someone else's state: not ours to act on */
+  if (j->cfg.user_id == 0 || user_id != j->cfg.user_id) {
+    /* Someone else's state, or ours not known yet: not ours to act on. */
+    return 0;
   }
   if (has_channel &&
       (channel_id == 0 || !text_ok(session_id, DV_JOIN_SESSION_MAX))) {

@@ -51,7 +51,9 @@ typedef struct qitem {
 struct dvoice_client {
   uv_loop_t *loop;
   dvoice_env env;
-  dvoice_client_settings s; /* pointers cleared */
+  /* Pointers cleared. s.user_id is the bot's id: configured, or with the
+   * built-in gateway learnt from the first READY (0 until then). */
+  dvoice_client_settings s;
   dvoice_conn_settings tmpl;
   char *ca_file;
   dvoice_gateway_adapter adapter;
@@ -457,6 +459,25 @@ static void push_gw_state(dvoice_client *cl, dvoice_gateway_state st,
   schedule(cl);
 }
 
+/* The bot's user id, from READY, when none was configured: joins made
+ * before READY (their voice states can only come after it) get it now. */
+static void learn_user_id(dvoice_client *cl, uint64_t user_id) {
+  size_t i;
+  if (user_id == 0) {
+    return; /* the machine does not hand out a READY without one */
+  }
+  cl->s.user_id = user_id;
+  cl->tmpl.user_id = user_id;
+  for (i = 0; i < cl->nents; i++) {
+    entry *e = cl->ents[i];
+    (void)dv_join_set_user_id(&e->join, user_id);
+    if (e->conn != NULL) {
+      /* Not started yet: no voice state could be matched before. */
+      (void)dv_uv_conn_set_user_id(e->conn, user_id);
+    }
+  }
+}
+
 /* The machine's events feed the join layer exactly as the adapter entry
  * points do; state changes reach the application from the queue. */
 static void gw_event(dv_uv_gw *g, const dv_gw_event *ev, void *ud) {
@@ -466,7 +487,10 @@ static void gw_event(dv_uv_gw *g, const dv_gw_event *ev, void *ud) {
     case DV_GW_EV_READY:
       cl->gw_had_session = 1;
       cl->gw_user_id = ev->u.ready.user_id;
-      if (cl->gw_user_id != cl->s.user_id) {
+      if (cl->s.user_id == 0) {
+        learn_user_id(cl, cl->gw_user_id);
+      } else if (cl->gw_user_id != cl->s.user_id) {
+        /* The configured id stays: voice states are matched against it. */
         DV_WARN(&cl->env, "client: READY for user %llu, configured %llu",
                 (unsigned long long)cl->gw_user_id,
                 (unsigned long long)cl->s.user_id);
@@ -566,7 +590,9 @@ int dvoice_client_new(dvoice_client **out, struct uv_loop_s *loop,
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   *out = NULL;
-  if (loop == NULL || settings == NULL || settings->user_id == 0 ||
+  /* With the built-in gateway user_id may be 0: READY tells it. */
+  if (loop == NULL || settings == NULL ||
+      (settings->adapter != NULL && settings->user_id == 0) ||
       (settings->adapter == NULL && settings->token == NULL) ||
       (settings->adapter != NULL &&
        settings->adapter->send_voice_state == NULL) ||

@@ -1592,15 +1592,35 @@ int dv_uv_conn_new_deferred(dvoice_conn **out, struct uv_loop_s *loop,
                             const dvoice_conn_callbacks *callbacks,
                             void *user_data) {
   dvoice_conn_settings s;
+  int rv;
   if (settings == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  /* Placeholders pass validation; they are replaced before any use. */
+  /* Placeholders pass validation; they are replaced before any use. A
+   * user id not known yet (0) is set by dv_uv_conn_set_user_id. */
   s = *settings;
   s.session_id = "-";
   s.token = "-";
   s.endpoint = "-";
-  return conn_new(out, loop, &s, callbacks, user_data, 1);
+  if (s.user_id == 0) {
+    s.user_id = 1;
+  }
+  rv = conn_new(out, loop, &s, callbacks, user_data, 1);
+  if (rv == 0) {
+    (*out)->s.user_id = settings->user_id;
+  }
+  return rv;
+}
+
+int dv_uv_conn_set_user_id(dvoice_conn *c, uint64_t user_id) {
+  if (c == NULL || user_id == 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (!c->deferred) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  c->s.user_id = user_id;
+  return 0;
 }
 
 void dv_uv_conn_set_hooks(dvoice_conn *c, const dv_uv_conn_hooks *hooks,
@@ -1624,7 +1644,8 @@ int dv_uv_conn_start(dvoice_conn *c, const char *session_id,
     }
     return rv;
   }
-  if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED) {
+  if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED ||
+      c->s.user_id == 0) {
     return DVOICE_ERR_INVALID_STATE;
   }
   ep = dv_strdup(c->env.mem, endpoint);
