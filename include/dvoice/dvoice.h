@@ -740,9 +740,12 @@ DVOICE_EXTERN int dvoice_conn_close(dvoice_conn *c,
  * then drives the dvoice_conn it handed out through moves, region changes,
  * new sessions, kicks and leaves.
  *
- * The main gateway is reached through an ADAPTER the application provides:
- * a function that sends op 4, and entry points through which the
- * application feeds the two voice dispatches (raw JSON or typed fields).
+ * The main gateway is either the client's BUILT-IN one (settings.token:
+ * it identifies, keeps the session and consumes the voice dispatches; the
+ * bot's user id may be left for READY to tell), or reached through an
+ * ADAPTER the application provides: a function that sends op 4, and entry
+ * points through which the application feeds the two voice dispatches (raw
+ * JSON or typed fields); the bot's user id is then required.
  *
  * Reentrancy: no dvoice_client_* function runs an application callback
  * synchronously (the adapter's send_voice_state included: it runs from the
