@@ -340,6 +340,9 @@ typedef struct dvoice_pacer_stats {
   uint64_t late_ticks;   /* ticks later than late_tolerance */
   uint64_t missed_slots; /* grid points skipped after a stall */
   uint64_t restarts;     /* lane grids started after being idle */
+  uint64_t reanchored;   /* new grids started later than planned because
+                            their first slot came late (nothing was sent
+                            on them yet, so nothing is counted late) */
   uint64_t wakeups;      /* timer wake-ups (ticks plus early ones) */
   /* Wake-up lateness against the deadline, ns. */
   uint64_t lateness_p50, lateness_p99, lateness_p999, lateness_max;

@@ -42,6 +42,7 @@ typedef struct dv_pacer_lane {
   size_t members;
   dvoice_tstamp next; /* next deadline; NONE when the lane is idle */
   int restart;        /* the lane's next tick starts its grid */
+  int fresh;          /* no packet has left on this grid yet */
 } dv_pacer_lane;
 
 struct dv_pacer {
@@ -687,10 +688,23 @@ static void lane_tick(dv_pacer *p, int li, dvoice_tstamp now) {
   if (l->restart) {
     /* A new grid starts; anything prepared before a hold goes out now. */
     l->restart = 0;
+    l->fresh = 1;
     p->ts.restarts++;
     slot = now;
     l->next = lane_start(p, l, now);
+  } else if (l->fresh && now - l->next > p->s.late_tolerance) {
+    /* The first slot of a new grid came late (the loop was busy, e.g.
+     * starting many streams at once). No packet has left on this grid, so
+     * no receiver has seen it: the grid starts here instead, with nothing
+     * missed and no lateness. */
+    l->fresh = 0;
+    p->ts.ticks++;
+    p->ts.reanchored++;
+    dv_hist_record(&p->ts.lateness, 0);
+    slot = now;
+    l->next = slot + p->s.interval;
   } else {
+    l->fresh = 0;
     lateness = now - l->next;
     missed = lateness / p->s.interval;
     slot = l->next + missed * p->s.interval;

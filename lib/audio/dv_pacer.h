@@ -22,7 +22,10 @@
  * of the lanes running, at least half an interval ahead. Each connection
  * sees an exact 20 ms grid; only the phase between connections differs,
  * which no receiver can observe (every stream has its own SSRC and jitter
- * buffer). With lanes = 1 every connection shares one grid.
+ * buffer). With lanes = 1 every connection shares one grid. A grid whose
+ * first slot comes more than late_tolerance late (the loop was busy, e.g.
+ * starting hundreds of streams at once) starts at that tick instead: no
+ * packet has left on it, so no receiver can tell (tick stats: reanchored).
  *
  * Each tick: first the send phase (every connection sends the packet it
  * prepared for this slot: callbacks.send), then the prepare phase (every
@@ -181,7 +184,8 @@ typedef struct dv_pacer_tick_stats {
   uint64_t early; /* on_tick calls before the deadline (no-ops) */
   uint64_t late_ticks;
   uint64_t missed_slots;
-  uint64_t restarts; /* grids started after idle */
+  uint64_t restarts;   /* grids started after idle */
+  uint64_t reanchored; /* new grids whose first slot came late: moved */
   dv_hist lateness;
 } dv_pacer_tick_stats;
 

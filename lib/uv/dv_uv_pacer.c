@@ -411,6 +411,7 @@ int dvoice_pacer_get_stats(const dvoice_pacer *p, dvoice_pacer_stats *out) {
   out->late_ticks = ts->late_ticks;
   out->missed_slots = ts->missed_slots;
   out->restarts = ts->restarts;
+  out->reanchored = ts->reanchored;
   out->wakeups = p->wakeups;
   out->lateness_p50 = dv_hist_quantile(&ts->lateness, 500000);
   out->lateness_p99 = dv_hist_quantile(&ts->lateness, 990000);

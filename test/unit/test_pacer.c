@@ -804,7 +804,13 @@ static void randomized(const dv_pacer_settings *ps, uint64_t rs) {
       } else {
         at = due + (dvoice_tstamp)(lcg(&rs) % (700 * MS));
       }
-      tick_at(&g, ts, 8, at);
+      {
+        uint64_t re = dv_pacer_get_tick_stats(g.p)->reanchored;
+        tick_at(&g, ts, 8, at);
+        if (dv_pacer_get_tick_stats(g.p)->reanchored != re) {
+          origin = at; /* a new grid's first slot came late: it moved */
+        }
+      }
       due = dv_pacer_get_expiry(g.p);
       if (due != DVOICE_TSTAMP_NONE) {
         assert_true(due > g.now || (due == 0));
@@ -941,6 +947,38 @@ static void test_lanes_spread(void **state) {
   }
   /* Four wake-ups per 20 ms (plus the starts), not one per packet. */
   assert_true(wakeups <= 4 * 510 + 4);
+  glue_free(&g);
+}
+
+/* A new grid whose first slot comes more than late_tolerance late (the
+ * loop was busy starting streams) starts at that tick instead: nothing was
+ * sent on it yet, so nothing is missed or late. Later slots are not
+ * moved: a late tick there is counted and resynchronised as usual. */
+static void test_fresh_grid_reanchors(void **state) {
+  tglue g;
+  tconn *t;
+  const dv_pacer_stats *st;
+  (void)state;
+  glue_init(&g, NULL);
+  t = add_conn(&g, DV_PACER_PUSH);
+  for (int i = 0; i < 5; i++) {
+    push_tagged(t, (uint32_t)i);
+  }
+  tick_at(&g, &t, 1, T0);
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 20 * MS);
+  tick_at(&g, &t, 1, T0 + 50 * MS); /* 30 ms late: the grid moves */
+  assert_int_equal(t->nsent, 1);
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 70 * MS);
+  assert_true(dv_pacer_get_tick_stats(g.p)->reanchored == 1);
+  tick_at(&g, &t, 1, T0 + 70 * MS + 3 * MS); /* within tolerance */
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 90 * MS);
+  tick_at(&g, &t, 1, T0 + 120 * MS); /* 30 ms late again: resynchronised */
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 130 * MS);
+  st = dv_pacer_conn_stats(t->c);
+  assert_true(st->missed_slots == 1);
+  assert_true(st->late_ticks == 1);
+  assert_true(dv_pacer_get_tick_stats(g.p)->reanchored == 1);
+  assert_int_equal(t->nsent, 3);
   glue_free(&g);
 }
 
@@ -1137,6 +1175,7 @@ int main(void) {
       cmocka_unit_test(test_randomized_invariants_lanes),
       cmocka_unit_test(test_lanes_spread),
       cmocka_unit_test(test_lanes_one),
+      cmocka_unit_test(test_fresh_grid_reanchors),
       cmocka_unit_test(test_lanes_reuse),
       cmocka_unit_test(test_no_allocation_per_packet),
       cmocka_unit_test(test_nomem_and_bad_args),
