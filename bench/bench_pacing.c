@@ -16,6 +16,12 @@
  *   bench_pacing [connections=1] [seconds=10] [aes|xchacha] [timerfd|uv]
  *                [djs]
  *
+ * The pacer's lanes can be set with the environment variables
+ * DVOICE_BENCH_LANES and DVOICE_BENCH_LANE_CAPACITY (default: the
+ * library's, 20 and 32; DVOICE_BENCH_LANES=1 puts every connection on one
+ * grid, as before lanes existed). Each connection is in its own guild, as
+ * a bot's are.
+ *
  * djs: afterwards, in the same run, @discordjs/voice (bench_djs, Node from
  * $DVOICE_NPM_PEERS) plays the same length with the same number of
  * connections against a second simulator, measured the same way on the
@@ -492,8 +498,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < b->n; i++) {
     snprintf(sid, sizeof(sid), "s%d", i);
     snprintf(tok, sizeof(tok), "t%d", i);
-    if (dv_sim_vgw_add_session(dv_sim_uv_vgw(b->sim), "111111111111",
-                               "222222222222", sid, tok, &b->sess[i]) != 0) {
+    /* One guild per connection, as a bot has (one voice connection per
+     * guild): no connection sees the others' op 5/11/13. */
+    char guild[32];
+    snprintf(guild, sizeof(guild), "%llu", 111111000000ull + (unsigned)i);
+    if (dv_sim_vgw_add_session(dv_sim_uv_vgw(b->sim), guild, "222222222222",
+                               sid, tok, &b->sess[i]) != 0) {
       return 1;
     }
   }
@@ -507,6 +517,12 @@ int main(int argc, char **argv) {
   uv_loop_init(&b->loop);
   dvoice_pacer_settings_default(&ps);
   ps.env.mem = &b->mem.mem;
+  if (getenv("DVOICE_BENCH_LANES") != NULL) {
+    ps.lanes = (unsigned)atoi(getenv("DVOICE_BENCH_LANES"));
+  }
+  if (getenv("DVOICE_BENCH_LANE_CAPACITY") != NULL) {
+    ps.lane_capacity = (size_t)atoi(getenv("DVOICE_BENCH_LANE_CAPACITY"));
+  }
   ps.timer = strcmp(timer, "uv") == 0 ? DVOICE_PACER_TIMER_UV
                                       : DVOICE_PACER_TIMER_TIMERFD;
   if (dvoice_pacer_new(&b->pacer, &b->loop, &ps) != 0) {
@@ -523,7 +539,7 @@ int main(int argc, char **argv) {
     dvoice_conn_settings_default(&cs);
     cs.env.mem = &b->mem.mem;
     cs.pacer = b->pacer;
-    cs.guild_id = 111111111111ull;
+    cs.guild_id = 111111000000ull + (unsigned)i;
     cs.channel_id = 333;
     cs.user_id = 222222222222ull;
     snprintf(sid, sizeof(sid), "s%d", i);

@@ -287,7 +287,19 @@ typedef struct dvoice_pacer_settings {
   /* A send later than its deadline by more than this counts as a late
    * tick. Default 5 ms. */
   dvoice_tstamp late_tolerance;
+  /* Lanes: the pacer spreads connections over up to |lanes| grids of 20 ms,
+   * each at its own phase, so that one wake-up sends at most about
+   * |lane_capacity| packets and the last packet of a wake-up does not leave
+   * late behind hundreds of others. A connection keeps its lane (and so an
+   * exact 20 ms grid) while it sends; a new lane starts in the widest gap
+   * between the running ones. More lanes: smoother departures, more
+   * wake-ups. |lanes| 1 puts every connection on one grid. Defaults 20 and
+   * 32; 0 means the default; |lanes| at most DVOICE_PACER_MAX_LANES. */
+  unsigned lanes;
+  size_t lane_capacity;
 } dvoice_pacer_settings;
+
+#define DVOICE_PACER_MAX_LANES 64
 
 /* Fills |s| with the defaults above (env from dvoice_env_default()). */
 DVOICE_EXTERN void dvoice_pacer_settings_default(dvoice_pacer_settings *s);
@@ -298,7 +310,8 @@ DVOICE_EXTERN void dvoice_pacer_settings_default(dvoice_pacer_settings *s);
  * the loop alive while no connection sends. Never runs a callback.
  * Returns 0 and sets |*out|, or:
  *   DVOICE_ERR_INVALID_ARGUMENT  NULL out or loop; spin over 2 ms; an
- *                                unknown timer value
+ *                                unknown timer value; lanes over
+ *                                DVOICE_PACER_MAX_LANES
  *   DVOICE_ERR_UNSUPPORTED       TIMERFD asked for where there is none
  *   DVOICE_ERR_NOMEM             an allocation failed
  *   DVOICE_ERR_INTERNAL          a libuv handle, the timerfd or libsodium
@@ -326,11 +339,15 @@ typedef struct dvoice_pacer_stats {
   uint64_t ticks;        /* grid points served */
   uint64_t late_ticks;   /* ticks later than late_tolerance */
   uint64_t missed_slots; /* grid points skipped after a stall */
-  uint64_t restarts;     /* grids started after being idle */
+  uint64_t restarts;     /* lane grids started after being idle */
+  uint64_t reanchored;   /* new grids started later than planned because
+                            their first slot came late (nothing was sent
+                            on them yet, so nothing is counted late) */
   uint64_t wakeups;      /* timer wake-ups (ticks plus early ones) */
   /* Wake-up lateness against the deadline, ns. */
   uint64_t lateness_p50, lateness_p99, lateness_p999, lateness_max;
   size_t connections;    /* connections attached now */
+  size_t lanes;          /* lanes with a connection sending now */
 } dvoice_pacer_stats;
 
 /* Fills |out|. Returns 0 or DVOICE_ERR_INVALID_ARGUMENT (NULL). */
