@@ -21,16 +21,32 @@
 #define BENCH_DJS_USER "104694319306248192"
 #define BENCH_DJS_PREFIX "djsb"
 
+/* gwjoin: the steps bench/peers/djs_join.js times per join (its STEPS
+ * line), from joinVoiceChannel(): op 4 sent, both voice dispatches, voice
+ * WS open, Hello, Identify sent, Ready, IP discovery answered, Select
+ * Protocol sent, Session Description, VoiceConnectionStatus.Ready. */
+#define BENCH_DJS_NSTEPS 10
+
 typedef struct bench_djs_settings {
-  const char *mode;     /* "play" (default) or "join" */
+  /* "play" (default), "join" (fake adapter, sessions registered with
+   * bench_djs_register) or "gwjoin" (djs_join.js: through the simulator's
+   * main gateway; |n| measured joins after |warmup| ones). */
+  const char *mode;
   unsigned n;           /* connections (play) or joins (join) */
   const char *endpoint; /* the simulator's "127.0.0.1:PORT" */
   const char *ca;       /* PEM file that signed the simulator's cert */
   const char *ogg;      /* play: the Ogg Opus file every connection plays */
   /* NULL: $DVOICE_NPM_PEERS, else SOURCE/.npm-peers. */
   const char *peers;
-  /* NULL: SOURCE/test/interop/peers/djs_voice.js. */
+  /* NULL: SOURCE/test/interop/peers/djs_voice.js, or for gwjoin
+   * SOURCE/bench/peers/djs_join.js. */
   const char *script;
+  /* gwjoin: the main gateway's URL, the bot's token and user id, the guild
+   * and channel to join, warm-up joins. */
+  const char *gateway;
+  const char *token;
+  uint64_t user, guild, channel;
+  unsigned warmup;
   /* play: a file the script writes its RTP send times to (NULL: none). */
   const char *departures;
   uint64_t timeout_ms; /* the script is killed after this long */
@@ -47,6 +63,15 @@ typedef struct bench_djs {
   uint64_t packets_played; /* summed over connections */
   bench_samples ready_ms;  /* per connection: join to Ready */
   bench_samples join_ms;   /* join mode: per join */
+  /* gwjoin: per step, the ms from joinVoiceChannel() (step_ms) and from
+   * the previous step (step_delta_ms) of every measured join that saw it;
+   * |steps| measured joins reported. */
+  bench_samples step_ms[BENCH_DJS_NSTEPS];
+  bench_samples step_delta_ms[BENCH_DJS_NSTEPS];
+  unsigned steps;
+  /* gwjoin: VOICE_SERVER_UPDATEs the script held back until the state
+   * update was in (@discordjs/voice needs that order). */
+  unsigned reordered;
   /* Private. */
   uv_process_t proc;
   uv_pipe_t out;
