@@ -58,18 +58,18 @@ static void on_line(bench_djs *d, char *l) {
       fprintf(stderr, "discord.js: malformed line: %s\n", l);
       return;
     }
-    /* Negative: the step was not seen. */
-    for (k = 0; k < BENCH_DJS_NSTEPS; k++) {
-      if (at[k] < 0) {
-        continue;
+    if (d->steps == d->step_cap) {
+      unsigned cap = d->step_cap ? d->step_cap * 2 : 64;
+      void *nr = realloc(d->step_rows, cap * sizeof(*d->step_rows));
+      if (nr == NULL) {
+        d->errors++;
+        fprintf(stderr, "bench: out of memory\n");
+        return;
       }
-      (void)bench_samples_add(&d->step_ms[k], at[k]);
-      if (k == 0 || at[k - 1] >= 0) {
-        (void)bench_samples_add(&d->step_delta_ms[k],
-                                at[k] - (k == 0 ? 0 : at[k - 1]));
-      }
+      d->step_rows = nr;
+      d->step_cap = cap;
     }
-    d->steps++;
+    memcpy(d->step_rows[d->steps++], at, sizeof(at));
   } else if (sscanf(l, "REORDERED %u", &idx) == 1) {
     d->reordered = idx;
   } else if (sscanf(l, "JOIN %u %lf", &idx, &ms) == 2) {
@@ -308,8 +308,6 @@ void bench_djs_close(bench_djs *d) {
 void bench_djs_free(bench_djs *d) {
   bench_samples_free(&d->ready_ms);
   bench_samples_free(&d->join_ms);
-  for (int k = 0; k < BENCH_DJS_NSTEPS; k++) {
-    bench_samples_free(&d->step_ms[k]);
-    bench_samples_free(&d->step_delta_ms[k]);
-  }
+  free(d->step_rows);
+  d->step_rows = NULL;
 }

@@ -22,10 +22,11 @@
 #define BENCH_DJS_PREFIX "djsb"
 
 /* gwjoin: the steps bench/peers/djs_join.js times per join (its STEPS
- * line), from joinVoiceChannel(): op 4 sent, both voice dispatches, voice
- * WS open, Hello, Identify sent, Ready, IP discovery answered, Select
- * Protocol sent, Session Description, VoiceConnectionStatus.Ready. */
-#define BENCH_DJS_NSTEPS 10
+ * line), from joinVoiceChannel(): op 4 sent, both voice dispatches, DNS
+ * lookup, TCP connected, TLS handshake done, voice WS open, Hello, Identify
+ * sent, Ready, IP discovery answered, Select Protocol sent, Session
+ * Description, VoiceConnectionStatus.Ready. */
+#define BENCH_DJS_NSTEPS 13
 
 typedef struct bench_djs_settings {
   /* "play" (default), "join" (fake adapter, sessions registered with
@@ -63,12 +64,10 @@ typedef struct bench_djs {
   uint64_t packets_played; /* summed over connections */
   bench_samples ready_ms;  /* per connection: join to Ready */
   bench_samples join_ms;   /* join mode: per join */
-  /* gwjoin: per step, the ms from joinVoiceChannel() (step_ms) and from
-   * the previous step (step_delta_ms) of every measured join that saw it;
-   * |steps| measured joins reported. */
-  bench_samples step_ms[BENCH_DJS_NSTEPS];
-  bench_samples step_delta_ms[BENCH_DJS_NSTEPS];
-  unsigned steps;
+  /* gwjoin: one row per measured join: the ms from joinVoiceChannel() to
+   * each step, negative if the step was not seen. */
+  double (*step_rows)[BENCH_DJS_NSTEPS];
+  unsigned steps, step_cap;
   /* gwjoin: VOICE_SERVER_UPDATEs the script held back until the state
    * update was in (@discordjs/voice needs that order). */
   unsigned reordered;

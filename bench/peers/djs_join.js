@@ -10,15 +10,16 @@
 //
 // Output, one line each on stdout:
 //   VERSION v node nv          @discordjs/voice and Node versions
-//   STEPS i t0 t1 ... t9       (measured joins) ms from joinVoiceChannel()
+//   STEPS i t0 t1 ... t12      (measured joins) ms from joinVoiceChannel()
 //                              to each step, -1 if not seen:
 //     0 op 4 sent (handed to the gateway socket)
 //     1 both voice dispatches received (before the adapter gets the 2nd)
-//     2 voice WebSocket open       3 Hello received
-//     4 Identify sent              5 Ready received
-//     6 IP discovery answered      7 Select Protocol sent
-//     8 Session Description received
-//     9 VoiceConnectionStatus.Ready (ready to send)
+//     2 voice host looked up       3 TCP connected
+//     4 TLS handshake done         5 voice WebSocket open (Upgrade done)
+//     6 Hello received             7 Identify sent
+//     8 Ready received             9 IP discovery answered
+//    10 Select Protocol sent      11 Session Description received
+//    12 VoiceConnectionStatus.Ready (ready to send)
 //   WARM i ms                  a warm-up join (not measured)
 //   REORDERED k                VOICE_SERVER_UPDATEs held for the state
 //                              update (see MiniGateway.dispatch)
@@ -37,7 +38,7 @@
 const { spawn } = require('child_process');
 const path = require('path');
 
-const NSTEPS = 10;
+const NSTEPS = 13;
 
 function parseArgs(argv) {
   const o = { n: 50, warmup: 0, debug: false };
@@ -196,21 +197,31 @@ class MiniGateway {
 // in) into |mark|.
 function instrument(networking, mark) {
   const ws = networking.state.ws;
-  ws.prependListener('open', () => mark(2));
+  // The `ws` package's pending HTTP request (internal, read-only use): its
+  // TLS socket's events time the lookup, TCP and the TLS handshake.
+  const req = ws.ws._req;
+  if (req) {
+    req.once('socket', (sock) => {
+      sock.once('lookup', () => mark(2));
+      sock.once('connect', () => mark(3));
+      sock.once('secureConnect', () => mark(4));
+    });
+  }
+  ws.prependListener('open', () => mark(5));
   ws.prependListener('packet', (p) => {
-    if (p.op === 8) mark(3);
-    else if (p.op === 2) mark(5);
-    else if (p.op === 4) mark(8);
+    if (p.op === 8) mark(6);
+    else if (p.op === 2) mark(8);
+    else if (p.op === 4) mark(11);
   });
   networking.on('stateChange', (prev, next) => {
     // Identify and Select Protocol are sent just before these changes.
-    if (prev.code === 0 && next.code === 1) mark(4);
+    if (prev.code === 0 && next.code === 1) mark(7);
     if (prev.code !== 2 && next.code === 2) {
       next.udp.socket.prependListener('message', (m) => {
-        if (m.length >= 8 && m.readUInt16BE(0) === 2) mark(6);
+        if (m.length >= 8 && m.readUInt16BE(0) === 2) mark(9);
       });
     }
-    if (prev.code === 2 && next.code === 3) mark(7);
+    if (prev.code === 2 && next.code === 3) mark(10);
   });
 }
 
@@ -243,7 +254,7 @@ async function main(o) {
         instrument(next.networking, mark);
       } else if (next.status === VoiceConnectionStatus.Ready &&
                  prev.status !== VoiceConnectionStatus.Ready) {
-        mark(9);
+        mark(NSTEPS - 1);
         clearTimeout(timer);
         resolve({ conn, at });
       } else if (next.status === VoiceConnectionStatus.Disconnected ||
@@ -270,7 +281,7 @@ async function main(o) {
   for (let i = 0; i < o.warmup + o.n; i++) {
     const { conn, at } = await joinOnce();
     gw.join = null;
-    if (i < o.warmup) say(`WARM ${i} ${at[9].toFixed(4)}`);
+    if (i < o.warmup) say(`WARM ${i} ${at[NSTEPS - 1].toFixed(4)}`);
     else say(`STEPS ${i - o.warmup} ${at.map((x) => x.toFixed(4)).join(' ')}`);
     await leave(conn);
   }

@@ -1108,7 +1108,7 @@ static int ws_connect(dvoice_conn *c) {
   dv_uv_ws_callbacks cb;
   char url[512];
   const char *ep = c->endpoint;
-  int n;
+  int n, rv;
   ws_drop(c, 1000);
   if (strstr(ep, "://") != NULL) {
     n = snprintf(url, sizeof(url), "%s%s", ep,
@@ -1129,7 +1129,11 @@ static int ws_connect(dvoice_conn *c) {
   cb.on_close = on_ws_close;
   cb.on_error = on_ws_error;
   c->last_ws_err = 0;
-  return dv_uv_ws_connect(&c->ws, c->loop, url, &ws, &cb, c);
+  rv = dv_uv_ws_connect(&c->ws, c->loop, url, &ws, &cb, c);
+  if (rv == 0 && c->tl != NULL) {
+    dv_uv_ws_set_timeline(c->ws, c->tl);
+  }
+  return rv;
 }
 
 /* ---- flush ----------------------------------------------------------------
@@ -1746,4 +1750,7 @@ void dv_uv_conn_suspend(dvoice_conn *c) {
 
 void dv_uv_conn_set_timeline(dvoice_conn *c, dv_uv_timeline *tl) {
   c->tl = tl;
+  if (c->ws != NULL) {
+    dv_uv_ws_set_timeline(c->ws, tl);
+  }
 }
