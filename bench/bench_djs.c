@@ -74,6 +74,10 @@ static void on_line(bench_djs *d, char *l) {
     d->reordered = idx;
   } else if (sscanf(l, "JOIN %u %lf", &idx, &ms) == 2) {
     (void)bench_samples_add(&d->join_ms, ms);
+  } else if (strcmp(l, "GWREADY") == 0) {
+    d->gw_ready = 1;
+  } else if (strcmp(l, "IDLE") == 0) {
+    d->idle++;
   } else if (strcmp(l, "DONE") == 0) {
     d->done = 1;
   } else if (strncmp(l, "ERROR", 5) == 0) {
@@ -182,6 +186,9 @@ int bench_djs_start(bench_djs *d, uv_loop_t *loop,
     argv[n++] = nbuf;
     argv[n++] = "--warmup";
     argv[n++] = wbuf;
+    if (s->paced) {
+      argv[n++] = "--paced";
+    }
     if (s->verbose) {
       argv[n++] = "--debug";
     }
@@ -227,6 +234,14 @@ int bench_djs_start(bench_djs *d, uv_loop_t *loop,
   po.env = env;
   po.exit_cb = on_exit_cb;
   stdio[0].flags = UV_IGNORE;
+  if (gwjoin && s->paced) {
+    uv_pipe_init(loop, &d->in, 0);
+    d->in.data = d;
+    d->have_in = 1;
+    d->open++;
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *)&d->in;
+  }
   stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[1].data.stream = (uv_stream_t *)&d->out;
   stdio[2].flags = UV_INHERIT_FD;
@@ -299,7 +314,23 @@ int bench_djs_ok(const bench_djs *d) {
          !d->timed_out && d->errors == 0 && d->done;
 }
 
+int bench_djs_command(bench_djs *d, const char *line) {
+  char buf[64];
+  uv_buf_t b;
+  int n = snprintf(buf, sizeof(buf), "%s\n", line);
+  if (!d->have_in || d->exited || n < 0 || (size_t)n >= sizeof(buf)) {
+    return -1;
+  }
+  /* A short line always fits in an empty pipe: the script reads each one
+   * before the next is written. */
+  b = uv_buf_init(buf, (unsigned)n);
+  return uv_try_write((uv_stream_t *)&d->in, &b, 1) == n ? 0 : -1;
+}
+
 void bench_djs_close(bench_djs *d) {
+  if (d->have_in) {
+    uv_close((uv_handle_t *)&d->in, on_closed);
+  }
   uv_close((uv_handle_t *)&d->out, on_closed);
   uv_close((uv_handle_t *)&d->watchdog, on_closed);
   uv_close((uv_handle_t *)&d->proc, on_closed);

@@ -48,6 +48,10 @@ typedef struct bench_djs_settings {
   const char *token;
   uint64_t user, guild, channel;
   unsigned warmup;
+  /* gwjoin: the script waits for a "JOIN" line on its stdin before each
+   * join (bench_djs_command) and prints IDLE once it left, so that a
+   * benchmark can interleave its own joins with discord.js's. */
+  int paced;
   /* play: a file the script writes its RTP send times to (NULL: none). */
   const char *departures;
   uint64_t timeout_ms; /* the script is killed after this long */
@@ -68,12 +72,18 @@ typedef struct bench_djs {
    * each step, negative if the step was not seen. */
   double (*step_rows)[BENCH_DJS_NSTEPS];
   unsigned steps, step_cap;
+  /* gwjoin: the script's main gateway is READY (GWREADY); joins it
+   * finished, leave included (IDLE lines, paced mode). */
+  int gw_ready;
+  unsigned idle;
   /* gwjoin: VOICE_SERVER_UPDATEs the script held back until the state
    * update was in (@discordjs/voice needs that order). */
   unsigned reordered;
   /* Private. */
   uv_process_t proc;
   uv_pipe_t out;
+  uv_pipe_t in; /* paced mode: the script's stdin */
+  int have_in;
   uv_timer_t watchdog;
   int open, verbose;
   char line[4096];
@@ -87,6 +97,9 @@ int bench_djs_register(dv_sim_vgw *vgw, unsigned count);
 /* Starts the script. Returns 0, or -1 (spawn failed; message on stderr;
  * bench_djs_close is still needed). */
 int bench_djs_start(bench_djs *d, uv_loop_t *loop, const bench_djs_settings *s);
+/* Paced mode: writes |line| and a newline to the script's stdin. Returns
+ * 0, or -1 (not paced, or the pipe refused it). */
+int bench_djs_command(bench_djs *d, const char *line);
 /* Nonzero if the script finished cleanly (exit 0, DONE, no ERROR line). */
 int bench_djs_ok(const bench_djs *d);
 /*

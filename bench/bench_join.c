@@ -2,7 +2,8 @@
  * bench_join: join latency of dvoice and of @discordjs/voice against the
  * same simulator in one run, step by step.
  *
- *   bench_join [joins=50] [--warmup W] [--no-djs] [--peers DIR] [--verbose]
+ *   bench_join [joins=50] [--warmup W] [--no-djs] [--sequential]
+ *              [--peers DIR] [--verbose]
  *
  * The simulator (main gateway v10 and one voice server: gateway v8 and
  * UDP media) runs wss:// only, with a throw-away CA, on its own loop in a
@@ -11,9 +12,12 @@
  * bench/peers/djs_join.js, a minimal gateway client feeding
  * @discordjs/voice's adapter), then join and leave one channel W + N times,
  * one join after the other; the simulator answers each op 4 with
- * VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE and registers the session.
- * dvoice runs first, on this thread's loop; discord.js then runs in its
- * Node process (from $DVOICE_NPM_PEERS, else SOURCE/.npm-peers).
+ * VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE (in a random order) and
+ * registers the session. dvoice runs on this thread's loop, discord.js in
+ * its Node process (from $DVOICE_NPM_PEERS, else SOURCE/.npm-peers). The
+ * joins alternate, one dvoice join then one discord.js join, so that both
+ * see the same load on a shared machine; --sequential runs all of
+ * dvoice's joins first, then all of discord.js's.
  *
  * Each join is timed from the application's join call (dvoice_client_join
  * / joinVoiceChannel) to each step: op 4 sent, both voice dispatches in
@@ -89,7 +93,7 @@ static const char *const step_keys[DV_UV_NSTEPS] = {"op4_sent",
 
 typedef struct opts {
   unsigned n, warmup;
-  int djs, verbose;
+  int djs, sequential, verbose;
   const char *peers;
 } opts;
 
@@ -127,7 +131,7 @@ typedef struct bench {
 
 static void usage(void) {
   fprintf(stderr, "usage: bench_join [joins=50] [--warmup W] [--no-djs] "
-                  "[--peers DIR] [--verbose]\n");
+                  "[--sequential] [--peers DIR] [--verbose]\n");
   exit(2);
 }
 
@@ -149,6 +153,8 @@ static void parse_opts(int argc, char **argv, opts *o) {
     const char *a = argv[i];
     if (strcmp(a, "--no-djs") == 0) {
       o->djs = 0;
+    } else if (strcmp(a, "--sequential") == 0) {
+      o->sequential = 1;
     } else if (strcmp(a, "--verbose") == 0) {
       o->verbose = 1;
     } else if (strcmp(a, "--warmup") == 0 && i + 1 < argc) {
@@ -371,13 +377,11 @@ static void figs_add_timeline(figs *f, const dv_uv_timeline *tl,
   figs_add(f, at);
 }
 
-/* dvoice's W + N joins; 0 if all of them reached READY. */
-static int run_dvoice(bench *b, const bench_certs *certs, const char *url) {
+/* Starts the client and waits for its main gateway; 0 or -1. */
+static int dv_start(bench *b, const bench_certs *certs, const char *url) {
   dvoice_client_settings cs;
   dvoice_conn_settings tmpl;
   dvoice_client_callbacks ccb;
-  dvoice_conn_callbacks cb;
-  int rv = 0;
   dvoice_client_settings_default(&cs);
   dvoice_conn_settings_default(&tmpl);
   tmpl.tls.ca_file = certs->ca;
@@ -387,64 +391,78 @@ static int run_dvoice(bench *b, const bench_certs *certs, const char *url) {
   cs.conn = &tmpl;
   memset(&ccb, 0, sizeof(ccb));
   ccb.on_gateway = on_gateway;
-  memset(&cb, 0, sizeof(cb));
-  cb.on_state = on_state;
   if (dvoice_client_new(&b->cl, &b->loop, &cs, &ccb, b) != 0) {
     fprintf(stderr, "dvoice: cannot create the client\n");
     return -1;
   }
   if (run_until(b, &b->gw_state, 10) != 0 || b->failed) {
     fprintf(stderr, "dvoice: the main gateway did not become READY\n");
+    return -1;
+  }
+  return 0;
+}
+
+/* Join |i| (measured unless a warm-up) and its leave; 0 or -1. */
+static int dv_round(bench *b, unsigned i) {
+  dvoice_conn_callbacks cb;
+  int rv = 0;
+  memset(&cb, 0, sizeof(cb));
+  cb.on_state = on_state;
+  memset(&b->tl, 0, sizeof(b->tl));
+  b->ready = 0;
+  b->conn_closed = 0;
+  dv_uv_client_set_timeline(b->cl, &b->tl);
+  b->t_join = uv_hrtime();
+  if (dvoice_client_join(b->cl, DV_GUILD, DV_CHANNEL, DVOICE_JOIN_SELF_DEAF,
+                         &cb, b, &b->conn) != 0) {
+    fprintf(stderr, "dvoice: dvoice_client_join failed\n");
+    return -1;
+  }
+  dv_uv_conn_set_timeline(b->conn, &b->tl);
+  if (run_until(b, &b->ready, 15) != 0 || b->failed) {
+    fprintf(stderr, "dvoice: join %u did not become READY\n", i);
     rv = -1;
+  } else if (i >= b->o.warmup) {
+    figs_add_timeline(&b->dv, &b->tl, b->t_join);
   }
-  for (unsigned i = 0; rv == 0 && i < b->o.warmup + b->o.n; i++) {
-    memset(&b->tl, 0, sizeof(b->tl));
-    b->ready = 0;
-    b->conn_closed = 0;
-    dv_uv_client_set_timeline(b->cl, &b->tl);
-    b->t_join = uv_hrtime();
-    if (dvoice_client_join(b->cl, DV_GUILD, DV_CHANNEL, DVOICE_JOIN_SELF_DEAF,
-                           &cb, b, &b->conn) != 0) {
-      fprintf(stderr, "dvoice: dvoice_client_join failed\n");
-      rv = -1;
-      break;
-    }
-    dv_uv_conn_set_timeline(b->conn, &b->tl);
-    if (run_until(b, &b->ready, 15) != 0 || b->failed) {
-      fprintf(stderr, "dvoice: join %u did not become READY\n", i);
-      rv = -1;
-    } else if (i >= b->o.warmup) {
-      figs_add_timeline(&b->dv, &b->tl, b->t_join);
-    }
-    dv_uv_conn_set_timeline(b->conn, NULL);
-    dv_uv_client_set_timeline(b->cl, NULL);
-    (void)dvoice_client_leave(b->cl, b->conn, on_conn_closed);
-    b->conn = NULL;
-    if (run_until(b, &b->conn_closed, 10) != 0) {
-      fprintf(stderr, "dvoice: leave %u did not finish\n", i);
-      rv = -1;
-    }
-  }
-  (void)dvoice_client_close(b->cl, on_client_closed);
-  if (run_until(b, &b->client_closed, 10) != 0) {
-    fprintf(stderr, "dvoice: the client did not close\n");
+  dv_uv_conn_set_timeline(b->conn, NULL);
+  dv_uv_client_set_timeline(b->cl, NULL);
+  (void)dvoice_client_leave(b->cl, b->conn, on_conn_closed);
+  b->conn = NULL;
+  if (run_until(b, &b->conn_closed, 10) != 0) {
+    fprintf(stderr, "dvoice: leave %u did not finish\n", i);
     rv = -1;
   }
   return rv;
 }
 
+/* Closes the client (if it was made); 0 or -1. */
+static int dv_stop(bench *b) {
+  if (b->cl == NULL) {
+    return 0;
+  }
+  (void)dvoice_client_close(b->cl, on_client_closed);
+  if (run_until(b, &b->client_closed, 10) != 0) {
+    fprintf(stderr, "dvoice: the client did not close\n");
+    return -1;
+  }
+  return 0;
+}
+
 /* ---- discord.js --------------------------------------------------------- */
 
-/* discord.js's W + N joins. Returns 0, -1 (it failed) or -2 (the Node
- * peers are not installed); |why| says what went wrong. */
-static int run_djs(bench *b, const bench_certs *certs, const char *url,
-                   bench_djs *p, char *why, size_t whylen) {
+/* Starts discord.js (paced: it joins when told) and waits for its main
+ * gateway. Returns 0, -1 (it failed; |p| needs djs_finish) or -2 (the Node
+ * peers are not installed; nothing to finish); |why| says what went
+ * wrong. */
+static int djs_start(bench *b, const bench_certs *certs, const char *url,
+                     bench_djs *p, int paced, char *why, size_t whylen) {
   bench_djs_settings ds;
   char probe[600];
   const char *peers =
       b->o.peers != NULL ? b->o.peers : getenv("DVOICE_NPM_PEERS");
   struct stat st;
-  int ok;
+  uint64_t until = uv_hrtime() + 30 * 1000000000ull;
   if (peers == NULL || *peers == 0) {
     peers = DVOICE_SOURCE_ROOT "/.npm-peers";
   }
@@ -458,6 +476,7 @@ static int run_djs(bench *b, const bench_certs *certs, const char *url,
   ds.mode = "gwjoin";
   ds.n = b->o.n;
   ds.warmup = b->o.warmup;
+  ds.paced = paced;
   ds.gateway = url;
   ds.ca = certs->ca;
   ds.token = DJS_TOKEN;
@@ -467,7 +486,35 @@ static int run_djs(bench *b, const bench_certs *certs, const char *url,
   ds.peers = peers;
   ds.timeout_ms = 60000 + (uint64_t)(b->o.n + b->o.warmup) * 3000;
   ds.verbose = b->o.verbose;
-  ok = bench_djs_start(p, &b->loop, &ds) == 0;
+  if (bench_djs_start(p, &b->loop, &ds) != 0) {
+    snprintf(why, whylen, "cannot start node");
+    return -1;
+  }
+  while (!p->gw_ready && !p->exited && uv_hrtime() < until) {
+    uv_run(&b->loop, UV_RUN_ONCE);
+  }
+  if (!p->gw_ready) {
+    snprintf(why, whylen, "the discord.js peer did not reach its gateway");
+    return -1;
+  }
+  return 0;
+}
+
+/* Paced: discord.js's join |i| and its leave; 0 or -1. */
+static int djs_round(bench *b, bench_djs *p, unsigned i) {
+  uint64_t until = uv_hrtime() + 30 * 1000000000ull;
+  if (bench_djs_command(p, "JOIN") != 0) {
+    return -1;
+  }
+  while (p->idle <= i && !p->exited && uv_hrtime() < until) {
+    uv_run(&b->loop, UV_RUN_ONCE);
+  }
+  return p->idle > i ? 0 : -1;
+}
+
+/* Waits for the script to exit, closes its handles and checks it. Returns
+ * 0 or -1 (|why| set). */
+static int djs_finish(bench *b, bench_djs *p, char *why, size_t whylen) {
   while (!p->exited) {
     uv_run(&b->loop, UV_RUN_ONCE);
   }
@@ -475,14 +522,56 @@ static int run_djs(bench *b, const bench_certs *certs, const char *url,
   while (p->open > 0) {
     uv_run(&b->loop, UV_RUN_ONCE);
   }
-  if (!ok || !bench_djs_ok(p) || p->steps != b->o.n) {
-    snprintf(why, whylen,
-             "the discord.js peer failed (status %" PRId64
-             ", signal %d, %u errors, %u of %u joins)",
-             p->exit_status, p->term_signal, p->errors, p->steps, b->o.n);
+  if (!bench_djs_ok(p) || p->steps != b->o.n) {
+    if (why[0] == 0) {
+      snprintf(why, whylen,
+               "the discord.js peer failed (status %" PRId64
+               ", signal %d, %u errors, %u of %u joins)",
+               p->exit_status, p->term_signal, p->errors, p->steps, b->o.n);
+    }
     return -1;
   }
   return 0;
+}
+
+/* Runs both clients: interleaved (one dvoice join, then one discord.js
+ * join, each alone on the machine's share of CPU), or one after the other.
+ * Sets *dv_ok, and returns discord.js's outcome as djs_start does. */
+static int run_both(bench *b, const bench_certs *certs, const char *url,
+                    bench_djs *p, int *dv_ok, char *why, size_t whylen) {
+  unsigned rounds = b->o.warmup + b->o.n;
+  int djs_rv = -2, interleave = b->o.djs && !b->o.sequential;
+  *dv_ok = 0;
+  if (interleave) {
+    djs_rv = djs_start(b, certs, url, p, 1, why, whylen);
+  }
+  if (dv_start(b, certs, url) == 0) {
+    *dv_ok = 1;
+    for (unsigned i = 0; i < rounds && *dv_ok; i++) {
+      *dv_ok = dv_round(b, i) == 0;
+      if (*dv_ok && interleave && djs_rv == 0 && djs_round(b, p, i) != 0) {
+        djs_rv = -1;
+      }
+    }
+  }
+  if (dv_stop(b) != 0) {
+    *dv_ok = 0;
+  }
+  if (b->o.djs && !interleave) {
+    djs_rv = djs_start(b, certs, url, p, 0, why, whylen);
+  }
+  if (djs_rv != -2) {
+    /* An unfinished paced script sees its stdin close and stops. */
+    if (interleave && p->idle < rounds && p->have_in && !p->exited) {
+      uv_close((uv_handle_t *)&p->in, NULL);
+      p->have_in = 0;
+      p->open--;
+    }
+    if (djs_finish(b, p, why, whylen) != 0) {
+      djs_rv = -1;
+    }
+  }
+  return djs_rv;
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -629,12 +718,10 @@ int main(int argc, char **argv) {
   uv_timer_init(&b.loop, &b.tick);
   uv_timer_start(&b.tick, on_tick, 100, 100);
 
-  dv_ok = run_dvoice(&b, &certs, url) == 0;
+  djs_rv = run_both(&b, &certs, url, &p, &dv_ok, why, sizeof(why));
+  djs_ok = djs_rv == 0;
   if (!b.o.djs) {
     snprintf(why, sizeof(why), "--no-djs");
-  } else {
-    djs_rv = run_djs(&b, &certs, url, &p, why, sizeof(why));
-    djs_ok = djs_rv == 0;
   }
   for (char *c = why; *c != 0; c++) {
     if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {

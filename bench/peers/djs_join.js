@@ -6,10 +6,15 @@
 // leaves one guild's channel W + N times, one join after the other.
 //
 // Usage: node djs_join.js --gateway URL --ca CA.pem --token T --user U
-//          --guild G --channel C [--n N] [--warmup W] [--debug]
+//          --guild G --channel C [--n N] [--warmup W] [--paced] [--debug]
+//
+// --paced: before each join, wait for a line "JOIN" on stdin (end of input
+// stops early), and print IDLE once that join has left, so that the caller
+// can interleave other joins with these.
 //
 // Output, one line each on stdout:
 //   VERSION v node nv          @discordjs/voice and Node versions
+//   GWREADY                    the main gateway session is up
 //   STEPS i t0 t1 ... t12      (measured joins) ms from joinVoiceChannel()
 //                              to each step, -1 if not seen:
 //     0 op 4 sent (handed to the gateway socket)
@@ -21,6 +26,7 @@
 //    10 Select Protocol sent      11 Session Description received
 //    12 VoiceConnectionStatus.Ready (ready to send)
 //   WARM i ms                  a warm-up join (not measured)
+//   IDLE                       (--paced) a join has left
 //   REORDERED k                VOICE_SERVER_UPDATEs held for the state
 //                              update (see MiniGateway.dispatch)
 //   DONE                       everything left cleanly
@@ -41,7 +47,7 @@ const path = require('path');
 const NSTEPS = 13;
 
 function parseArgs(argv) {
-  const o = { n: 50, warmup: 0, debug: false };
+  const o = { n: 50, warmup: 0, debug: false, paced: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -58,6 +64,7 @@ function parseArgs(argv) {
       case '--n': o.n = Number(v()); break;
       case '--warmup': o.warmup = Number(v()); break;
       case '--debug': o.debug = true; break;
+      case '--paced': o.paced = true; break;
       default: throw new Error(`unknown argument ${k}`);
     }
   }
@@ -231,6 +238,16 @@ async function main(o) {
   say(`VERSION ${voice.version} node ${process.version}`);
   const gw = new MiniGateway(o);
   await gw.connect();
+  say('GWREADY');
+  let nextCommand = null;
+  if (o.paced) {
+    const rl = require('readline').createInterface({ input: process.stdin });
+    const it = rl[Symbol.asyncIterator]();
+    nextCommand = async () => {
+      const r = await it.next();
+      return r.done ? 'END' : r.value.trim();
+    };
+  }
 
   const joinOnce = () => new Promise((resolve, reject) => {
     const at = new Array(NSTEPS).fill(-1);
@@ -279,11 +296,13 @@ async function main(o) {
   };
 
   for (let i = 0; i < o.warmup + o.n; i++) {
+    if (nextCommand && (await nextCommand()) !== 'JOIN') break;
     const { conn, at } = await joinOnce();
     gw.join = null;
     if (i < o.warmup) say(`WARM ${i} ${at[NSTEPS - 1].toFixed(4)}`);
     else say(`STEPS ${i - o.warmup} ${at.map((x) => x.toFixed(4)).join(' ')}`);
     await leave(conn);
+    if (o.paced) say('IDLE');
   }
   gw.close();
   say(`REORDERED ${gw.reordered}`);
