@@ -70,6 +70,11 @@ static void on_line(bench_djs *d, char *l) {
       d->step_cap = cap;
     }
     memcpy(d->step_rows[d->steps++], at, sizeof(at));
+    p = end;
+    ms = strtod(p, &end);
+    if (end != p) {
+      (void)bench_samples_add(&d->cpu_ms, ms);
+    }
   } else if (sscanf(l, "REORDERED %u", &idx) == 1) {
     d->reordered = idx;
   } else if (sscanf(l, "JOIN %u %lf", &idx, &ms) == 2) {
@@ -339,6 +344,7 @@ void bench_djs_close(bench_djs *d) {
 void bench_djs_free(bench_djs *d) {
   bench_samples_free(&d->ready_ms);
   bench_samples_free(&d->join_ms);
+  bench_samples_free(&d->cpu_ms);
   free(d->step_rows);
   d->step_rows = NULL;
 }

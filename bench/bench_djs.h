@@ -71,6 +71,9 @@ typedef struct bench_djs {
   /* gwjoin: one row per measured join: the ms from joinVoiceChannel() to
    * each step, negative if the step was not seen. */
   double (*step_rows)[BENCH_DJS_NSTEPS];
+  /* gwjoin: per measured join, the Node process's CPU time (user +
+   * system, every thread) from joinVoiceChannel() to Ready, ms. */
+  bench_samples cpu_ms;
   unsigned steps, step_cap;
   /* gwjoin: the script's main gateway is READY (GWREADY); joins it
    * finished, leave included (IDLE lines, paced mode). */

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -100,11 +101,13 @@ typedef struct opts {
 /* One client's figures over the measured joins: per step, the ms since the
  * join call (at) and since the previous step (delta); per join, the voice
  * WebSocket's setup (both dispatches in hand to WS open: DNS, TCP, TLS,
- * Upgrade) and the rest of the join (total minus setup). */
+ * Upgrade), the rest of the join (total minus setup), and the client's CPU
+ * time from the join call to ready (dvoice: its thread, without the
+ * simulator's; discord.js: its whole Node process). */
 typedef struct figs {
   bench_samples at[DV_UV_NSTEPS];
   bench_samples delta[DV_UV_NSTEPS];
-  bench_samples setup, rest;
+  bench_samples setup, rest, cpu;
   unsigned joins;
 } figs;
 
@@ -125,6 +128,7 @@ typedef struct bench {
   dvoice_conn *conn;
   dv_uv_timeline tl;
   dvoice_tstamp t_join;
+  double cpu_join, cpu_ready; /* this thread's CPU time, ms */
   int gw_state, ready, failed, conn_closed, client_closed;
   figs dv;
 } bench;
@@ -185,6 +189,7 @@ static void figs_free(figs *f) {
   }
   bench_samples_free(&f->setup);
   bench_samples_free(&f->rest);
+  bench_samples_free(&f->cpu);
 }
 
 /* Adds one join: |at| holds the ms since the join call of each step,
@@ -343,10 +348,18 @@ static void on_gateway(dvoice_client *cl, const dvoice_gateway_event *ev,
   }
 }
 
+/* This thread's CPU time, ms. */
+static double thread_cpu_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   bench *b = ud;
   (void)c;
   if (ev->state == DVOICE_CONN_READY) {
+    b->cpu_ready = thread_cpu_ms();
     b->ready = 1;
   } else if (ev->state != DVOICE_CONN_CONNECTING) {
     fprintf(stderr, "dvoice: join failed: %s (%s, close %d, %s)\n",
@@ -412,6 +425,7 @@ static int dv_round(bench *b, unsigned i) {
   b->ready = 0;
   b->conn_closed = 0;
   dv_uv_client_set_timeline(b->cl, &b->tl);
+  b->cpu_join = thread_cpu_ms();
   b->t_join = uv_hrtime();
   if (dvoice_client_join(b->cl, DV_GUILD, DV_CHANNEL, DVOICE_JOIN_SELF_DEAF,
                          &cb, b, &b->conn) != 0) {
@@ -424,6 +438,7 @@ static int dv_round(bench *b, unsigned i) {
     rv = -1;
   } else if (i >= b->o.warmup) {
     figs_add_timeline(&b->dv, &b->tl, b->t_join);
+    (void)bench_samples_add(&b->dv.cpu, b->cpu_ready - b->cpu_join);
   }
   dv_uv_conn_set_timeline(b->conn, NULL);
   dv_uv_client_set_timeline(b->cl, NULL);
@@ -620,21 +635,27 @@ static void json_figs(figs *f) {
   json_q("ws_setup_ms", &f->setup, 0);
   printf(",");
   json_q("rest_ms", &f->rest, 0);
+  printf(",");
+  json_q("cpu_ms", &f->cpu, 0);
   printf("}");
 }
 
-/* The three figures compared: the total, the voice WebSocket's setup and
- * the rest of the join. */
+/* The figures compared: the total, the voice WebSocket's setup, the rest
+ * of the join and the client's CPU time. */
+#define NPARTS 4
 typedef struct ratios {
-  double v[3][2]; /* [total, setup, rest][p50, p95] */
+  double v[NPARTS][2]; /* [total, setup, rest, cpu][p50, p95] */
 } ratios;
 
 static bench_samples *part(figs *f, int i) {
-  return i == 0 ? &f->at[TOTAL] : i == 1 ? &f->setup : &f->rest;
+  return i == 0   ? &f->at[TOTAL]
+         : i == 1 ? &f->setup
+         : i == 2 ? &f->rest
+                  : &f->cpu;
 }
 
 static void ratios_of(ratios *r, figs *dv, figs *dj) {
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < NPARTS; i++) {
     r->v[i][0] = q(part(dv, i), 0.5) / q(part(dj, i), 0.5);
     r->v[i][1] = q(part(dv, i), 0.95) / q(part(dj, i), 0.95);
   }
@@ -642,9 +663,9 @@ static void ratios_of(ratios *r, figs *dv, figs *dj) {
 
 static void print_table(figs *dv, figs *dj, const ratios *r, int have_ratio,
                         const char *why) {
-  static const char *const parts[3] = {"total (ready to send)",
-                                       "WS setup (events->open)",
-                                       "rest (total - setup)"};
+  static const char *const parts[NPARTS] = {
+      "total (ready to send)", "WS setup (events->open)",
+      "rest (total - setup)", "client CPU time"};
   printf("# ms; 'since' is from the join call, 'step' from the previous step "
          "(negative: it came first)\n");
   printf("%-23s %9s %9s %9s %9s | %9s %9s %9s %9s\n", "", "dvoice", "", "", "",
@@ -659,7 +680,7 @@ static void print_table(figs *dv, figs *dj, const ratios *r, int have_ratio,
   }
   printf("\n%-23s %9s %9s | %9s %9s | %9s %9s\n", "per join", "dvoice p50",
          "p95", "djs p50", "p95", "ratio p50", "p95");
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < NPARTS; i++) {
     printf("%-23s %10.3f %9.3f | %9.3f %9.3f | %9.3f %9.3f\n", parts[i],
            q(part(dv, i), 0.5), q(part(dv, i), 0.95), q(part(dj, i), 0.5),
            q(part(dj, i), 0.95), have_ratio ? r->v[i][0] : NAN,
@@ -674,9 +695,9 @@ static void print_table(figs *dv, figs *dj, const ratios *r, int have_ratio,
 }
 
 static void json_ratios(const ratios *r, int have_ratio) {
-  static const char *const keys[3] = {"total", "ws_setup", "rest"};
+  static const char *const keys[NPARTS] = {"total", "ws_setup", "rest", "cpu"};
   printf("\"ratio\":{");
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < NPARTS; i++) {
     printf("%s\"%s\":{\"p50\":", i ? "," : "", keys[i]);
     json_num(have_ratio ? r->v[i][0] : NAN);
     printf(",\"p95\":");
@@ -732,6 +753,8 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < p.steps; i++) {
       figs_add(&dj, p.step_rows[i]);
     }
+    dj.cpu = p.cpu_ms;
+    memset(&p.cpu_ms, 0, sizeof(p.cpu_ms));
   }
   uv_close((uv_handle_t *)&b.tick, NULL);
   uv_run(&b.loop, UV_RUN_DEFAULT);

@@ -25,6 +25,9 @@
 //     8 Ready received             9 IP discovery answered
 //    10 Select Protocol sent      11 Session Description received
 //    12 VoiceConnectionStatus.Ready (ready to send)
+//                              then the CPU time (ms, user + system) the
+//                              Node process used from joinVoiceChannel()
+//                              to Ready, all its threads included
 //   WARM i ms                  a warm-up join (not measured)
 //   IDLE                       (--paced) a join has left
 //   REORDERED k                VOICE_SERVER_UPDATEs held for the state
@@ -256,6 +259,7 @@ async function main(o) {
       if (at[k] < 0) at[k] = Number(process.hrtime.bigint() - t0) / 1e6;
     };
     gw.join = { mark, state: false, server: false, held: null };
+    const cpu0 = process.cpuUsage();
     t0 = process.hrtime.bigint();
     const conn = joinVoiceChannel({
       guildId: o.guild, channelId: o.channel, selfDeaf: true, selfMute: false,
@@ -272,8 +276,9 @@ async function main(o) {
       } else if (next.status === VoiceConnectionStatus.Ready &&
                  prev.status !== VoiceConnectionStatus.Ready) {
         mark(NSTEPS - 1);
+        const cpu = process.cpuUsage(cpu0);
         clearTimeout(timer);
-        resolve({ conn, at });
+        resolve({ conn, at, cpuMs: (cpu.user + cpu.system) / 1000 });
       } else if (next.status === VoiceConnectionStatus.Disconnected ||
                  next.status === VoiceConnectionStatus.Destroyed) {
         clearTimeout(timer);
@@ -297,10 +302,13 @@ async function main(o) {
 
   for (let i = 0; i < o.warmup + o.n; i++) {
     if (nextCommand && (await nextCommand()) !== 'JOIN') break;
-    const { conn, at } = await joinOnce();
+    const { conn, at, cpuMs } = await joinOnce();
     gw.join = null;
     if (i < o.warmup) say(`WARM ${i} ${at[NSTEPS - 1].toFixed(4)}`);
-    else say(`STEPS ${i - o.warmup} ${at.map((x) => x.toFixed(4)).join(' ')}`);
+    else {
+      say(`STEPS ${i - o.warmup} ${at.map((x) => x.toFixed(4)).join(' ')} ` +
+          `${cpuMs.toFixed(4)}`);
+    }
     await leave(conn);
     if (o.paced) say('IDLE');
   }
