@@ -3,7 +3,7 @@
  * same simulator in one run, step by step.
  *
  *   bench_join [joins=50] [--warmup W] [--no-djs] [--sequential]
- *              [--peers DIR] [--verbose]
+ *              [--system-ca] [--peers DIR] [--verbose]
  *
  * The simulator (main gateway v10 and one voice server: gateway v8 and
  * UDP media) runs wss:// only, with a throw-away CA, on its own loop in a
@@ -17,7 +17,10 @@
  * its Node process (from $DVOICE_NPM_PEERS, else SOURCE/.npm-peers). The
  * joins alternate, one dvoice join then one discord.js join, so that both
  * see the same load on a shared machine; --sequential runs all of
- * dvoice's joins first, then all of discord.js's.
+ * dvoice's joins first, then all of discord.js's. Both trust only the
+ * simulator's CA, unless --system-ca: then both trust the system bundle
+ * plus that CA, as bots in production trust the system bundle (discord.js
+ * loads it once at start-up, dvoice for each voice connection).
  *
  * Each join is timed from the application's join call (dvoice_client_join
  * / joinVoiceChannel) to each step: op 4 sent, both voice dispatches in
@@ -94,7 +97,7 @@ static const char *const step_keys[DV_UV_NSTEPS] = {"op4_sent",
 
 typedef struct opts {
   unsigned n, warmup;
-  int djs, sequential, verbose;
+  int djs, sequential, system_ca, verbose;
   const char *peers;
 } opts;
 
@@ -135,7 +138,8 @@ typedef struct bench {
 
 static void usage(void) {
   fprintf(stderr, "usage: bench_join [joins=50] [--warmup W] [--no-djs] "
-                  "[--sequential] [--peers DIR] [--verbose]\n");
+                  "[--sequential] [--system-ca] [--peers DIR] "
+                  "[--verbose]\n");
   exit(2);
 }
 
@@ -159,6 +163,8 @@ static void parse_opts(int argc, char **argv, opts *o) {
       o->djs = 0;
     } else if (strcmp(a, "--sequential") == 0) {
       o->sequential = 1;
+    } else if (strcmp(a, "--system-ca") == 0) {
+      o->system_ca = 1;
     } else if (strcmp(a, "--verbose") == 0) {
       o->verbose = 1;
     } else if (strcmp(a, "--warmup") == 0 && i + 1 < argc) {
@@ -707,6 +713,50 @@ static void json_ratios(const ratios *r, int have_ratio) {
   printf("}");
 }
 
+/* --system-ca: both clients trust the system bundle plus the simulator's
+ * CA, as a bot in production trusts the system bundle. Rewrites
+ * certs->ca to the combined file; 0 or -1. */
+static int make_bundle(bench_certs *certs) {
+  static const char *const sys = "/etc/ssl/certs/ca-certificates.crt";
+  char path[sizeof(certs->ca)], buf[8192];
+  const char *parts[2];
+  FILE *out;
+  size_t n;
+  int rv = 0;
+  if ((size_t)snprintf(path, sizeof(path), "%s/bundle.pem", certs->dir) >=
+      sizeof(path)) {
+    return -1;
+  }
+  parts[0] = sys;
+  parts[1] = certs->ca;
+  out = fopen(path, "w");
+  if (out == NULL) {
+    return -1;
+  }
+  for (int i = 0; i < 2 && rv == 0; i++) {
+    FILE *in = fopen(parts[i], "r");
+    if (in == NULL) {
+      fprintf(stderr, "bench_join: cannot read %s\n", parts[i]);
+      rv = -1;
+      break;
+    }
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+      if (fwrite(buf, 1, n, out) != n) {
+        rv = -1;
+        break;
+      }
+    }
+    fclose(in);
+  }
+  if (fclose(out) != 0) {
+    rv = -1;
+  }
+  if (rv == 0) {
+    memcpy(certs->ca, path, sizeof(path));
+  }
+  return rv;
+}
+
 int main(int argc, char **argv) {
   bench b;
   bench_certs certs;
@@ -726,6 +776,11 @@ int main(int argc, char **argv) {
     load0[0] = load0[1] = load0[2] = NAN;
   }
   if (bench_certs_make(&certs) != 0) {
+    return 1;
+  }
+  if (b.o.system_ca && make_bundle(&certs) != 0) {
+    fprintf(stderr, "bench_join: cannot write the CA bundle\n");
+    bench_certs_remove(&certs);
     return 1;
   }
   if (sim_start(&b, &certs) != 0) {
@@ -773,9 +828,12 @@ int main(int argc, char **argv) {
   } else if (!dv_ok) {
     snprintf(why, sizeof(why), "dvoice's joins failed");
   }
-  printf("# join latency, wss:// for both (TLS 1.2, the simulator's CA), "
-         "%u joins each after %u warm-up; dvoice %s; discord.js %s\n",
-         b.o.n, b.o.warmup, dvoice_version(), djs_ok ? p.version : "(not run)");
+  printf("# join latency, wss:// for both (TLS 1.2, trusting %s), %u joins "
+         "each after %u warm-up, %s; dvoice %s; discord.js %s\n",
+         b.o.system_ca ? "the system bundle + the simulator's CA"
+                       : "the simulator's CA",
+         b.o.n, b.o.warmup, b.o.sequential ? "sequential" : "interleaved",
+         dvoice_version(), djs_ok ? p.version : "(not run)");
   printf("# load average %.2f %.2f %.2f before, %.2f %.2f %.2f after\n",
          load0[0], load0[1], load0[2], load1[0], load1[1], load1[2]);
   if (djs_ok) {
@@ -786,11 +844,13 @@ int main(int argc, char **argv) {
   print_table(&b.dv, &dj, &r, have_ratio, why);
   printf("# simulator violations: %zu\n", b.violations);
 
-  printf("{\"bench\":\"join\",\"transport\":\"wss\",\"joins\":%u,"
-         "\"warmup\":%u,\"loadavg_before\":[%.2f,%.2f,%.2f],"
+  printf("{\"bench\":\"join\",\"transport\":\"wss\",\"ca\":\"%s\","
+         "\"order\":\"%s\",\"joins\":%u,\"warmup\":%u,\"loadavg_before\":[%.2f,"
+         "%.2f,%.2f],"
          "\"loadavg_after\":[%.2f,%.2f,%.2f],\"dvoice\":",
-         b.o.n, b.o.warmup, load0[0], load0[1], load0[2], load1[0], load1[1],
-         load1[2]);
+         b.o.system_ca ? "system+sim" : "sim",
+         b.o.sequential ? "sequential" : "interleaved", b.o.n, b.o.warmup,
+         load0[0], load0[1], load0[2], load1[0], load1[1], load1[2]);
   json_figs(&b.dv);
   printf(",\"djs\":");
   if (djs_ok) {
