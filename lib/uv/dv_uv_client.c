@@ -26,6 +26,7 @@
 #include "uv/dv_uv_env.h"
 #include "uv/dv_uv_gateway.h"
 #include "uv/dv_uv_pacer.h"
+#include "uv/dv_uv_timeline.h"
 
 typedef struct entry {
   dvoice_client *cl;
@@ -72,6 +73,7 @@ struct dvoice_client {
   int in_flush;
   int closing;
   void (*close_cb)(dvoice_client *cl, void *user_data);
+  dv_uv_timeline *tl; /* test-only (dv_uv_timeline.h); NULL: none */
 };
 
 static void schedule(dvoice_client *cl);
@@ -395,6 +397,10 @@ static void deliver(dvoice_client *cl) {
           rv = cl->adapter.send_voice_state(cl, it.guild_id, it.channel_id,
                                             it.self_mute, it.self_deaf,
                                             cl->adapter_ud);
+        }
+        if (rv >= 0 && it.channel_id != 0 && cl->tl != NULL &&
+            cl->tl->at[DV_UV_STEP_OP4] == 0) {
+          cl->tl->at[DV_UV_STEP_OP4] = now_of(cl);
         }
         if (rv < 0) {
           DV_WARN(&cl->env, "client: adapter refused op 4 for guild %llu",
@@ -931,4 +937,8 @@ int dvoice_client_close(dvoice_client *cl,
   }
   uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
   return 0;
+}
+
+void dv_uv_client_set_timeline(dvoice_client *cl, dv_uv_timeline *tl) {
+  cl->tl = tl;
 }
