@@ -648,6 +648,11 @@ static void test_region_change(void **state) {
   assert_int_equal(f.ended, 0);
   assert_int_equal(f.ready, 2);
   assert_int_equal(f.disconnected, 0);
+  /* The new server's dispatches usually overtake the old server's 4014;
+   * when they do not, the connection shows WAIT_SERVER in between. */
+  assert_true(
+      strcmp(f.states, "CONNECTING READY CONNECTING READY") == 0 ||
+      strcmp(f.states, "CONNECTING READY WAIT_SERVER CONNECTING READY") == 0);
   /* A fresh Identify on each server, no resume of the old session. */
   assert_int_equal(report_server_sessions(&f, 0), 1);
   assert_int_equal(report_server_sessions(&f, 1), 1);
