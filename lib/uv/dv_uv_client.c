@@ -36,6 +36,7 @@ typedef struct entry {
   dvoice_conn *conn;     /* NULL once the application closed it */
   dvoice_join_state pub; /* last state reported; 0 before the first */
   int ended;
+  int leaving; /* the application closed it: its op 4 leave is echoed */
 } entry;
 
 typedef enum qtype { Q_OP4 = 1, Q_JOIN, Q_GW } qtype;
@@ -45,6 +46,7 @@ typedef struct qitem {
   uint64_t entry_id;
   uint64_t guild_id, channel_id;
   int self_mute, self_deaf;
+  int expect_echo; /* an application's leave: see echo_expect() */
   dvoice_join_event ev;
   dvoice_gateway_event gev;
 } qitem;
@@ -67,6 +69,8 @@ struct dvoice_client {
   void *user_data;
   entry **ents;
   size_t nents, cap;
+  struct echo *echoes; /* per guild; see echo_expect() */
+  size_t nechoes, echo_cap;
   dv_ring q; /* of qitem */
   uint64_t next_id;
   uv_timer_t timer;
@@ -81,6 +85,93 @@ static void on_timer_closed(uv_handle_t *h);
 
 static dvoice_tstamp now_of(const dvoice_client *cl) {
   return cl->env.now(cl->env.now_user_data);
+}
+
+/* ---- echoes of leaves -------------------------------------------------------
+ *
+ * The main gateway answers op 4 messages in order, and answers a leave with
+ * a VOICE_STATE_UPDATE whose channel is null for the bot. Until that echo
+ * arrives, every voice dispatch of the guild answers an op 4 sent before
+ * the leave: none belongs to a join made after it (join, leave, join again
+ * before the answers arrived would pair the first join's token with the
+ * second's state, then read the echo as a kick). Such dispatches are
+ * dropped. The echo may never come (the bot was not in the channel, or the
+ * gateway session was lost), so the count is forgotten after a join
+ * timeout.
+ */
+
+typedef struct echo {
+  uint64_t guild_id;
+  int leaves;             /* leaves sent whose echo has not arrived */
+  dvoice_tstamp deadline; /* forgotten then */
+} echo;
+
+static echo *echo_find(dvoice_client *cl, uint64_t guild_id) {
+  size_t i;
+  for (i = 0; i < cl->nechoes; i++) {
+    if (cl->echoes[i].guild_id == guild_id) {
+      return &cl->echoes[i];
+    }
+  }
+  return NULL;
+}
+
+/* A leave of |guild_id| goes out now. */
+static void echo_expect(dvoice_client *cl, uint64_t guild_id) {
+  echo *x = echo_find(cl, guild_id);
+  dvoice_tstamp wait =
+      cl->s.join_timeout != 0 ? cl->s.join_timeout : 10000 * DVOICE_MS;
+  if (x == NULL) {
+    if (cl->nechoes == cl->echo_cap) {
+      size_t cap = cl->echo_cap == 0 ? 4 : cl->echo_cap * 2;
+      echo *n = dv_realloc(cl->env.mem, cl->echoes, cap * sizeof(*n));
+      if (n == NULL) {
+        /* Without the count a stale dispatch may reach a later join. */
+        DV_WARN(&cl->env, "client: leave echo not tracked (out of memory)");
+        return;
+      }
+      cl->echoes = n;
+      cl->echo_cap = cap;
+    }
+    x = &cl->echoes[cl->nechoes++];
+    x->guild_id = guild_id;
+    x->leaves = 0;
+  }
+  x->leaves++;
+  x->deadline = now_of(cl) + wait;
+}
+
+/* The leave could not be sent: no echo will come. */
+static void echo_unexpect(dvoice_client *cl, uint64_t guild_id) {
+  echo *x = echo_find(cl, guild_id);
+  if (x != NULL && x->leaves > 0) {
+    x->leaves--;
+  }
+}
+
+/* Nonzero if a dispatch of |guild_id| answers an op 4 sent before a leave
+ * still waiting for its echo; |is_echo| (a null channel for the bot) also
+ * consumes the oldest such leave. */
+static int echo_absorb(dvoice_client *cl, uint64_t guild_id, int is_echo) {
+  echo *x = echo_find(cl, guild_id);
+  if (x == NULL || x->leaves == 0) {
+    return 0;
+  }
+  if (now_of(cl) >= x->deadline) {
+    x->leaves = 0;
+    return 0;
+  }
+  if (is_echo) {
+    x->leaves--;
+    DV_DEBUG(&cl->env, "client: guild %llu: echo of a leave",
+             (unsigned long long)guild_id);
+  } else {
+    DV_DEBUG(&cl->env,
+             "client: guild %llu: answer to an op 4 before a leave "
+             "ignored",
+             (unsigned long long)guild_id);
+  }
+  return 1;
 }
 
 const char *dvoice_join_state_name(dvoice_join_state s) {
@@ -222,6 +313,7 @@ static void drain(dvoice_client *cl, entry *e) {
       case DV_JOIN_ACT_SEND_OP4:
         it = qpush(cl, Q_OP4, e);
         if (it != NULL) {
+          it->expect_echo = e->leaving && a.u.op4.channel_id == 0;
           it->channel_id = a.u.op4.channel_id;
           it->self_mute = a.u.op4.self_mute;
           it->self_deaf = a.u.op4.self_deaf;
@@ -334,6 +426,7 @@ static void hook_closing(dvoice_conn *c, void *ud) {
   (void)c;
   e->conn = NULL;
   if (!e->ended) {
+    e->leaving = 1;
     (void)dv_join_leave(&e->join, now_of(cl));
     drain(cl, e);
   }
@@ -390,6 +483,10 @@ static void deliver(dvoice_client *cl) {
     int rv;
     switch (it.type) {
       case Q_OP4:
+        /* Counted first: an adapter may feed the echo from inside. */
+        if (it.expect_echo) {
+          echo_expect(cl, it.guild_id);
+        }
         if (cl->gw != NULL) {
           rv = dv_uv_gw_update_voice_state(cl->gw, it.guild_id, it.channel_id,
                                            it.self_mute, it.self_deaf);
@@ -405,6 +502,9 @@ static void deliver(dvoice_client *cl) {
         if (rv < 0) {
           DV_WARN(&cl->env, "client: adapter refused op 4 for guild %llu",
                   (unsigned long long)it.guild_id);
+          if (it.expect_echo) {
+            echo_unexpect(cl, it.guild_id);
+          }
           e = find_id(cl, it.entry_id);
           if (e != NULL && it.channel_id != 0) {
             end_entry(cl, e, DVOICE_JOIN_REASON_ADAPTER_FAILED);
@@ -783,6 +883,9 @@ int dvoice_client_voice_state(dvoice_client *cl, uint64_t guild_id,
   if (cl->closing) {
     return DVOICE_ERR_INVALID_STATE;
   }
+  if (user_id == cl->s.user_id && echo_absorb(cl, guild_id, channel_id == 0)) {
+    return 0;
+  }
   e = find_live(cl, guild_id);
   if (e == NULL) {
     return 0;
@@ -803,6 +906,9 @@ int dvoice_client_voice_server(dvoice_client *cl, uint64_t guild_id,
   }
   if (cl->closing) {
     return DVOICE_ERR_INVALID_STATE;
+  }
+  if (echo_absorb(cl, guild_id, 0)) {
+    return 0;
   }
   e = find_live(cl, guild_id);
   if (e == NULL) {
@@ -905,6 +1011,7 @@ static void on_timer_closed(uv_handle_t *h) {
   }
   dv_ring_free(&cl->q, mem);
   dv_free(mem, cl->ents);
+  dv_free(mem, cl->echoes);
   dv_free(mem, cl->ca_file);
   dv_free(mem, cl);
 }
