@@ -159,6 +159,11 @@ def main():
          server(0, 0) + jump(0xFFFFFFFF) + expiry())
     save(cfg(CFG_HUGE) + join(1) + jump(0xFFFFFFFF) + jump(0xFFFFFFFF) +
          state(1, 0) + server(1, 3) + close(C4014) + expiry())
+    # Regressions: huge tunables wrapped deadlines into the past.
+    save(cfg(CFG_HUGE) + ms(1) + join(1))
+    save(connected(CFG_HUGE) + ms(1) + server(0, 0))
+    save(connected(CFG_HUGE, 5) + ms(1) + close(C4006) + conn(READY) +
+         close(C4006) + close(C4006) + close(C4006) + close(C4006))
     # Raw JSON: a real pair, then edge cases for the parser.
     save(cfg() + join(1) + state_raw(STATE_JSON) + server_raw(SERVER_JSON))
     save(cfg() + join(1) + server_raw(SERVER_JSON) +
