@@ -13,7 +13,9 @@
  * Invariants checked: the token never reaches the log (unless the peer
  * sent it back, raw or escaped) or an outgoing message other than
  * Identify/Resume; after handle_expiry the next deadline
- * is in the future; events carry sane values; no crash, leak or sanitizer
+ * is in the future; events carry sane values (state in range and current,
+ * credentials printable and bounded, READY with a ws resume URL);
+ * dispatch payloads handed on are valid JSON; no crash, leak or sanitizer
  * report.
  */
 #include <stdio.h>
@@ -74,6 +76,29 @@ static void log_cb(void *ud, dvoice_log_level level, const char *line,
   }
 }
 
+/* A credential as the gateway promises it: printable ASCII, 1..max. */
+static int printable_ok(const char *s, size_t max) {
+  size_t n;
+  if (s == NULL) {
+    return 0;
+  }
+  n = strnlen(s, max + 1);
+  if (n == 0 || n > max) {
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "fuzz_gateway invariant: %s\n", what);
+  abort();
+}
+
 static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
   fuzz_ctx *c = ud;
   c->events++;
@@ -81,26 +106,38 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
     case DV_GW_EV_CONNECT:
       if (ev->u.connect.url == NULL ||
           strncmp(ev->u.connect.url, "ws", 2) != 0) {
-        abort();
+        die("connect url");
       }
       break;
     case DV_GW_EV_READY:
-      if (ev->u.ready.session_id == NULL || dv_gw_session_id(gw) == NULL) {
-        abort();
+      if (ev->u.ready.session_id == NULL || dv_gw_session_id(gw) == NULL ||
+          ev->u.ready.resume_gateway_url == NULL ||
+          strncmp(ev->u.ready.resume_gateway_url, "ws", 2) != 0) {
+        die("READY fields");
+      }
+      break;
+    case DV_GW_EV_STATE:
+      if ((int)ev->u.state.state < DV_GW_IDLE ||
+          ev->u.state.state > DV_GW_DISCONNECTED ||
+          ev->u.state.state != dv_gw_get_state(gw)) {
+        die("state event");
       }
       break;
     case DV_GW_EV_VOICE_STATE:
-      if (ev->u.voice_state.session_id == NULL ||
+      /* A zero user or guild id is passed on; the client filters it. */
+      if (!printable_ok(ev->u.voice_state.session_id, 256) ||
           (!ev->u.voice_state.has_channel &&
            ev->u.voice_state.channel_id != 0)) {
-        abort();
+        die("voice state fields");
       }
       /* Queueing from a callback is allowed. */
       (void)dv_gw_update_voice_state(gw, 1, 0, 0, 0, 0);
       break;
     case DV_GW_EV_VOICE_SERVER:
-      if (ev->u.voice_server.token == NULL) {
-        abort();
+      if (!printable_ok(ev->u.voice_server.token, 512) ||
+          (ev->u.voice_server.endpoint != NULL &&
+           !printable_ok(ev->u.voice_server.endpoint, 512))) {
+        die("voice server fields");
       }
       break;
     default:
@@ -110,11 +147,18 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
 
 static void on_dispatch(dv_gw *gw, const char *name, const char *d, size_t len,
                         void *ud) {
+  json_t *j;
   (void)gw;
   (void)ud;
   if (name == NULL || d == NULL || strlen(d) != len) {
-    abort();
+    die("dispatch payload");
   }
+  /* The re-serialised payload is JSON again. */
+  j = json_loadb(d, len, JSON_DECODE_ANY, NULL);
+  if (j == NULL) {
+    die("dispatch not JSON");
+  }
+  json_decref(j);
 }
 
 static int contains(const uint8_t *p, size_t n, const char *needle) {
