@@ -165,12 +165,21 @@ static void clear_pending(dv_join *j) {
   dv_wipe(&j->pend, sizeof(j->pend));
 }
 
+/* Deadline arithmetic saturates below DVOICE_TSTAMP_NONE: a huge tunable
+ * (an application's "never") must not wrap into an immediate deadline. */
+static dvoice_tstamp ts_add(dvoice_tstamp a, dvoice_tstamp b) {
+  if (a >= DVOICE_TSTAMP_NONE - 1 || b >= DVOICE_TSTAMP_NONE - 1 - a) {
+    return DVOICE_TSTAMP_NONE - 1;
+  }
+  return a + b;
+}
+
 /* Sends op 4 for the current channel: a new attempt. */
 static void ask(dv_join *j, dvoice_tstamp ts) {
   clear_pending(j);
   j->attempt++;
   push_op4(j, j->channel_id);
-  set_state(j, DV_JOIN_SIGNALLING, ts + j->cfg.join_timeout);
+  set_state(j, DV_JOIN_SIGNALLING, ts_add(ts, j->cfg.join_timeout));
 }
 
 static int text_ok(const char *s, size_t max) {
@@ -306,7 +315,7 @@ int dv_join_on_voice_state(dv_join *j, uint64_t user_id, int has_channel,
         j->attempt++;
         copy(j->pend.session_id, session_id, sizeof(j->pend.session_id));
         j->pend.have_state = 1;
-        set_state(j, DV_JOIN_SIGNALLING, ts + j->cfg.join_timeout);
+        set_state(j, DV_JOIN_SIGNALLING, ts_add(ts, j->cfg.join_timeout));
         return 0;
       }
       /* Same channel: keep the newest session id for the next session;
@@ -364,7 +373,7 @@ int dv_join_on_voice_server(dv_join *j, const char *token, const char *endpoint,
       if (endpoint == NULL) {
         if (j->state == DV_JOIN_CONNECTED) {
           push(j, DV_JOIN_ACT_SUSPEND);
-          set_state(j, DV_JOIN_WAIT_SERVER, ts + j->cfg.endpoint_wait);
+          set_state(j, DV_JOIN_WAIT_SERVER, ts_add(ts, j->cfg.endpoint_wait));
         }
         return 0;
       }
@@ -411,24 +420,27 @@ int dv_join_on_conn_state(dv_join *j, dvoice_conn_state s, dvoice_tstamp ts) {
       delay = 0;
       if (j->sessions > 0) {
         int shift = j->sessions - 1 < 20 ? j->sessions - 1 : 20;
-        delay = j->cfg.backoff_base << shift;
-        if (delay > j->cfg.backoff_max) {
+        /* Doubling saturates at backoff_max instead of shifting bits out
+         * (a wrapped delay could come out as 0: no backoff at all). */
+        if (j->cfg.backoff_base > (j->cfg.backoff_max >> shift)) {
           delay = j->cfg.backoff_max;
+        } else {
+          delay = j->cfg.backoff_base << shift;
         }
       }
       j->sessions++;
       if (delay == 0) {
         ask(j, ts);
       } else {
-        set_state(j, DV_JOIN_BACKOFF, ts + delay);
+        set_state(j, DV_JOIN_BACKOFF, ts_add(ts, delay));
       }
       return 0;
     case DVOICE_CONN_WAIT_SERVER:
       if (j->state == DV_JOIN_CONNECTED) {
-        set_state(j, DV_JOIN_WAIT_SERVER, ts + j->cfg.server_wait);
+        set_state(j, DV_JOIN_WAIT_SERVER, ts_add(ts, j->cfg.server_wait));
       } else if (j->state == DV_JOIN_WAIT_SERVER &&
-                 j->deadline > ts + j->cfg.server_wait) {
-        j->deadline = ts + j->cfg.server_wait;
+                 j->deadline > ts_add(ts, j->cfg.server_wait)) {
+        j->deadline = ts_add(ts, j->cfg.server_wait);
       }
       return 0;
     case DVOICE_CONN_DISCONNECTED:

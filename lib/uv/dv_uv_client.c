@@ -18,6 +18,7 @@
 #include <dvoice/dvoice.h>
 
 #include "join/dv_join.h"
+#include "join/dv_join_json.h"
 #include "json/dv_json.h"
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
@@ -919,30 +920,10 @@ int dvoice_client_voice_server(dvoice_client *cl, uint64_t guild_id,
   return rv == DVOICE_ERR_INVALID_STATE ? 0 : rv;
 }
 
-/* Reads an optional snowflake: 0 for null or absent. */
-static int get_opt_snowflake(const json_t *d, const char *key, uint64_t *out) {
-  const json_t *v = json_object_get(d, key);
-  *out = 0;
-  if (v == NULL || json_is_null(v)) {
-    return 0;
-  }
-  return dv_json_snowflake_value(v, out) == 0 ? 0 : DVOICE_ERR_MALFORMED;
-}
-
-static json_t *load_object(const char *json, size_t len) {
-  json_t *d = json_loadb(json, len, 0, NULL);
-  if (d != NULL && !json_is_object(d)) {
-    json_decref(d);
-    return NULL;
-  }
-  return d;
-}
-
 int dvoice_client_voice_state_json(dvoice_client *cl, const char *json,
                                    size_t len) {
-  json_t *d;
-  uint64_t guild = 0, user = 0, channel = 0;
-  const json_t *sid;
+  dv_join_voice_state vs;
+  const char *field;
   int rv;
   if (cl == NULL || json == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -950,29 +931,23 @@ int dvoice_client_voice_state_json(dvoice_client *cl, const char *json,
   if (cl->closing) {
     return DVOICE_ERR_INVALID_STATE;
   }
-  d = load_object(json, len);
-  if (d == NULL) {
+  rv = dv_join_parse_voice_state(json, len, &vs, &field);
+  if (rv != 0) {
+    DV_DEBUG(&cl->env, "client: VOICE_STATE_UPDATE refused (%s%s%s)",
+             dvoice_strerror(rv), field != NULL ? ", " : "",
+             field != NULL ? field : "");
     return DVOICE_ERR_MALFORMED;
   }
-  sid = json_object_get(d, "session_id");
-  if (dv_json_get_snowflake(d, "guild_id", &guild) != 0 ||
-      dv_json_get_snowflake(d, "user_id", &user) != 0 ||
-      get_opt_snowflake(d, "channel_id", &channel) != 0 ||
-      (sid != NULL && !json_is_string(sid)) || (channel != 0 && sid == NULL)) {
-    json_decref(d);
-    return DVOICE_ERR_MALFORMED;
-  }
-  rv = dvoice_client_voice_state(cl, guild, user, channel,
-                                 sid != NULL ? json_string_value(sid) : NULL);
-  json_decref(d);
+  rv = dvoice_client_voice_state(cl, vs.guild_id, vs.user_id,
+                                 vs.has_channel ? vs.channel_id : 0,
+                                 vs.has_session ? vs.session_id : NULL);
   return rv == DVOICE_ERR_INVALID_ARGUMENT ? DVOICE_ERR_MALFORMED : rv;
 }
 
 int dvoice_client_voice_server_json(dvoice_client *cl, const char *json,
                                     size_t len) {
-  json_t *d;
-  uint64_t guild = 0;
-  const json_t *tok, *ep;
+  dv_join_voice_server vs;
+  const char *field;
   int rv;
   if (cl == NULL || json == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -980,22 +955,16 @@ int dvoice_client_voice_server_json(dvoice_client *cl, const char *json,
   if (cl->closing) {
     return DVOICE_ERR_INVALID_STATE;
   }
-  d = load_object(json, len);
-  if (d == NULL) {
+  rv = dv_join_parse_voice_server(json, len, &vs, &field);
+  if (rv != 0) {
+    DV_DEBUG(&cl->env, "client: VOICE_SERVER_UPDATE refused (%s%s%s)",
+             dvoice_strerror(rv), field != NULL ? ", " : "",
+             field != NULL ? field : "");
     return DVOICE_ERR_MALFORMED;
   }
-  tok = json_object_get(d, "token");
-  ep = json_object_get(d, "endpoint");
-  if (dv_json_get_snowflake(d, "guild_id", &guild) != 0 || tok == NULL ||
-      !json_is_string(tok) ||
-      (ep != NULL && !json_is_null(ep) && !json_is_string(ep))) {
-    json_decref(d);
-    return DVOICE_ERR_MALFORMED;
-  }
-  rv = dvoice_client_voice_server(
-      cl, guild, json_string_value(tok),
-      ep != NULL && json_is_string(ep) ? json_string_value(ep) : NULL);
-  json_decref(d);
+  rv = dvoice_client_voice_server(cl, vs.guild_id, vs.token,
+                                  vs.has_endpoint ? vs.endpoint : NULL);
+  dv_wipe(&vs, sizeof(vs));
   return rv == DVOICE_ERR_INVALID_ARGUMENT ? DVOICE_ERR_MALFORMED : rv;
 }
 
