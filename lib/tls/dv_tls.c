@@ -47,6 +47,22 @@ static const int tls_suites[] = {
  */
 static const char *tls_alpn[] = {"http/1.1", NULL};
 
+/*
+ * Key exchange groups, preferred first. mbedTLS's default list starts with
+ * secp521r1, which a server honouring the client's order (mbedTLS does)
+ * then picks at several times the cost of P-256. X25519 first measured
+ * about 0.5 ms faster per join than P-256 first (bench_join). The list
+ * also bounds the curves accepted in certificates, so P-384 and P-521
+ * stay, last.
+ */
+static const mbedtls_ecp_group_id tls_curves[] = {
+    MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_SECP521R1, MBEDTLS_ECP_DP_NONE};
+
+/* Signature hashes, SHA-256 first (what P-256 and RSA-2048 certs use). */
+static const int tls_sig_hashes[] = {MBEDTLS_MD_SHA256, MBEDTLS_MD_SHA384,
+                                     MBEDTLS_MD_SHA512, MBEDTLS_MD_NONE};
+
 /* The DRBG's entropy source: the application's random hook, nothing else. */
 static int entropy_from_hook(void *ctx, unsigned char *out, size_t len) {
   const dv_tls_conf *c = ctx;
@@ -205,6 +221,8 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
   mbedtls_ssl_conf_max_version(&c->ssl, MBEDTLS_SSL_MAJOR_VERSION_3,
                                MBEDTLS_SSL_MINOR_VERSION_3);
   mbedtls_ssl_conf_ciphersuites(&c->ssl, tls_suites);
+  mbedtls_ssl_conf_curves(&c->ssl, tls_curves);
+  mbedtls_ssl_conf_sig_hashes(&c->ssl, tls_sig_hashes);
   mbedtls_ssl_conf_rng(&c->ssl, mbedtls_ctr_drbg_random, &c->drbg);
   /* Cannot fail: the list is static, non-empty and well-formed. */
   (void)mbedtls_ssl_conf_alpn_protocols(&c->ssl, tls_alpn);

@@ -9,6 +9,7 @@
 #include "tls/dv_tls.h"
 #include "tls_testca.h"
 #include "util/dv_mem.h"
+#include "util/dv_rw.h"
 #include "ws/dv_ws.h"
 
 static dvt_testca pki;
@@ -137,6 +138,91 @@ static void handshake_ok(pair *p) {
 }
 
 /* ---- tests ------------------------------------------------------------- */
+
+/* Finds extension |type| in a ClientHello record; returns its body. */
+static int find_hello_ext(const dv_buf *rec, uint16_t type, dv_rd *body) {
+  dv_rd r, exts;
+  uint8_t ct, ht;
+  uint16_t ver, ext_type;
+  uint32_t hlen;
+  dv_rd_init(&r, rec->data, rec->len);
+  dv_rd_u8(&r, &ct);
+  dv_rd_u16(&r, &ver);
+  dv_rd_skip(&r, 2); /* record length */
+  dv_rd_u8(&r, &ht);
+  dv_rd_u24(&r, &hlen);
+  dv_rd_u16(&r, &ver);
+  dv_rd_skip(&r, 32); /* random */
+  {
+    uint8_t n;
+    dv_rd_u8(&r, &n); /* session id */
+    dv_rd_skip(&r, n);
+  }
+  {
+    uint16_t n;
+    dv_rd_u16(&r, &n); /* cipher suites */
+    dv_rd_skip(&r, n);
+  }
+  {
+    uint8_t n;
+    dv_rd_u8(&r, &n); /* compression methods */
+    dv_rd_skip(&r, n);
+  }
+  {
+    uint16_t n;
+    const uint8_t *p;
+    if (dv_rd_u16(&r, &n) != 0 || dv_rd_bytes(&r, &p, n) != 0) {
+      return -1;
+    }
+    dv_rd_init(&exts, p, n);
+  }
+  if (ct != 22 || ht != 1) {
+    return -1;
+  }
+  while (dv_rd_left(&exts) > 0) {
+    uint16_t n;
+    const uint8_t *p;
+    if (dv_rd_u16(&exts, &ext_type) != 0 || dv_rd_u16(&exts, &n) != 0 ||
+        dv_rd_bytes(&exts, &p, n) != 0) {
+      return -1;
+    }
+    if (ext_type == type) {
+      dv_rd_init(body, p, n);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* The ClientHello prefers X25519 then P-256 (not mbedTLS's default P-521
+ * first) and SHA-256 signatures first. */
+static void test_client_hello_preferences(void **state) {
+  dvt_env e;
+  pair p;
+  dv_rd ext;
+  uint16_t len, g0, g1, sh;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  assert_int_equal(dv_tls_start(&p.c), 0);
+  /* supported_groups (10): a u16 list. */
+  assert_int_equal(find_hello_ext(dv_tls_outbuf(&p.c), 10, &ext), 0);
+  assert_int_equal(dv_rd_u16(&ext, &len), 0);
+  assert_int_equal(dv_rd_u16(&ext, &g0), 0);
+  assert_int_equal(dv_rd_u16(&ext, &g1), 0);
+  assert_int_equal(g0, 29); /* x25519 */
+  assert_int_equal(g1, 23); /* secp256r1 */
+  /* signature_algorithms (13): (hash, signature) pairs; SHA-256 is 4. */
+  assert_int_equal(find_hello_ext(dv_tls_outbuf(&p.c), 13, &ext), 0);
+  assert_int_equal(dv_rd_u16(&ext, &len), 0);
+  assert_int_equal(dv_rd_u16(&ext, &sh), 0);
+  assert_int_equal(sh >> 8, 4);
+  /* And the handshake still completes with these lists on both sides. */
+  assert_int_equal(pump(&p), 0);
+  assert_true(dv_tls_is_established(&p.c));
+  pair_free(&p);
+  dvt_env_free(&e);
+}
 
 static void test_handshake_and_data(void **state) {
   dvt_env e;
@@ -724,6 +810,7 @@ int main(void) {
       cmocka_unit_test(test_randomness_from_hook_only),
       cmocka_unit_test(test_ws_over_tls),
       cmocka_unit_test(test_nomem_each_allocation),
+      cmocka_unit_test(test_client_hello_preferences),
   };
   return cmocka_run_group_tests(tests, group_setup, NULL);
 }
