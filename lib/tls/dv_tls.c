@@ -410,6 +410,16 @@ static uint64_t session_max_age(const mbedtls_ssl_session *s) {
   return max * 1000u * DVOICE_MS;
 }
 
+/* 1 if |ns| carries the ticket of the session that was offered: mbedTLS
+ * keeps it when a server declines the offer and issues no new ticket,
+ * though the master secret is new, so that pair must never be offered. */
+static int stale_ticket(const mbedtls_ssl_session *ns,
+                        const tls_session *offered) {
+  return offered != NULL && offered->s.ticket != NULL && ns->ticket != NULL &&
+         ns->ticket_len == offered->s.ticket_len &&
+         memcmp(ns->ticket, offered->s.ticket, ns->ticket_len) == 0;
+}
+
 /* Keeps the session just established under the connection's key. A
  * resumed session keeps the time of the full handshake it came from, so
  * a chain of resumptions cannot outlive the bound. */
@@ -417,11 +427,21 @@ static void session_store(dv_tls *t) {
   dv_tls_conf *c = t->conf;
   tls_session *e = session_find(c, t->sess_key);
   dvoice_tstamp stored = t->now;
+  mbedtls_ssl_session ns;
+  mbedtls_ssl_session_init(&ns);
+  if (mbedtls_ssl_get_session(&t->ssl, &ns) != 0 ||
+      (!t->resumed && t->offered && stale_ticket(&ns, e))) {
+    mbedtls_ssl_session_free(&ns);
+    if (e != NULL) {
+      session_drop(e);
+    }
+    DV_DEBUG(t->env, "tls: not keeping the session for %s", t->sess_key);
+    return;
+  }
   if (e != NULL) {
     if (t->resumed) {
       stored = e->stored;
     }
-    session_drop(e);
   } else {
     for (size_t i = 0; i < DV_TLS_SESSION_CACHE_MAX; i++) {
       tls_session *x = &c->sessions[i];
@@ -433,15 +453,9 @@ static void session_store(dv_tls *t) {
         e = x; /* the oldest goes when the cache is full */
       }
     }
-    session_drop(e);
   }
-  mbedtls_ssl_session_init(&e->s);
-  if (mbedtls_ssl_get_session(&t->ssl, &e->s) != 0) {
-    mbedtls_ssl_session_free(&e->s);
-    dv_wipe(e, sizeof *e);
-    DV_DEBUG(t->env, "tls: cannot keep the session for %s", t->sess_key);
-    return;
-  }
+  session_drop(e);
+  e->s = ns; /* the slot takes over what |ns| points to */
   e->used = 1;
   e->stored = stored;
   memcpy(e->key, t->sess_key, sizeof e->key);
@@ -618,13 +632,15 @@ static int drive(dv_tls *t) {
   switch (t->state) {
     case DV_TLS_HANDSHAKE:
       /* mbedtls_ssl_handshake's loop, stepped here to see whether the
-       * server accepted the offered session (the flag goes with the
-       * handshake parameters at the end). */
+       * session was resumed: the flag lives in the handshake parameters,
+       * freed at the end, and a client sets it when offering a session, so
+       * it only means "resumed" once the ServerHello is handled. */
       ret = 0;
       while (ret == 0 && t->ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER) {
         ret = mbedtls_ssl_handshake_step(&t->ssl);
-        if (t->ssl.handshake != NULL && t->ssl.handshake->resume) {
-          t->resumed = 1;
+        if (t->ssl.handshake != NULL &&
+            t->ssl.state > MBEDTLS_SSL_SERVER_HELLO) {
+          t->resumed = t->ssl.handshake->resume != 0;
         }
       }
       if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
