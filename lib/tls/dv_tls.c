@@ -36,6 +36,8 @@ struct dv_tls_conf {
   int is_server;
   int insecure;
   int tickets; /* server: ticket context set up */
+  int no_resume; /* client: neither offer nor keep sessions */
+  unsigned long n_full, n_resumed; /* completed handshakes */
   mbedtls_ssl_config ssl;
   mbedtls_ctr_drbg_context drbg;
   mbedtls_x509_crt ca;
@@ -493,6 +495,10 @@ int dv_tls_init_client(dv_tls *t, dv_tls_conf *conf, const char *hostname,
     return 0;
   }
   t->now = now;
+  if (conf->no_resume) {
+    t->sess_key[0] = 0;
+    return 0;
+  }
   e = session_find(conf, t->sess_key);
   if (e == NULL) {
     return 0;
@@ -511,6 +517,21 @@ int dv_tls_init_client(dv_tls *t, dv_tls_conf *conf, const char *hostname,
     session_drop(e); /* unusable: a full handshake follows */
   }
   return 0;
+}
+
+void dv_tls_conf_set_resumption(dv_tls_conf *c, int on) {
+  c->no_resume = !on;
+  if (!on) {
+    for (size_t i = 0; i < DV_TLS_SESSION_CACHE_MAX; i++) {
+      session_drop(&c->sessions[i]);
+    }
+  }
+}
+
+void dv_tls_conf_handshakes(const dv_tls_conf *c, unsigned long *full,
+                            unsigned long *resumed) {
+  *full = c->n_full;
+  *resumed = c->n_resumed;
 }
 
 size_t dv_tls_conf_session_count(const dv_tls_conf *c) {
@@ -653,6 +674,11 @@ static int drive(dv_tls *t) {
       }
       t->state = DV_TLS_OPEN;
       t->established = 1;
+      if (t->resumed) {
+        t->conf->n_resumed++;
+      } else {
+        t->conf->n_full++;
+      }
       DV_DEBUG(t->env, "tls: handshake done, %s%s",
                mbedtls_ssl_get_ciphersuite(&t->ssl),
                t->resumed ? ", resumed" : "");

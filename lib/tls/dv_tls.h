@@ -135,6 +135,15 @@ void dv_tls_conf_del(dv_tls_conf *c);
 /* Client sessions currently cached in |c| (for tests). */
 size_t dv_tls_conf_session_count(const dv_tls_conf *c);
 
+/* Turns session resumption on (the default) or off for connections
+ * started later; off also drops the cached sessions. For benchmarks that
+ * time full handshakes. */
+void dv_tls_conf_set_resumption(dv_tls_conf *c, int on);
+
+/* Handshakes completed by connections of |c|: full and resumed. */
+void dv_tls_conf_handshakes(const dv_tls_conf *c, unsigned long *full,
+                            unsigned long *resumed);
+
 /* Connection states (dv_tls_state()). */
 typedef enum dv_tls_state {
   DV_TLS_HANDSHAKE = 0, /* handshake in progress (or not started) */

@@ -22,6 +22,7 @@
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
 #include "util/dv_ring.h"
+#include "uv/dv_uv_client.h"
 #include "uv/dv_uv_conn.h"
 #include "uv/dv_uv_env.h"
 #include "uv/dv_uv_gateway.h"
@@ -968,6 +969,10 @@ int dvoice_client_close(dvoice_client *cl,
   }
   uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
   return 0;
+}
+
+dv_tls_conf *dv_uv_client_tls_conf(const dvoice_client *cl) {
+  return cl->tls_conf;
 }
 
 void dv_uv_client_set_timeline(dvoice_client *cl, dv_uv_timeline *tl) {

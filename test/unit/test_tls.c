@@ -233,6 +233,29 @@ static void test_resume_second_connection(void **state) {
     dv_tls_free(&p.s);
   }
   assert_int_equal(dv_tls_conf_session_count(cc), 2);
+  {
+    unsigned long full, res;
+    dv_tls_conf_handshakes(cc, &full, &res);
+    assert_int_equal(full, 3);
+    assert_int_equal(res, 1);
+    dv_tls_conf_handshakes(sc, &full, &res);
+    assert_int_equal(full, 3);
+    assert_int_equal(res, 1);
+    /* Resumption off: cache emptied, nothing offered or kept. */
+    dv_tls_conf_set_resumption(cc, 0);
+    assert_int_equal(dv_tls_conf_session_count(cc), 0);
+    assert_int_equal(shake(cc, sc, 443, 3000 * DVOICE_MS, &cr, &sr), 0);
+    assert_int_equal(shake(cc, sc, 443, 3001 * DVOICE_MS, &cr, &sr), 0);
+    assert_false(cr);
+    assert_int_equal(dv_tls_conf_session_count(cc), 0);
+    dv_tls_conf_set_resumption(cc, 1);
+    assert_int_equal(shake(cc, sc, 443, 3002 * DVOICE_MS, &cr, &sr), 0);
+    assert_int_equal(shake(cc, sc, 443, 3003 * DVOICE_MS, &cr, &sr), 0);
+    assert_true(cr);
+    dv_tls_conf_handshakes(cc, &full, &res);
+    assert_int_equal(full, 6);
+    assert_int_equal(res, 2);
+  }
   /* A server conf cannot start a client connection. */
   {
     dv_tls t;
