@@ -35,8 +35,8 @@ struct dv_tls_conf {
   unsigned refs;
   int is_server;
   int insecure;
-  int tickets; /* server: ticket context set up */
-  int no_resume; /* client: neither offer nor keep sessions */
+  int tickets;                     /* server: ticket context set up */
+  int no_resume;                   /* client: neither offer nor keep sessions */
   unsigned long n_full, n_resumed; /* completed handshakes */
   mbedtls_ssl_config ssl;
   mbedtls_ctr_drbg_context drbg;
@@ -405,8 +405,7 @@ static tls_session *session_find(dv_tls_conf *c, const char *key) {
 /* How long a session may be offered: our bound, or the ticket's hint. */
 static uint64_t session_max_age(const mbedtls_ssl_session *s) {
   uint64_t max = DV_TLS_SESSION_MAX_AGE_S;
-  if (s->ticket != NULL && s->ticket_lifetime > 0 &&
-      s->ticket_lifetime < max) {
+  if (s->ticket != NULL && s->ticket_lifetime > 0 && s->ticket_lifetime < max) {
     max = s->ticket_lifetime;
   }
   return max * 1000u * DVOICE_MS;
@@ -452,7 +451,7 @@ static void session_store(dv_tls *t) {
         break;
       }
       if (e == NULL || x->stored < e->stored) {
-        e = x; /* the oldest goes when the cache is full */
+        e = x; /* when full, the oldest full handshake's session goes */
       }
     }
   }

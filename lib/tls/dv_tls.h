@@ -8,15 +8,18 @@
  * Nothing here touches a socket or a clock of its own.
  *
  * Two objects:
- * - dv_tls_conf (heap, opaque): shared by many connections. It owns the
- *   mbedtls_ssl_config, the trusted CA chain (client) or certificate and key
- *   (server), and a CTR_DRBG seeded, and reseeded, only from the
- *   environment's random hook (dv_rand). Creating it is the only step that
- *   reads files (the CA bundle, or PEM cert/key paths), once.
+ * - dv_tls_conf (heap, opaque, reference-counted): shared by many
+ *   connections. It owns the mbedtls_ssl_config, the trusted CA chain
+ *   (client) or certificate and key and session ticket keys (server), a
+ *   CTR_DRBG seeded, and reseeded, only from the environment's random hook
+ *   (dv_rand), and (client) a small cache of TLS sessions to resume, keyed
+ *   by host:port. Creating it is the only step that reads files (the CA
+ *   bundle, or PEM cert/key paths), once: make one per client, not one per
+ *   connection.
  * - dv_tls (embedded in the caller's struct): one connection.
  *
  * Typical client flow (the glue in lib/uv):
- *   dv_tls_init(&t, conf, "gateway.discord.gg");
+ *   dv_tls_init_client(&t, conf, "gateway.discord.gg", 443, now);
  *   dv_tls_start(&t);                         ClientHello -> outbuf
  *   on every network read:  dv_tls_feed(&t, p, n); dv_tls_read(&t, &pt);
  *   after every call:       send and consume dv_tls_outbuf(&t)
@@ -103,7 +106,8 @@ typedef struct dv_tls_conf dv_tls_conf;
  * Creates a shared TLS configuration from |o| (read during the call) and
  * |env| (copied; its allocator and hooks' user_data are borrowed for the
  * conf's lifetime). The DRBG is seeded from |env|'s random hook, which must
- * be set. Protocol: TLS 1.2 only, ECDHE key exchange with AES-GCM or
+ * be set. Protocol: TLS 1.2 only, ECDHE key exchange (X25519, then P-256,
+ * P-384, P-521; SHA-256 signatures preferred) with AES-GCM or
  * ChaCha20-Poly1305, certificate verification required (unless
  * insecure_skip_verify), ALPN "http/1.1" offered (client) or accepted
  * (server; a client offering ALPN without http/1.1 is refused).
@@ -174,9 +178,9 @@ typedef struct dv_tls {
   int initialised; /* ssl context needs mbedtls_ssl_free */
   /* Client session resumption (dv_tls_init_client). */
   char sess_key[DV_TLS_SESSION_KEY_MAX]; /* "host:port"; empty: none */
-  dvoice_tstamp now; /* when the connection started */
-  int offered;       /* a cached session was offered */
-  int resumed;       /* the server accepted it (abbreviated handshake) */
+  dvoice_tstamp now;                     /* when the connection started */
+  int offered;                           /* a cached session was offered */
+  int resumed; /* the server accepted it (abbreviated handshake) */
 } dv_tls;
 
 /*

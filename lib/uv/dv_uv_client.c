@@ -583,9 +583,8 @@ static int start_gateway(dvoice_client *cl,
   cfg.url = settings->gateway_url;
   cfg.intents = settings->intents;
   /* The voice template may skip verification; the gateway never did. */
-  return dv_uv_gw_start(&cl->gw, cl->loop, &cl->env, &cfg, cl->ca_file,
-                        cl->tmpl.tls.insecure_skip_verify ? NULL
-                                                          : cl->tls_conf,
+  dv_tls_conf *tls = cl->tmpl.tls.insecure_skip_verify ? NULL : cl->tls_conf;
+  return dv_uv_gw_start(&cl->gw, cl->loop, &cl->env, &cfg, cl->ca_file, tls,
                         &cb, cl);
 }
 

@@ -128,8 +128,8 @@ static void join(fx *f) {
   memset(&cb, 0, sizeof(cb));
   cb.on_state = on_state;
   f->ready = 0;
-  assert_int_equal(
-      dvoice_client_join(f->cl, GUILD, CHAN, 0, &cb, f, &f->conn), 0);
+  assert_int_equal(dvoice_client_join(f->cl, GUILD, CHAN, 0, &cb, f, &f->conn),
+                   0);
   dvt_run_flag(&f->loop, &f->ready, 10000);
   assert_false(f->failed);
 }
@@ -166,16 +166,16 @@ static void test_one_conf_and_resumption(void **state) {
   assert_int_equal(count(&f, RESUMED), 0);
 
   /* 4015: the voice WebSocket reconnects and resumes, TLS too. */
-  assert_int_equal(dvoice_sim_command_run(f.sim, DVOICE_SIM_CLOSE_VOICE, USER,
-                                          GUILD, 4015),
-                   0);
+  assert_int_equal(
+      dvoice_sim_command_run(f.sim, DVOICE_SIM_CLOSE_VOICE, USER, GUILD, 4015),
+      0);
   run_handshakes(&f, 3);
   assert_int_equal(count(&f, RESUMED), 1);
 
   /* The main gateway closed with 4000: it resumes, TLS too. */
-  assert_int_equal(dvoice_sim_command_run(f.sim, DVOICE_SIM_CLOSE_GATEWAY,
-                                          USER, 0, 4000),
-                   0);
+  assert_int_equal(
+      dvoice_sim_command_run(f.sim, DVOICE_SIM_CLOSE_GATEWAY, USER, 0, 4000),
+      0);
   run_handshakes(&f, 4);
   assert_int_equal(count(&f, RESUMED), 2);
   leave(&f);

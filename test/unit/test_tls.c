@@ -137,7 +137,6 @@ static void handshake_ok(pair *p) {
   assert_int_equal(dv_tls_state_get(&p->s), DV_TLS_OPEN);
 }
 
-
 /* ---- resumption and shared confs ---------------------------------------- */
 
 static int make_ticket_server_conf(dv_tls_conf **out, const dvoice_env *env,
@@ -172,8 +171,8 @@ static int shake(dv_tls_conf *cc, dv_tls_conf *sc, uint16_t port,
   if (rv == 0) {
     rv = pump(&p);
   }
-  if (rv == 0 && !(dv_tls_is_established(&p.c) &&
-                   dv_tls_is_established(&p.s))) {
+  if (rv == 0 &&
+      !(dv_tls_is_established(&p.c) && dv_tls_is_established(&p.s))) {
     rv = -1;
   }
   *cres = dv_tls_is_resumed(&p.c);
@@ -304,8 +303,8 @@ static void test_resume_declined_falls_back(void **state) {
 }
 
 static void test_resume_expires_and_is_bounded(void **state) {
-  const dvoice_tstamp age = (dvoice_tstamp)DV_TLS_SESSION_MAX_AGE_S * 1000u *
-                            DVOICE_MS;
+  const dvoice_tstamp age =
+      (dvoice_tstamp)DV_TLS_SESSION_MAX_AGE_S * 1000u * DVOICE_MS;
   dvt_env e;
   dv_tls_conf *cc, *sc;
   int cr, sr;
