@@ -32,7 +32,7 @@
  *
  * Each join is timed from the application's join call (dvoice_client_join
  * / joinVoiceChannel) to each step: op 4 sent, both voice dispatches in
- * hand, voice host resolved (dvoice: after building its TLS config), TCP
+ * hand, voice host resolved (dvoice: its TLS config is the client's, built at start-up), TCP
  * connected, TLS handshake done, voice WebSocket open (Upgrade answered),
  * Hello, Identify sent, Ready, IP discovery
  * answered, Select Protocol sent, Session Description, ready to send

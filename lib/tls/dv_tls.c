@@ -533,6 +533,21 @@ void dv_tls_conf_handshakes(const dv_tls_conf *c, unsigned long *full,
   *resumed = c->n_resumed;
 }
 
+int dv_tls_conf_free_slots_wiped(const dv_tls_conf *c) {
+  for (size_t i = 0; i < DV_TLS_SESSION_CACHE_MAX; i++) {
+    const uint8_t *p = (const uint8_t *)&c->sessions[i];
+    if (c->sessions[i].used) {
+      continue;
+    }
+    for (size_t k = 0; k < sizeof c->sessions[i]; k++) {
+      if (p[k] != 0) {
+        return 0;
+      }
+    }
+  }
+  return 1;
+}
+
 size_t dv_tls_conf_session_count(const dv_tls_conf *c) {
   size_t n = 0;
   for (size_t i = 0; i < DV_TLS_SESSION_CACHE_MAX; i++) {

@@ -139,6 +139,11 @@ void dv_tls_conf_del(dv_tls_conf *c);
 /* Client sessions currently cached in |c| (for tests). */
 size_t dv_tls_conf_session_count(const dv_tls_conf *c);
 
+/* 1 if every unused cache slot of |c| is all zero bytes: a dropped
+ * session (expired, evicted, replaced, forgotten) left no master secret or
+ * ticket behind (for tests). */
+int dv_tls_conf_free_slots_wiped(const dv_tls_conf *c);
+
 /* Turns session resumption on (the default) or off for connections
  * started later; off also drops the cached sessions. For benchmarks that
  * time full handshakes. */

@@ -321,6 +321,7 @@ static void test_resume_expires_and_is_bounded(void **state) {
   assert_false(cr);
   assert_true(dvt_log_contains(&e.log, "tls: session for localhost:443 "
                                        "expired"));
+  assert_true(dv_tls_conf_free_slots_wiped(cc));
   /* A clock going backwards does not resume either. */
   assert_int_equal(shake(cc, sc, 443, t0, &cr, &sr), 0);
   assert_false(cr);
@@ -331,6 +332,14 @@ static void test_resume_expires_and_is_bounded(void **state) {
                      0);
   }
   assert_int_equal(dv_tls_conf_session_count(cc), DV_TLS_SESSION_CACHE_MAX);
+  dv_tls_conf_set_resumption(cc, 0);
+  assert_int_equal(dv_tls_conf_session_count(cc), 0);
+  assert_true(dv_tls_conf_free_slots_wiped(cc));
+  dv_tls_conf_set_resumption(cc, 1);
+  for (uint16_t i = 0; i < DV_TLS_SESSION_CACHE_MAX + 4; i++) {
+    assert_int_equal(shake(cc, sc, (uint16_t)(1000 + i), t0 + 1 + i, &cr, &sr),
+                     0);
+  }
   assert_int_equal(shake(cc, sc, 1000, t0 + 100, &cr, &sr), 0);
   assert_false(cr); /* evicted */
   assert_int_equal(
@@ -361,6 +370,7 @@ static void test_failed_offer_is_forgotten(void **state) {
   assert_false(dv_tls_is_resumed(&t));
   dv_tls_free(&t);
   assert_int_equal(dv_tls_conf_session_count(cc), 0);
+  assert_true(dv_tls_conf_free_slots_wiped(cc));
   /* A failure without an offer leaves other entries alone. */
   assert_int_equal(shake(cc, sc, 443, 2, &cr, &sr), 0);
   assert_int_equal(dv_tls_init_client(&t, cc, "localhost", 444, 3), 0);
