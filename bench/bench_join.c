@@ -32,9 +32,9 @@
  *
  * Each join is timed from the application's join call (dvoice_client_join
  * / joinVoiceChannel) to each step: op 4 sent, both voice dispatches in
- * hand, voice host resolved (dvoice: its TLS config is the client's, built at start-up), TCP
- * connected, TLS handshake done, voice WebSocket open (Upgrade answered),
- * Hello, Identify sent, Ready, IP discovery
+ * hand, voice host resolved (dvoice: its TLS config is the client's, built
+ * at start-up), TCP connected, TLS handshake done, voice WebSocket open
+ * (Upgrade answered), Hello, Identify sent, Ready, IP discovery
  * answered, Select Protocol sent, Session Description, ready to send
  * (dvoice: the UDP socket is discovered, the key is in and the session
  * may carry audio, i.e. a pushed frame leaves on the next pacer tick;
