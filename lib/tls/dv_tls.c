@@ -413,7 +413,9 @@ static uint64_t session_max_age(const mbedtls_ssl_session *s) {
 
 /* 1 if |ns| carries the ticket of the session that was offered: mbedTLS
  * keeps it when a server declines the offer and issues no new ticket,
- * though the master secret is new, so that pair must never be offered. */
+ * though the master secret is new, so that pair must never be offered.
+ * (A declined offer whose server announced no new ticket is refused by
+ * the caller too, in case the entry was replaced meanwhile.) */
 static int stale_ticket(const mbedtls_ssl_session *ns,
                         const tls_session *offered) {
   return offered != NULL && offered->s.ticket != NULL && ns->ticket != NULL &&
@@ -431,7 +433,8 @@ static void session_store(dv_tls *t) {
   mbedtls_ssl_session ns;
   mbedtls_ssl_session_init(&ns);
   if (mbedtls_ssl_get_session(&t->ssl, &ns) != 0 ||
-      (!t->resumed && t->offered && stale_ticket(&ns, e))) {
+      (!t->resumed && t->offered && ns.ticket != NULL &&
+       (!t->got_ticket || stale_ticket(&ns, e)))) {
     mbedtls_ssl_session_free(&ns);
     if (e != NULL) {
       session_drop(e);
@@ -676,6 +679,7 @@ static int drive(dv_tls *t) {
         if (t->ssl.handshake != NULL &&
             t->ssl.state > MBEDTLS_SSL_SERVER_HELLO) {
           t->resumed = t->ssl.handshake->resume != 0;
+          t->got_ticket |= t->ssl.handshake->new_session_ticket != 0;
         }
       }
       if (ret == MBEDTLS_ERR_SSL_WANT_READ ||

@@ -185,7 +185,8 @@ typedef struct dv_tls {
   char sess_key[DV_TLS_SESSION_KEY_MAX]; /* "host:port"; empty: none */
   dvoice_tstamp now;                     /* when the connection started */
   int offered;                           /* a cached session was offered */
-  int resumed; /* the server accepted it (abbreviated handshake) */
+  int resumed;    /* the server accepted it (abbreviated handshake) */
+  int got_ticket; /* the server announced a new session ticket */
 } dv_tls;
 
 /*
