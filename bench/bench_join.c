@@ -3,7 +3,7 @@
  * same simulator in one run, step by step.
  *
  *   bench_join [joins=50] [--warmup W] [--no-djs] [--sequential]
- *              [--system-ca] [--peers DIR] [--verbose]
+ *              [--system-ca] [--no-resume] [--peers DIR] [--verbose]
  *
  * The simulator (main gateway v10 and one voice server: gateway v8 and
  * UDP media) runs wss:// only, with a throw-away CA, on its own loop in a
@@ -19,14 +19,22 @@
  * see the same load on a shared machine; --sequential runs all of
  * dvoice's joins first, then all of discord.js's. Both trust only the
  * simulator's CA, unless --system-ca: then both trust the system bundle
- * plus that CA, as bots in production trust the system bundle (discord.js
- * loads it once at start-up, dvoice for each voice connection).
+ * plus that CA, as bots in production trust the system bundle (both load
+ * it once at start-up).
+ *
+ * TLS sessions: dvoice keeps the session of each host:port in its
+ * client's TLS configuration and resumes it (the simulator issues session
+ * tickets), so its first join makes a full handshake with the voice
+ * server and the later ones resume; discord.js's ws does not resume.
+ * --no-resume turns dvoice's resumption off: every join then makes a
+ * full handshake, as on first contact with a voice server. The output
+ * counts dvoice's full and resumed handshakes (its gateway's included).
  *
  * Each join is timed from the application's join call (dvoice_client_join
  * / joinVoiceChannel) to each step: op 4 sent, both voice dispatches in
- * hand, voice host resolved (dvoice: after building its TLS config), TCP
- * connected, TLS handshake done, voice WebSocket open (Upgrade answered),
- * Hello, Identify sent, Ready, IP discovery
+ * hand, voice host resolved (dvoice: its TLS config is the client's, built
+ * at start-up), TCP connected, TLS handshake done, voice WebSocket open
+ * (Upgrade answered), Hello, Identify sent, Ready, IP discovery
  * answered, Select Protocol sent, Session Description, ready to send
  * (dvoice: the UDP socket is discovered, the key is in and the session
  * may carry audio, i.e. a pushed frame leaves on the next pacer tick;
@@ -59,6 +67,7 @@
 #include "../test/sim/sim_uv.h"
 #include "bench_common.h"
 #include "bench_djs.h"
+#include "uv/dv_uv_client.h"
 #include "uv/dv_uv_timeline.h"
 
 #define DV_TOKEN "bench.join.dvoice"
@@ -97,7 +106,7 @@ static const char *const step_keys[DV_UV_NSTEPS] = {"op4_sent",
 
 typedef struct opts {
   unsigned n, warmup;
-  int djs, sequential, system_ca, verbose;
+  int djs, sequential, system_ca, verbose, no_resume;
   const char *peers;
 } opts;
 
@@ -134,11 +143,14 @@ typedef struct bench {
   double cpu_join, cpu_ready; /* this thread's CPU time, ms */
   int gw_state, ready, failed, conn_closed, client_closed;
   figs dv;
+  /* dvoice's TLS handshakes, full and resumed (gateway included). */
+  unsigned long tls_full, tls_resumed;
 } bench;
 
 static void usage(void) {
   fprintf(stderr, "usage: bench_join [joins=50] [--warmup W] [--no-djs] "
-                  "[--sequential] [--system-ca] [--peers DIR] "
+                  "[--sequential] [--system-ca] [--no-resume] "
+                  "[--peers DIR] "
                   "[--verbose]\n");
   exit(2);
 }
@@ -165,6 +177,8 @@ static void parse_opts(int argc, char **argv, opts *o) {
       o->sequential = 1;
     } else if (strcmp(a, "--system-ca") == 0) {
       o->system_ca = 1;
+    } else if (strcmp(a, "--no-resume") == 0) {
+      o->no_resume = 1;
     } else if (strcmp(a, "--verbose") == 0) {
       o->verbose = 1;
     } else if (strcmp(a, "--warmup") == 0 && i + 1 < argc) {
@@ -414,6 +428,9 @@ static int dv_start(bench *b, const bench_certs *certs, const char *url) {
     fprintf(stderr, "dvoice: cannot create the client\n");
     return -1;
   }
+  if (b->o.no_resume && dv_uv_client_tls_conf(b->cl) != NULL) {
+    dv_tls_conf_set_resumption(dv_uv_client_tls_conf(b->cl), 0);
+  }
   if (run_until(b, &b->gw_state, 10) != 0 || b->failed) {
     fprintf(stderr, "dvoice: the main gateway did not become READY\n");
     return -1;
@@ -461,6 +478,10 @@ static int dv_round(bench *b, unsigned i) {
 static int dv_stop(bench *b) {
   if (b->cl == NULL) {
     return 0;
+  }
+  if (dv_uv_client_tls_conf(b->cl) != NULL) {
+    dv_tls_conf_handshakes(dv_uv_client_tls_conf(b->cl), &b->tls_full,
+                           &b->tls_resumed);
   }
   (void)dvoice_client_close(b->cl, on_client_closed);
   if (run_until(b, &b->client_closed, 10) != 0) {
@@ -843,6 +864,9 @@ int main(int argc, char **argv) {
   }
   print_table(&b.dv, &dj, &r, have_ratio, why);
   printf("# simulator violations: %zu\n", b.violations);
+  printf("# dvoice TLS handshakes: %lu full, %lu resumed (main gateway "
+         "included; resumption %s); discord.js does not resume\n",
+         b.tls_full, b.tls_resumed, b.o.no_resume ? "off" : "on");
 
   printf("{\"bench\":\"join\",\"transport\":\"wss\",\"ca\":\"%s\","
          "\"order\":\"%s\",\"joins\":%u,\"warmup\":%u,\"loadavg_before\":[%.2f,"
@@ -871,6 +895,8 @@ int main(int argc, char **argv) {
   }
   /* Missing peers are not a failure: dvoice's half stands alone. */
   ok = dv_ok && djs_rv != -1 && b.violations == 0;
+  printf(",\"dvoice_tls\":{\"resume\":%s,\"full\":%lu,\"resumed\":%lu}",
+         b.o.no_resume ? "false" : "true", b.tls_full, b.tls_resumed);
   printf(",\"violations\":%zu,\"ok\":%s}\n", b.violations,
          ok ? "true" : "false");
   figs_free(&b.dv);

@@ -8,15 +8,18 @@
  * Nothing here touches a socket or a clock of its own.
  *
  * Two objects:
- * - dv_tls_conf (heap, opaque): shared by many connections. It owns the
- *   mbedtls_ssl_config, the trusted CA chain (client) or certificate and key
- *   (server), and a CTR_DRBG seeded, and reseeded, only from the
- *   environment's random hook (dv_rand). Creating it is the only step that
- *   reads files (the CA bundle, or PEM cert/key paths), once.
+ * - dv_tls_conf (heap, opaque, reference-counted): shared by many
+ *   connections. It owns the mbedtls_ssl_config, the trusted CA chain
+ *   (client) or certificate and key and session ticket keys (server), a
+ *   CTR_DRBG seeded, and reseeded, only from the environment's random hook
+ *   (dv_rand), and (client) a small cache of TLS sessions to resume, keyed
+ *   by host:port. Creating it is the only step that reads files (the CA
+ *   bundle, or PEM cert/key paths), once: make one per client, not one per
+ *   connection.
  * - dv_tls (embedded in the caller's struct): one connection.
  *
  * Typical client flow (the glue in lib/uv):
- *   dv_tls_init(&t, conf, "gateway.discord.gg");
+ *   dv_tls_init_client(&t, conf, "gateway.discord.gg", 443, now);
  *   dv_tls_start(&t);                         ClientHello -> outbuf
  *   on every network read:  dv_tls_feed(&t, p, n); dv_tls_read(&t, &pt);
  *   after every call:       send and consume dv_tls_outbuf(&t)
@@ -48,6 +51,15 @@
 #include <dvoice/dvoice.h>
 
 #include "util/dv_buf.h"
+
+/* Client session cache: entries per conf, longest "host:port" key, and
+ * the longest a session is offered after its full handshake (a shorter
+ * ticket lifetime hint from the server wins). */
+#define DV_TLS_SESSION_CACHE_MAX 8
+#define DV_TLS_SESSION_KEY_MAX 272
+#define DV_TLS_SESSION_MAX_AGE_S 7200u
+/* Lifetime of the session tickets a server conf issues. */
+#define DV_TLS_TICKET_LIFETIME_S 7200u
 
 /* System CA bundle used when a client conf names no CA (Debian path). */
 #define DV_TLS_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
@@ -83,6 +95,9 @@ typedef struct dv_tls_conf_opts {
   size_t cert_pem_len;
   const uint8_t *key_pem;
   size_t key_pem_len;
+  /* Nonzero: issue and accept RFC 5077 session tickets (keys from the
+   * DRBG, lifetime DV_TLS_TICKET_LIFETIME_S), so clients can resume. */
+  int session_tickets;
 } dv_tls_conf_opts;
 
 typedef struct dv_tls_conf dv_tls_conf;
@@ -91,7 +106,8 @@ typedef struct dv_tls_conf dv_tls_conf;
  * Creates a shared TLS configuration from |o| (read during the call) and
  * |env| (copied; its allocator and hooks' user_data are borrowed for the
  * conf's lifetime). The DRBG is seeded from |env|'s random hook, which must
- * be set. Protocol: TLS 1.2 only, ECDHE key exchange with AES-GCM or
+ * be set. Protocol: TLS 1.2 only, ECDHE key exchange (X25519, then P-256,
+ * P-384, P-521; SHA-256 signatures preferred) with AES-GCM or
  * ChaCha20-Poly1305, certificate verification required (unless
  * insecure_skip_verify), ALPN "http/1.1" offered (client) or accepted
  * (server; a client offering ALPN without http/1.1 is refused).
@@ -111,10 +127,31 @@ int dv_tls_conf_new(dv_tls_conf **out, const dv_tls_conf_opts *o,
                     const dvoice_env *env);
 
 /*
- * Frees |c| (NULL is ignored). Every dv_tls initialised from |c| must have
- * been freed first.
+ * Reference counting: dv_tls_conf_new returns a conf holding one
+ * reference; dv_tls_conf_ref takes another (returns |c|; NULL is
+ * ignored) and dv_tls_conf_del drops one, freeing the conf, its CA chain
+ * and its cached sessions (secrets wiped) with the last. Every dv_tls
+ * initialised from |c| must be freed before its owner drops its reference.
  */
+dv_tls_conf *dv_tls_conf_ref(dv_tls_conf *c);
 void dv_tls_conf_del(dv_tls_conf *c);
+
+/* Client sessions currently cached in |c| (for tests). */
+size_t dv_tls_conf_session_count(const dv_tls_conf *c);
+
+/* 1 if every unused cache slot of |c| is all zero bytes: a dropped
+ * session (expired, evicted, replaced, forgotten) left no master secret or
+ * ticket behind (for tests). */
+int dv_tls_conf_free_slots_wiped(const dv_tls_conf *c);
+
+/* Turns session resumption on (the default) or off for connections
+ * started later; off also drops the cached sessions. For benchmarks that
+ * time full handshakes. */
+void dv_tls_conf_set_resumption(dv_tls_conf *c, int on);
+
+/* Handshakes completed by connections of |c|: full and resumed. */
+void dv_tls_conf_handshakes(const dv_tls_conf *c, unsigned long *full,
+                            unsigned long *resumed);
 
 /* Connection states (dv_tls_state()). */
 typedef enum dv_tls_state {
@@ -144,6 +181,12 @@ typedef struct dv_tls {
   int is_server;
   int established; /* the handshake completed at some point */
   int initialised; /* ssl context needs mbedtls_ssl_free */
+  /* Client session resumption (dv_tls_init_client). */
+  char sess_key[DV_TLS_SESSION_KEY_MAX]; /* "host:port"; empty: none */
+  dvoice_tstamp now;                     /* when the connection started */
+  int offered;                           /* a cached session was offered */
+  int resumed;    /* the server accepted it (abbreviated handshake) */
+  int got_ticket; /* the server announced a new session ticket */
 } dv_tls;
 
 /*
@@ -163,6 +206,22 @@ typedef struct dv_tls {
  *   DVOICE_ERR_TLS               other mbedTLS setup failure
  */
 int dv_tls_init(dv_tls *t, dv_tls_conf *conf, const char *hostname);
+
+/*
+ * As dv_tls_init() for a client, with resumption: a session cached in
+ * |conf| for "|hostname|:|port|" and at most DV_TLS_SESSION_MAX_AGE_S old
+ * at |now| (or older than its ticket's lifetime hint) is offered; after a
+ * completed handshake the session is cached (the oldest entry goes when
+ * DV_TLS_SESSION_CACHE_MAX are held). A server that declines the offer
+ * gets a full handshake; a handshake that fails after an offer drops the
+ * cached session. Same errors as dv_tls_init(), and
+ * DVOICE_ERR_INVALID_ARGUMENT for a server conf.
+ */
+int dv_tls_init_client(dv_tls *t, dv_tls_conf *conf, const char *hostname,
+                       uint16_t port, dvoice_tstamp now);
+
+/* 1 if the handshake resumed a cached session (abbreviated handshake). */
+int dv_tls_is_resumed(const dv_tls *t);
 
 /* Frees everything |t| owns; safe after a failed dv_tls_init() and twice. */
 void dv_tls_free(dv_tls *t);

@@ -23,6 +23,7 @@
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
 #include "util/dv_ring.h"
+#include "uv/dv_uv_client.h"
 #include "uv/dv_uv_conn.h"
 #include "uv/dv_uv_env.h"
 #include "uv/dv_uv_gateway.h"
@@ -60,6 +61,9 @@ struct dvoice_client {
   dvoice_client_settings s;
   dvoice_conn_settings tmpl;
   char *ca_file;
+  /* The TLS configuration shared by the gateway and every voice
+   * connection (NULL if it could not be built: each builds its own). */
+  dv_tls_conf *tls_conf;
   dvoice_gateway_adapter adapter;
   void *adapter_ud;
   dv_uv_gw *gw;                /* the built-in gateway; NULL with an adapter */
@@ -679,8 +683,30 @@ static int start_gateway(dvoice_client *cl,
   cfg.token = settings->token;
   cfg.url = settings->gateway_url;
   cfg.intents = settings->intents;
-  return dv_uv_gw_start(&cl->gw, cl->loop, &cl->env, &cfg, cl->ca_file, &cb,
-                        cl);
+  /* The voice template may skip verification; the gateway never did. */
+  dv_tls_conf *tls = cl->tmpl.tls.insecure_skip_verify ? NULL : cl->tls_conf;
+  return dv_uv_gw_start(&cl->gw, cl->loop, &cl->env, &cfg, cl->ca_file, tls,
+                        &cb, cl);
+}
+
+/*
+ * Builds the client's one TLS configuration now, as Node loads its CA
+ * bundle once at start-up: parsing the system bundle takes milliseconds,
+ * which would otherwise block the loop at every voice connect. A failure
+ * is only logged: each connection then builds its own and reports the
+ * same error when it connects, as before.
+ */
+static void make_tls_conf(dvoice_client *cl) {
+  dv_tls_conf_opts o;
+  int rv;
+  memset(&o, 0, sizeof(o));
+  o.ca_file = cl->ca_file;
+  o.insecure_skip_verify = cl->tmpl.tls.insecure_skip_verify;
+  rv = dv_tls_conf_new(&cl->tls_conf, &o, &cl->env);
+  if (rv != 0) {
+    DV_WARN(&cl->env, "client: no shared TLS configuration: %s",
+            dvoice_strerror(rv));
+  }
 }
 
 /* ---- public API -----------------------------------------------------------
@@ -755,6 +781,7 @@ int dvoice_client_new(dvoice_client **out, struct uv_loop_s *loop,
     return DVOICE_ERR_INTERNAL;
   }
   cl->timer.data = cl;
+  make_tls_conf(cl);
   if (settings->adapter == NULL) {
     rv = start_gateway(cl, settings);
     if (rv != 0) {
@@ -835,6 +862,9 @@ int dvoice_client_join(dvoice_client *cl, uint64_t guild_id,
     dv_join_free(&e->join);
     dv_free(cl->env.mem, e);
     return rv;
+  }
+  if (cl->tls_conf != NULL) {
+    dv_uv_conn_set_tls_conf(e->conn, cl->tls_conf);
   }
   hooks.on_state = hook_state;
   hooks.on_closing = hook_closing;
@@ -982,6 +1012,7 @@ static void on_timer_closed(uv_handle_t *h) {
   dv_free(mem, cl->ents);
   dv_free(mem, cl->echoes);
   dv_free(mem, cl->ca_file);
+  dv_tls_conf_del(cl->tls_conf);
   dv_free(mem, cl);
 }
 
@@ -1013,6 +1044,10 @@ int dvoice_client_close(dvoice_client *cl,
   }
   uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
   return 0;
+}
+
+dv_tls_conf *dv_uv_client_tls_conf(const dvoice_client *cl) {
+  return cl->tls_conf;
 }
 
 void dv_uv_client_set_timeline(dvoice_client *cl, dv_uv_timeline *tl) {

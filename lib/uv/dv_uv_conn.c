@@ -109,6 +109,10 @@ struct dvoice_conn {
   dvoice_conn_settings s; /* string members cleared; copies below */
   char *endpoint;
   char *ca_file;
+  /* One TLS configuration for the connection's lifetime (its owner's, or
+   * built at the first wss:// connect): the CA bundle is parsed once and
+   * resumes and reconnects can resume the TLS session. */
+  dv_tls_conf *tls_conf;
   dvoice_conn_callbacks cb;
   void *user_data;
 
@@ -541,6 +545,7 @@ static void conn_free(dvoice_conn *c) {
   dv_ring_free(&c->evq, mem);
   dv_free(mem, c->endpoint);
   dv_free(mem, c->ca_file);
+  dv_tls_conf_del(c->tls_conf);
   dv_wipe(c->slot, sizeof(c->slot));
   dv_free(mem, c);
 }
@@ -1119,10 +1124,21 @@ static int ws_connect(dvoice_conn *c) {
   if (n < 0 || (size_t)n >= sizeof(url)) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
+  if (strncmp(url, "wss://", 6) == 0 && c->tls_conf == NULL) {
+    dv_tls_conf_opts o;
+    memset(&o, 0, sizeof(o));
+    o.ca_file = c->ca_file;
+    o.insecure_skip_verify = c->s.tls.insecure_skip_verify;
+    rv = dv_tls_conf_new(&c->tls_conf, &o, &c->env);
+    if (rv != 0) {
+      return rv;
+    }
+  }
   dv_uv_ws_settings_default(&ws);
   ws.env = &c->env;
   ws.tls = c->s.tls;
   ws.tls.ca_file = c->ca_file;
+  ws.tls_conf = c->tls_conf;
   memset(&cb, 0, sizeof(cb));
   cb.on_open = on_ws_open;
   cb.on_message = on_ws_message;
@@ -1682,6 +1698,12 @@ int dv_uv_conn_set_user_id(dvoice_conn *c, uint64_t user_id) {
   }
   c->s.user_id = user_id;
   return 0;
+}
+
+void dv_uv_conn_set_tls_conf(dvoice_conn *c, dv_tls_conf *conf) {
+  dv_tls_conf *old = c->tls_conf;
+  c->tls_conf = dv_tls_conf_ref(conf);
+  dv_tls_conf_del(old);
 }
 
 void dv_uv_conn_set_hooks(dvoice_conn *c, const dv_uv_conn_hooks *hooks,

@@ -8,6 +8,7 @@
 #include <dvoice/dvoice.h>
 
 #include "audio/dv_hist.h"
+#include "tls/dv_tls.h"
 
 /* The departure lateness of every packet sent, against its grid slot, ns.
  * Borrowed until the connection's close_cb. */
@@ -37,6 +38,12 @@ int dv_uv_conn_new_deferred(dvoice_conn **out, struct uv_loop_s *loop,
                             const dvoice_conn_settings *settings,
                             const dvoice_conn_callbacks *callbacks,
                             void *user_data);
+
+/* Makes |c| use |conf| (a reference is taken; NULL: build its own at the
+ * next wss:// connect) for its voice WebSockets from the next connect on:
+ * dvoice_client shares one conf (one CA parse, one session cache) between
+ * its gateway and all its voice connections. */
+void dv_uv_conn_set_tls_conf(dvoice_conn *c, dv_tls_conf *conf);
 
 /* Sets the owner hooks (copied); |user_data| is passed to them. */
 void dv_uv_conn_set_hooks(dvoice_conn *c, const dv_uv_conn_hooks *hooks,

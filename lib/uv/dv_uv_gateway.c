@@ -20,6 +20,7 @@ struct dv_uv_gw {
   uv_timer_t timer;
   int timer_open;
   char *ca_file;
+  dv_tls_conf *tls_conf; /* shared with the owner; NULL: per WebSocket */
   dv_uv_gw_callbacks cb;
   void *ud;
   int closing;
@@ -40,6 +41,7 @@ static void maybe_closed(dv_uv_gw *g) {
     }
     dv_gw_free(&g->gw);
     dv_free(mem, g->ca_file);
+    dv_tls_conf_del(g->tls_conf);
     dv_free(mem, g);
   }
 }
@@ -121,6 +123,7 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
       dv_uv_ws_settings_default(&s);
       s.env = &g->env;
       s.tls.ca_file = g->ca_file;
+      s.tls_conf = g->tls_conf;
       if (dv_uv_ws_connect(&g->ws, g->loop, ev->u.connect.url, &s, &ws_cb, g) ==
           0) {
         g->ws_live++;
@@ -200,7 +203,8 @@ static void flush(dv_uv_gw *g) {
 
 int dv_uv_gw_start(dv_uv_gw **out, uv_loop_t *loop, const dvoice_env *env,
                    const dv_gw_config *cfg, const char *ca_file,
-                   const dv_uv_gw_callbacks *cb, void *ud) {
+                   dv_tls_conf *tls_conf, const dv_uv_gw_callbacks *cb,
+                   void *ud) {
   dv_uv_gw *g;
   dv_gw_callbacks gcb = {on_event, on_dispatch};
   int rv;
@@ -227,6 +231,7 @@ int dv_uv_gw_start(dv_uv_gw **out, uv_loop_t *loop, const dvoice_env *env,
     dv_free(env->mem, g);
     return rv;
   }
+  g->tls_conf = dv_tls_conf_ref(tls_conf);
   g->timer.data = g;
   g->timer_open = 1;
   (void)dv_gw_start(&g->gw, now(g));

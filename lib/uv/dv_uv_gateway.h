@@ -14,6 +14,7 @@
 #include <dvoice/dvoice.h>
 
 #include "gateway/dv_gateway.h"
+#include "tls/dv_tls.h"
 
 typedef struct dv_uv_gw dv_uv_gw;
 
@@ -32,12 +33,15 @@ typedef struct dv_uv_gw_callbacks {
 /*
  * Starts connecting to cfg->url. |env| must be resolved (dv_uv_env_resolve;
  * copied, hooks borrowed). |cfg| is copied; |ca_file| copied (NULL: system
- * bundle). Errors: DVOICE_ERR_INVALID_ARGUMENT (see dv_gw_init),
- * DVOICE_ERR_NOMEM, DVOICE_ERR_INTERNAL (timer).
+ * bundle); |tls_conf|, when not NULL, is used instead of |ca_file| for every
+ * WebSocket (a reference is held until the gateway is freed). Errors:
+ * DVOICE_ERR_INVALID_ARGUMENT (see dv_gw_init), DVOICE_ERR_NOMEM,
+ * DVOICE_ERR_INTERNAL (timer).
  */
 int dv_uv_gw_start(dv_uv_gw **out, uv_loop_t *loop, const dvoice_env *env,
                    const dv_gw_config *cfg, const char *ca_file,
-                   const dv_uv_gw_callbacks *cb, void *ud);
+                   dv_tls_conf *tls_conf, const dv_uv_gw_callbacks *cb,
+                   void *ud);
 /* Queues op 4 (see dv_gw_update_voice_state, same errors). */
 int dv_uv_gw_update_voice_state(dv_uv_gw *g, uint64_t guild_id,
                                 uint64_t channel_id, int self_mute,

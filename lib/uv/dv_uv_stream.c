@@ -846,7 +846,9 @@ static int init_cores(dv_uv_ws *s, const dv_ws_header *headers,
   int rv;
   if (s->secure) {
     s->tls_inited = 1; /* dv_tls_free is needed even after a failed init */
-    rv = dv_tls_init(&s->tls, s->tls_conf, s->is_server ? NULL : s->url.host);
+    rv = s->is_server ? dv_tls_init(&s->tls, s->tls_conf, NULL)
+                      : dv_tls_init_client(&s->tls, s->tls_conf, s->url.host,
+                                           s->url.port, now_ns(s));
     if (rv == 0 && !s->is_server) {
       rv = dv_tls_start(&s->tls);
     }
@@ -1008,14 +1010,14 @@ static int stream_new(dv_uv_ws **out, uv_loop_t *loop,
 
 static int make_client_conf(dv_uv_ws *s, const dv_uv_ws_settings *set) {
   dv_tls_conf_opts o;
+  s->own_conf = 1; /* a reference either way */
   if (set->tls_conf != NULL) {
-    s->tls_conf = set->tls_conf;
+    s->tls_conf = dv_tls_conf_ref(set->tls_conf);
     return 0;
   }
   memset(&o, 0, sizeof(o));
   o.ca_file = set->tls.ca_file;
   o.insecure_skip_verify = set->tls.insecure_skip_verify;
-  s->own_conf = 1;
   return dv_tls_conf_new(&s->tls_conf, &o, &s->env);
 }
 
@@ -1412,11 +1414,14 @@ int dv_uv_ws_server_new(dv_uv_ws_server **out, uv_loop_t *loop,
   srv->conn_set.nheaders = 0;
   if (rv == 0) {
     if (settings->tls_conf != NULL) {
-      srv->tls_conf = settings->tls_conf;
+      srv->tls_conf = dv_tls_conf_ref(settings->tls_conf);
+      srv->own_conf = 1;
     } else if (settings->cert_file != NULL) {
       dv_tls_conf_opts o;
       memset(&o, 0, sizeof(o));
       o.is_server = 1;
+      /* Clients that keep sessions (ours) resume on reconnects. */
+      o.session_tickets = 1;
       o.cert_file = settings->cert_file;
       o.key_file = settings->key_file;
       srv->own_conf = 1;

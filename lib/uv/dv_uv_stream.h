@@ -105,8 +105,10 @@ typedef struct dv_uv_ws_settings {
   /* Trusted CAs for wss:// (ca_file copied and read during connect; NULL:
    * the system bundle). Ignored when tls_conf is set. */
   dvoice_tls_settings tls;
-  /* A client TLS configuration to share between streams (borrowed; must
-   * outlive the stream). NULL: the stream builds its own from |tls|. */
+  /* A client TLS configuration to share between streams: the stream takes
+   * a reference (dv_tls_conf_ref) for its lifetime, and offers and caches
+   * TLS sessions in it (resumption per host:port). NULL: the stream builds
+   * its own from |tls|. */
   dv_tls_conf *tls_conf;
   /* DNS + TCP connect + TLS handshake + Upgrade must finish in this time.
    * Default 10000. */
@@ -219,8 +221,9 @@ typedef struct dv_uv_ws_server_settings {
    * Both NULL: plain ws://. */
   const char *cert_file;
   const char *key_file;
-  /* A server TLS configuration to use instead (borrowed; must outlive the
-   * server and every connection it accepted). */
+  /* A server TLS configuration to use instead (the server takes a
+   * reference until it and every connection it accepted are freed). A conf
+   * built from cert_file/key_file issues session tickets. */
   dv_tls_conf *tls_conf;
   /* listen() backlog; 0: 128. */
   int backlog;

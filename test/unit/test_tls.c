@@ -9,6 +9,7 @@
 #include "tls/dv_tls.h"
 #include "tls_testca.h"
 #include "util/dv_mem.h"
+#include "util/dv_rw.h"
 #include "ws/dv_ws.h"
 
 static dvt_testca pki;
@@ -136,7 +137,367 @@ static void handshake_ok(pair *p) {
   assert_int_equal(dv_tls_state_get(&p->s), DV_TLS_OPEN);
 }
 
+/* ---- resumption and shared confs ---------------------------------------- */
+
+static int make_ticket_server_conf(dv_tls_conf **out, const dvoice_env *env,
+                                   int tickets) {
+  dv_tls_conf_opts o;
+  memset(&o, 0, sizeof o);
+  o.is_server = 1;
+  o.cert_pem = (const uint8_t *)pki.cert_pem;
+  o.cert_pem_len = strlen(pki.cert_pem);
+  o.key_pem = (const uint8_t *)pki.key_pem;
+  o.key_pem_len = strlen(pki.key_pem);
+  o.session_tickets = tickets;
+  return dv_tls_conf_new(out, &o, env);
+}
+
+/* One connection from |cc| to |sc| for localhost:|port| at |now|; reports
+ * whether each side saw a resumed session. */
+static int shake(dv_tls_conf *cc, dv_tls_conf *sc, uint16_t port,
+                 dvoice_tstamp now, int *cres, int *sres) {
+  pair p;
+  int rv;
+  memset(&p, 0, sizeof p);
+  dv_buf_init(&p.c_plain, NULL);
+  dv_buf_init(&p.s_plain, NULL);
+  rv = dv_tls_init_client(&p.c, cc, "localhost", port, now);
+  if (rv == 0) {
+    rv = dv_tls_init(&p.s, sc, NULL);
+  }
+  if (rv == 0) {
+    rv = dv_tls_start(&p.c);
+  }
+  if (rv == 0) {
+    rv = pump(&p);
+  }
+  if (rv == 0 &&
+      !(dv_tls_is_established(&p.c) && dv_tls_is_established(&p.s))) {
+    rv = -1;
+  }
+  *cres = dv_tls_is_resumed(&p.c);
+  *sres = dv_tls_is_resumed(&p.s);
+  /* Data still flows either way. */
+  if (rv == 0) {
+    rv = dv_tls_write(&p.c, (const uint8_t *)"ping", 4);
+  }
+  if (rv == 0) {
+    rv = pump(&p);
+  }
+  if (rv == 0 && (p.s_plain.len != 4 || memcmp(p.s_plain.data, "ping", 4))) {
+    rv = -1;
+  }
+  dv_tls_free(&p.c);
+  dv_tls_free(&p.s);
+  dv_buf_free(&p.c_plain);
+  dv_buf_free(&p.s_plain);
+  return rv;
+}
+
+static void test_resume_second_connection(void **state) {
+  dvt_env e;
+  dv_tls_conf *cc, *sc;
+  int cr, sr;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(make_client_conf(&cc, pki.ca_pem, &e.env), 0);
+  assert_int_equal(make_ticket_server_conf(&sc, &e.env, 1), 0);
+  assert_int_equal(dv_tls_conf_session_count(cc), 0);
+  assert_int_equal(shake(cc, sc, 443, 0, &cr, &sr), 0);
+  assert_false(cr);
+  assert_false(sr);
+  assert_int_equal(dv_tls_conf_session_count(cc), 1);
+  assert_int_equal(shake(cc, sc, 443, 1000 * DVOICE_MS, &cr, &sr), 0);
+  assert_true(cr);
+  assert_true(sr);
+  assert_true(dvt_log_contains(&e.log, ", resumed"));
+  assert_int_equal(dv_tls_conf_session_count(cc), 1);
+  /* Another port is another server: a full handshake, a second entry. */
+  assert_int_equal(shake(cc, sc, 8443, 2000 * DVOICE_MS, &cr, &sr), 0);
+  assert_false(cr);
+  assert_int_equal(dv_tls_conf_session_count(cc), 2);
+  /* The plain dv_tls_init neither offers nor keeps sessions. */
+  {
+    pair p;
+    memset(&p, 0, sizeof p);
+    dv_buf_init(&p.c_plain, NULL);
+    dv_buf_init(&p.s_plain, NULL);
+    assert_int_equal(dv_tls_init(&p.c, cc, "localhost"), 0);
+    assert_int_equal(dv_tls_init(&p.s, sc, NULL), 0);
+    assert_int_equal(dv_tls_start(&p.c), 0);
+    assert_int_equal(pump(&p), 0);
+    assert_true(dv_tls_is_established(&p.c));
+    assert_false(dv_tls_is_resumed(&p.c));
+    dv_tls_free(&p.c);
+    dv_tls_free(&p.s);
+  }
+  assert_int_equal(dv_tls_conf_session_count(cc), 2);
+  {
+    unsigned long full, res;
+    dv_tls_conf_handshakes(cc, &full, &res);
+    assert_int_equal(full, 3);
+    assert_int_equal(res, 1);
+    dv_tls_conf_handshakes(sc, &full, &res);
+    assert_int_equal(full, 3);
+    assert_int_equal(res, 1);
+    /* Resumption off: cache emptied, nothing offered or kept. */
+    dv_tls_conf_set_resumption(cc, 0);
+    assert_int_equal(dv_tls_conf_session_count(cc), 0);
+    assert_int_equal(shake(cc, sc, 443, 3000 * DVOICE_MS, &cr, &sr), 0);
+    assert_int_equal(shake(cc, sc, 443, 3001 * DVOICE_MS, &cr, &sr), 0);
+    assert_false(cr);
+    assert_int_equal(dv_tls_conf_session_count(cc), 0);
+    dv_tls_conf_set_resumption(cc, 1);
+    assert_int_equal(shake(cc, sc, 443, 3002 * DVOICE_MS, &cr, &sr), 0);
+    assert_int_equal(shake(cc, sc, 443, 3003 * DVOICE_MS, &cr, &sr), 0);
+    assert_true(cr);
+    dv_tls_conf_handshakes(cc, &full, &res);
+    assert_int_equal(full, 6);
+    assert_int_equal(res, 2);
+  }
+  /* A server conf cannot start a client connection. */
+  {
+    dv_tls t;
+    assert_int_equal(dv_tls_init_client(&t, sc, "localhost", 443, 0),
+                     DVOICE_ERR_INVALID_ARGUMENT);
+    dv_tls_free(&t);
+  }
+  dv_tls_conf_del(cc);
+  dv_tls_conf_del(sc);
+  dvt_env_free(&e);
+}
+
+static void test_resume_declined_falls_back(void **state) {
+  dvt_env e;
+  dv_tls_conf *cc, *sc, *other, *plain;
+  int cr, sr;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(make_client_conf(&cc, pki.ca_pem, &e.env), 0);
+  assert_int_equal(make_ticket_server_conf(&sc, &e.env, 1), 0);
+  assert_int_equal(make_ticket_server_conf(&other, &e.env, 1), 0);
+  assert_int_equal(make_ticket_server_conf(&plain, &e.env, 0), 0);
+  assert_int_equal(shake(cc, sc, 443, 0, &cr, &sr), 0);
+  /* Same name, but the server restarted (other ticket keys): the ticket
+   * does not decrypt and a full handshake follows. */
+  assert_int_equal(shake(cc, other, 443, DVOICE_MS, &cr, &sr), 0);
+  assert_false(cr);
+  assert_false(sr);
+  assert_int_equal(dv_tls_conf_session_count(cc), 1);
+  /* A server without tickets or cache: full handshake too. */
+  assert_int_equal(shake(cc, plain, 443, 2 * DVOICE_MS, &cr, &sr), 0);
+  assert_false(cr);
+  /* mbedTLS left |other|'s ticket beside |plain|'s new master secret in
+   * that session; it is not kept, else |other| would resume with the old
+   * secret and the handshake would fail. */
+  assert_int_equal(dv_tls_conf_session_count(cc), 0);
+  assert_int_equal(shake(cc, other, 443, 3 * DVOICE_MS, &cr, &sr), 0);
+  assert_false(cr);
+  assert_int_equal(shake(cc, other, 443, 4 * DVOICE_MS, &cr, &sr), 0);
+  assert_true(cr);
+  dv_tls_conf_del(cc);
+  dv_tls_conf_del(sc);
+  dv_tls_conf_del(other);
+  dv_tls_conf_del(plain);
+  dvt_env_free(&e);
+}
+
+static void test_resume_expires_and_is_bounded(void **state) {
+  const dvoice_tstamp age =
+      (dvoice_tstamp)DV_TLS_SESSION_MAX_AGE_S * 1000u * DVOICE_MS;
+  dvt_env e;
+  dv_tls_conf *cc, *sc;
+  int cr, sr;
+  dvoice_tstamp t0 = 5000 * DVOICE_MS;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(make_client_conf(&cc, pki.ca_pem, &e.env), 0);
+  assert_int_equal(make_ticket_server_conf(&sc, &e.env, 1), 0);
+  assert_int_equal(shake(cc, sc, 443, t0, &cr, &sr), 0);
+  /* Resumptions keep the full handshake's time: the bound holds. */
+  assert_int_equal(shake(cc, sc, 443, t0 + age, &cr, &sr), 0);
+  assert_true(cr);
+  assert_int_equal(shake(cc, sc, 443, t0 + age + 1, &cr, &sr), 0);
+  assert_false(cr);
+  assert_true(dvt_log_contains(&e.log, "tls: session for localhost:443 "
+                                       "expired"));
+  assert_true(dv_tls_conf_free_slots_wiped(cc));
+  /* A clock going backwards does not resume either. */
+  assert_int_equal(shake(cc, sc, 443, t0, &cr, &sr), 0);
+  assert_false(cr);
+  assert_int_equal(dv_tls_conf_session_count(cc), 1);
+  /* Bounded: the oldest entries go. */
+  for (uint16_t i = 0; i < DV_TLS_SESSION_CACHE_MAX + 4; i++) {
+    assert_int_equal(shake(cc, sc, (uint16_t)(1000 + i), t0 + 1 + i, &cr, &sr),
+                     0);
+  }
+  assert_int_equal(dv_tls_conf_session_count(cc), DV_TLS_SESSION_CACHE_MAX);
+  dv_tls_conf_set_resumption(cc, 0);
+  assert_int_equal(dv_tls_conf_session_count(cc), 0);
+  assert_true(dv_tls_conf_free_slots_wiped(cc));
+  dv_tls_conf_set_resumption(cc, 1);
+  for (uint16_t i = 0; i < DV_TLS_SESSION_CACHE_MAX + 4; i++) {
+    assert_int_equal(shake(cc, sc, (uint16_t)(1000 + i), t0 + 1 + i, &cr, &sr),
+                     0);
+  }
+  assert_int_equal(shake(cc, sc, 1000, t0 + 100, &cr, &sr), 0);
+  assert_false(cr); /* evicted */
+  assert_int_equal(
+      shake(cc, sc, 1000 + DV_TLS_SESSION_CACHE_MAX + 3, t0 + 101, &cr, &sr),
+      0);
+  assert_true(cr);
+  assert_int_equal(dv_tls_conf_session_count(cc), DV_TLS_SESSION_CACHE_MAX);
+  dv_tls_conf_del(cc);
+  dv_tls_conf_del(sc);
+  dvt_env_free(&e);
+}
+
+static void test_failed_offer_is_forgotten(void **state) {
+  static const uint8_t junk[] = "\x15\x03\x03\x00\x02\x02\x28"; /* alert */
+  dvt_env e;
+  dv_tls_conf *cc, *sc;
+  dv_tls t;
+  int cr, sr;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(make_client_conf(&cc, pki.ca_pem, &e.env), 0);
+  assert_int_equal(make_ticket_server_conf(&sc, &e.env, 1), 0);
+  assert_int_equal(shake(cc, sc, 443, 0, &cr, &sr), 0);
+  assert_int_equal(dv_tls_conf_session_count(cc), 1);
+  assert_int_equal(dv_tls_init_client(&t, cc, "localhost", 443, 1), 0);
+  assert_int_equal(dv_tls_start(&t), 0);
+  assert_true(dv_tls_feed(&t, junk, sizeof junk - 1) < 0);
+  assert_false(dv_tls_is_resumed(&t));
+  dv_tls_free(&t);
+  assert_int_equal(dv_tls_conf_session_count(cc), 0);
+  assert_true(dv_tls_conf_free_slots_wiped(cc));
+  /* A failure without an offer leaves other entries alone. */
+  assert_int_equal(shake(cc, sc, 443, 2, &cr, &sr), 0);
+  assert_int_equal(dv_tls_init_client(&t, cc, "localhost", 444, 3), 0);
+  assert_int_equal(dv_tls_start(&t), 0);
+  assert_true(dv_tls_feed(&t, junk, sizeof junk - 1) < 0);
+  dv_tls_free(&t);
+  assert_int_equal(dv_tls_conf_session_count(cc), 1);
+  dv_tls_conf_del(cc);
+  dv_tls_conf_del(sc);
+  dvt_env_free(&e);
+}
+
+/* References: the conf lives until the last is dropped; nothing leaks. */
+static void test_conf_references(void **state) {
+  dvt_env e;
+  dvt_mem m;
+  dv_tls_conf *cc, *sc;
+  int cr, sr;
+  (void)state;
+  dvt_env_init(&e);
+  dvt_mem_init(&m, -1);
+  e.env.mem = &m.mem;
+  assert_null(dv_tls_conf_ref(NULL));
+  dv_tls_conf_del(NULL);
+  assert_int_equal(make_client_conf(&cc, pki.ca_pem, &e.env), 0);
+  assert_int_equal(make_ticket_server_conf(&sc, &e.env, 1), 0);
+  assert_ptr_equal(dv_tls_conf_ref(cc), cc);
+  assert_ptr_equal(dv_tls_conf_ref(cc), cc);
+  dv_tls_conf_del(cc);
+  dv_tls_conf_del(cc);
+  /* Still alive with one reference: connections work and share sessions. */
+  assert_int_equal(shake(cc, sc, 443, 0, &cr, &sr), 0);
+  assert_int_equal(shake(cc, sc, 443, 1, &cr, &sr), 0);
+  assert_true(cr);
+  assert_true(m.live > 0);
+  dv_tls_conf_del(cc);
+  dv_tls_conf_del(sc);
+  assert_int_equal(m.live, 0);
+  dvt_env_free(&e);
+}
+
 /* ---- tests ------------------------------------------------------------- */
+
+/* Finds extension |type| in a ClientHello record; returns its body. */
+static int find_hello_ext(const dv_buf *rec, uint16_t type, dv_rd *body) {
+  dv_rd r, exts;
+  uint8_t ct, ht;
+  uint16_t ver, ext_type;
+  uint32_t hlen;
+  dv_rd_init(&r, rec->data, rec->len);
+  dv_rd_u8(&r, &ct);
+  dv_rd_u16(&r, &ver);
+  dv_rd_skip(&r, 2); /* record length */
+  dv_rd_u8(&r, &ht);
+  dv_rd_u24(&r, &hlen);
+  dv_rd_u16(&r, &ver);
+  dv_rd_skip(&r, 32); /* random */
+  {
+    uint8_t n;
+    dv_rd_u8(&r, &n); /* session id */
+    dv_rd_skip(&r, n);
+  }
+  {
+    uint16_t n;
+    dv_rd_u16(&r, &n); /* cipher suites */
+    dv_rd_skip(&r, n);
+  }
+  {
+    uint8_t n;
+    dv_rd_u8(&r, &n); /* compression methods */
+    dv_rd_skip(&r, n);
+  }
+  {
+    uint16_t n;
+    const uint8_t *p;
+    if (dv_rd_u16(&r, &n) != 0 || dv_rd_bytes(&r, &p, n) != 0) {
+      return -1;
+    }
+    dv_rd_init(&exts, p, n);
+  }
+  if (ct != 22 || ht != 1) {
+    return -1;
+  }
+  while (dv_rd_left(&exts) > 0) {
+    uint16_t n;
+    const uint8_t *p;
+    if (dv_rd_u16(&exts, &ext_type) != 0 || dv_rd_u16(&exts, &n) != 0 ||
+        dv_rd_bytes(&exts, &p, n) != 0) {
+      return -1;
+    }
+    if (ext_type == type) {
+      dv_rd_init(body, p, n);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* The ClientHello prefers X25519 then P-256 (not mbedTLS's default P-521
+ * first) and SHA-256 signatures first. */
+static void test_client_hello_preferences(void **state) {
+  dvt_env e;
+  pair p;
+  dv_rd ext;
+  uint16_t len, g0, g1, sh;
+  (void)state;
+  dvt_env_init(&e);
+  assert_int_equal(pair_init(&p, &e.env, pki.ca_pem, "localhost"), 0);
+  assert_int_equal(dv_tls_start(&p.c), 0);
+  /* supported_groups (10): a u16 list. */
+  assert_int_equal(find_hello_ext(dv_tls_outbuf(&p.c), 10, &ext), 0);
+  assert_int_equal(dv_rd_u16(&ext, &len), 0);
+  assert_int_equal(dv_rd_u16(&ext, &g0), 0);
+  assert_int_equal(dv_rd_u16(&ext, &g1), 0);
+  assert_int_equal(g0, 29); /* x25519 */
+  assert_int_equal(g1, 23); /* secp256r1 */
+  /* signature_algorithms (13): (hash, signature) pairs; SHA-256 is 4. */
+  assert_int_equal(find_hello_ext(dv_tls_outbuf(&p.c), 13, &ext), 0);
+  assert_int_equal(dv_rd_u16(&ext, &len), 0);
+  assert_int_equal(dv_rd_u16(&ext, &sh), 0);
+  assert_int_equal(sh >> 8, 4);
+  /* And the handshake still completes with these lists on both sides. */
+  assert_int_equal(pump(&p), 0);
+  assert_true(dv_tls_is_established(&p.c));
+  pair_free(&p);
+  dvt_env_free(&e);
+}
 
 static void test_handshake_and_data(void **state) {
   dvt_env e;
@@ -724,6 +1085,12 @@ int main(void) {
       cmocka_unit_test(test_randomness_from_hook_only),
       cmocka_unit_test(test_ws_over_tls),
       cmocka_unit_test(test_nomem_each_allocation),
+      cmocka_unit_test(test_client_hello_preferences),
+      cmocka_unit_test(test_resume_second_connection),
+      cmocka_unit_test(test_resume_declined_falls_back),
+      cmocka_unit_test(test_resume_expires_and_is_bounded),
+      cmocka_unit_test(test_failed_offer_is_forgotten),
+      cmocka_unit_test(test_conf_references),
   };
   return cmocka_run_group_tests(tests, group_setup, NULL);
 }
