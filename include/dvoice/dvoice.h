@@ -937,6 +937,15 @@ DVOICE_EXTERN void dvoice_client_settings_default(dvoice_client_settings *s);
  * client starts connecting at once (asynchronously; on_gateway reports
  * progress); joins made before READY send their op 4 once READY, and
  * with settings.user_id 0 they learn the bot's id from READY.
+ * TLS: the client builds one TLS configuration here (reading the CA file
+ * or the system bundle once: a few milliseconds of blocking work, at
+ * creation only) and shares it with its gateway and every voice
+ * connection; it remembers up to 8 TLS sessions (by host and port, for at
+ * most 2 hours) and resumes them on reconnects, voice resumes and rejoins
+ * to the same server, which skips the key exchange and the certificate
+ * checks of a full handshake. If the configuration cannot be built (e.g.
+ * an unreadable CA file), each connection builds its own and reports the
+ * error when it connects.
  * Returns 0 and sets |*out| (then call dvoice_client_close() exactly
  * once), or (nothing to close):
  *   DVOICE_ERR_INVALID_ARGUMENT  NULL out, loop or settings; user_id 0
