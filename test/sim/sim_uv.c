@@ -17,6 +17,11 @@ typedef struct simconn {
   int closing;        /* dv_uv_ws_close() was called */
 } simconn;
 
+/* Datagrams one recvmmsg call may return (libuv 1.44 reads at most 20), and
+ * the room libuv wants for each (64 KiB, its largest datagram). */
+#define RX_BATCH 20
+#define RX_SLOT (64 * 1024)
+
 typedef struct udp_send {
   uv_udp_send_t req;
   dv_sim_uv *sim;
@@ -40,7 +45,9 @@ struct dv_sim_uv {
   int pending; /* handles and connections still closing */
   void (*close_cb)(dv_sim_uv *sim, void *user_data);
   void *close_ud;
-  uint8_t rxbuf[2048];
+  dvoice_tstamp armed; /* the timer's deadline, or NONE when stopped */
+  uint8_t *rxbuf;      /* RX_BATCH slots of RX_SLOT bytes */
+  size_t rxlen;
 };
 
 void dv_sim_uv_settings_default(dv_sim_uv_settings *s) {
@@ -90,6 +97,7 @@ static void finish_close(dv_sim_uv *sim) {
   dv_sim_media_free(sim->media);
   dv_sim_vgw_free(sim->vgw);
   dv_free(smem(sim), sim->conns);
+  dv_free(smem(sim), sim->rxbuf);
   dv_free(smem(sim), sim);
 }
 
@@ -149,10 +157,77 @@ static void on_udp_sent(uv_udp_send_t *req, int status) {
 
 static void on_timer(uv_timer_t *t);
 
+/* Sends what the media core queued. Datagrams go out directly while the
+ * socket takes them; only what would block is queued with a request. */
+static void flush_media(dv_sim_uv *sim) {
+  dv_sim_dgram d;
+  while (dv_sim_media_pop(sim->media, &d)) {
+    udp_send *us;
+    struct sockaddr_in sa;
+    uv_buf_t b;
+    int rv;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(d.dest.ip);
+    sa.sin_port = htons(d.dest.port);
+    b = uv_buf_init((char *)d.data.data, (unsigned)d.data.len);
+    rv = uv_udp_try_send(&sim->udp, &b, 1, (const struct sockaddr *)&sa);
+    if (rv >= 0 || (rv != UV_EAGAIN && rv != UV_ENOSYS)) {
+      if (rv < 0) {
+        DV_WARN(&sim->env, "sim-uv: udp send: %s", uv_strerror(rv));
+      }
+      dv_buf_free(&d.data);
+      continue;
+    }
+    us = dv_calloc(smem(sim), 1, sizeof(*us));
+    if (us == NULL) {
+      dv_buf_free(&d.data);
+      continue;
+    }
+    us->sim = sim;
+    us->data = d.data;
+    if (uv_udp_send(&us->req, &sim->udp, &b, 1, (const struct sockaddr *)&sa,
+                    on_udp_sent) != 0) {
+      dv_buf_free(&us->data);
+      dv_free(smem(sim), us);
+    }
+  }
+}
+
+/* Arms the timer for |exp| (NONE: stops it). */
+static void arm(dv_sim_uv *sim, dvoice_tstamp exp) {
+  dvoice_tstamp now;
+  sim->armed = exp;
+  if (exp == DVOICE_TSTAMP_NONE) {
+    uv_timer_stop(&sim->timer);
+    return;
+  }
+  now = dv_sim_uv_now(sim);
+  /* Round up so the timer never fires before the deadline. */
+  uv_timer_start(&sim->timer, on_timer,
+                 exp <= now ? 0 : (exp - now + DVOICE_MS - 1) / DVOICE_MS, 0);
+}
+
+/*
+ * What a datagram can change: the media core's queue and its deadline (the
+ * gateway core only records violations from it, which queue nothing). This
+ * avoids dv_sim_uv_flush's walk over every connection per datagram.
+ */
+static void flush_udp(dv_sim_uv *sim) {
+  dvoice_tstamp exp;
+  if (sim->closing) {
+    return;
+  }
+  flush_media(sim);
+  exp = dv_sim_media_get_expiry(sim->media);
+  if (exp < sim->armed) {
+    arm(sim, exp);
+  }
+}
+
 void dv_sim_uv_flush(dv_sim_uv *sim) {
   dv_sim_out o;
-  dv_sim_dgram d;
-  dvoice_tstamp now, exp, e2;
+  dvoice_tstamp exp, e2;
   if (sim->closing) {
     return;
   }
@@ -176,45 +251,19 @@ void dv_sim_uv_flush(dv_sim_uv *sim) {
       dv_buf_free(&o.data);
     }
   }
-  while (dv_sim_media_pop(sim->media, &d)) {
-    udp_send *us = dv_calloc(smem(sim), 1, sizeof(*us));
-    struct sockaddr_in sa;
-    uv_buf_t b;
-    if (us == NULL) {
-      dv_buf_free(&d.data);
-      continue;
-    }
-    us->sim = sim;
-    us->data = d.data;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(d.dest.ip);
-    sa.sin_port = htons(d.dest.port);
-    b = uv_buf_init((char *)us->data.data, (unsigned)us->data.len);
-    if (uv_udp_send(&us->req, &sim->udp, &b, 1, (const struct sockaddr *)&sa,
-                    on_udp_sent) != 0) {
-      dv_buf_free(&us->data);
-      dv_free(smem(sim), us);
-    }
-  }
+  flush_media(sim);
   exp = dv_sim_vgw_get_expiry(sim->vgw);
   e2 = dv_sim_media_get_expiry(sim->media);
   if (e2 < exp) {
     exp = e2;
   }
-  if (exp == DVOICE_TSTAMP_NONE) {
-    uv_timer_stop(&sim->timer);
-    return;
-  }
-  now = dv_sim_uv_now(sim);
-  /* Round up so the timer never fires before the deadline. */
-  uv_timer_start(&sim->timer, on_timer,
-                 exp <= now ? 0 : (exp - now + DVOICE_MS - 1) / DVOICE_MS, 0);
+  arm(sim, exp);
 }
 
 static void on_timer(uv_timer_t *t) {
   dv_sim_uv *sim = t->data;
   dvoice_tstamp now = dv_sim_uv_now(sim);
+  sim->armed = DVOICE_TSTAMP_NONE; /* it fired; dv_sim_uv_flush re-arms */
   if (dv_sim_vgw_handle_expiry(sim->vgw, now) != 0 ||
       dv_sim_media_handle_expiry(sim->media, now) != 0) {
     DV_WARN(&sim->env, "sim-uv: out of memory in a deadline");
@@ -335,10 +384,12 @@ static void on_accept(dv_uv_ws_server *srv, dv_uv_ws *ws, void *ud) {
 
 /* ---- UDP ---------------------------------------------------------------- */
 
+/* One buffer, reused: libuv hands each datagram to on_udp_recv before it
+ * asks for the next buffer. */
 static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   dv_sim_uv *sim = h->data;
   (void)suggested;
-  *buf = uv_buf_init((char *)sim->rxbuf, sizeof(sim->rxbuf));
+  *buf = uv_buf_init((char *)sim->rxbuf, (unsigned)sim->rxlen);
 }
 
 static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -346,21 +397,27 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   dv_sim_uv *sim = h->data;
   const struct sockaddr_in *sa = (const struct sockaddr_in *)addr;
   dv_sim_addr from;
-  (void)flags;
   if (nread < 0) {
     DV_WARN(&sim->env, "sim-uv: udp recv: %s", uv_strerror((int)nread));
     return;
   }
-  if (addr == NULL || addr->sa_family != AF_INET) {
+  if (addr == NULL) {
+    /* The end of a recvmmsg batch (UV_UDP_MMSG_FREE) or nothing more to
+     * read: send what the batch produced. */
+    flush_udp(sim);
     return;
   }
-  from.ip = ntohl(sa->sin_addr.s_addr);
-  from.port = ntohs(sa->sin_port);
-  if (dv_sim_media_recv(sim->media, (const uint8_t *)buf->base, (size_t)nread,
-                        &from, dv_sim_uv_now(sim)) != 0) {
-    DV_WARN(&sim->env, "sim-uv: out of memory in media");
+  if (addr->sa_family == AF_INET) {
+    from.ip = ntohl(sa->sin_addr.s_addr);
+    from.port = ntohs(sa->sin_port);
+    if (dv_sim_media_recv(sim->media, (const uint8_t *)buf->base, (size_t)nread,
+                          &from, dv_sim_uv_now(sim)) != 0) {
+      DV_WARN(&sim->env, "sim-uv: out of memory in media");
+    }
   }
-  dv_sim_uv_flush(sim);
+  if (!(flags & UV_UDP_MMSG_CHUNK)) {
+    flush_udp(sim);
+  }
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -424,12 +481,27 @@ int dv_sim_uv_new(uv_loop_t *loop, const dv_sim_uv_settings *settings,
     dv_free(env.mem, sim);
     return rv;
   }
-  /* UDP first: Ready must announce its port. */
-  uv_udp_init(loop, &sim->udp);
+  /* UDP first: Ready must announce its port. It reads with recvmmsg where
+   * libuv can, so that a tick's burst from many connections costs a few
+   * system calls rather than one per datagram. */
+  sim->armed = DVOICE_TSTAMP_NONE;
+  rv = uv_udp_init_ex(loop, &sim->udp, AF_INET | UV_UDP_RECVMMSG);
+  if (rv != 0) {
+    /* No handle exists to close. */
+    dv_sim_media_free(sim->media);
+    dv_sim_vgw_free(sim->vgw);
+    dv_free(env.mem, sim);
+    return DVOICE_ERR_TRANSPORT;
+  }
   sim->udp.data = sim;
   uv_timer_init(loop, &sim->timer);
   sim->timer.data = sim;
-  rv = uv_udp_bind(&sim->udp, (const struct sockaddr *)&bind_addr, 0);
+  sim->rxlen = uv_udp_using_recvmmsg(&sim->udp) ? RX_BATCH * RX_SLOT : RX_SLOT;
+  sim->rxbuf = dv_malloc(smem(sim), sim->rxlen);
+  rv = sim->rxbuf == NULL ? UV_ENOMEM : 0;
+  if (rv == 0) {
+    rv = uv_udp_bind(&sim->udp, (const struct sockaddr *)&bind_addr, 0);
+  }
   if (rv == 0) {
     rv = uv_udp_getsockname(&sim->udp, (struct sockaddr *)&name, &namelen);
   }
@@ -448,7 +520,7 @@ int dv_sim_uv_new(uv_loop_t *loop, const dv_sim_uv_settings *settings,
     rv = dv_uv_ws_server_new(&sim->srv, loop, &ss, on_accept, NULL, sim);
   } else {
     DV_ERROR(&sim->env, "sim-uv: udp bind: %s", uv_strerror(rv));
-    rv = DVOICE_ERR_TRANSPORT;
+    rv = sim->rxbuf == NULL ? DVOICE_ERR_NOMEM : DVOICE_ERR_TRANSPORT;
   }
   if (rv != 0) {
     /* Nothing was accepted: close the two handles and free on the way. */
