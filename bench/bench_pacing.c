@@ -13,6 +13,15 @@
  * stream's arrival times (bench_common's bench_arrivals, as
  * bench_djs_pacing does for discord.js).
  *
+ * Each connection is in its own guild, as a bot's are. Before streaming, with
+ * the connections joined and idle, a "floor" runs for the same length: a
+ * bare 20 ms timer of the same kind on the same loop, whose wake-up lateness
+ * and CPU per wake-up show what the machine itself allows. Besides the raw
+ * CPU per packet, a marginal figure subtracts the floor's CPU per wake-up
+ * times the pacer's wake-ups while streaming. The simulator thread's CPU per
+ * packet (its CPU clock) and the host's UDP receive-buffer drops are printed
+ * so that a saturated simulator shows.
+ *
  *   bench_pacing [connections=1] [seconds=10] [aes|xchacha] [timerfd|uv]
  *                [djs]
  *
@@ -29,7 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -44,6 +55,7 @@
 #include "uv/dv_uv_conn.h"
 
 #define NFRAMES 50
+#define GUILD_BASE 111111111111ull
 
 /* A counting allocator for dvoice's own allocations (sender thread only). */
 typedef struct counting {
@@ -235,11 +247,52 @@ static void on_sim_stop(uv_async_t *a) {
 /* Gives the simulator's UDP socket a 4 MiB receive buffer, so that a tick's
  * burst from 1000 connections is not dropped before its thread reads it. */
 static void grow_rcvbuf(uv_handle_t *h, void *arg) {
-  int size = 4 << 20;
+  int size = 4 << 20, got = 0;
   (void)arg;
   if (h->type == UV_UDP) {
     uv_recv_buffer_size(h, &size);
+    /* The kernel caps it at net.core.rmem_max without an error (and reports
+     * twice what it grants). */
+    if (uv_recv_buffer_size(h, &got) == 0 && got / 2 < size) {
+      fprintf(stderr,
+              "warning: simulator UDP receive buffer is %d bytes; raise "
+              "net.core.rmem_max to at least %d for N=1000\n",
+              got / 2, size);
+    }
   }
+}
+
+/* The host's count of UDP datagrams dropped for a full receive buffer
+ * (RcvbufErrors in /proc/net/snmp), or -1. Host-wide: other processes'
+ * drops count too. */
+static long long udp_rcvbuf_errors(void) {
+  char names[512], values[512];
+  long long v = -1;
+  FILE *f = fopen("/proc/net/snmp", "r");
+  if (f == NULL) {
+    return -1;
+  }
+  while (fgets(names, sizeof(names), f) != NULL &&
+         fgets(values, sizeof(values), f) != NULL) {
+    char *sn, *sv, *n, *x;
+    if (strncmp(names, "Udp:", 4) != 0) {
+      continue;
+    }
+    /* Walk both lines' fields in step to find the column. */
+    n = strtok_r(names, " \n", &sn);
+    x = strtok_r(values, " \n", &sv);
+    while (n != NULL && x != NULL) {
+      if (strcmp(n, "RcvbufErrors") == 0) {
+        v = atoll(x);
+        break;
+      }
+      n = strtok_r(NULL, " \n", &sn);
+      x = strtok_r(NULL, " \n", &sv);
+    }
+    break;
+  }
+  fclose(f);
+  return v;
 }
 
 static void *sim_main(void *arg) {
@@ -293,6 +346,13 @@ static double thread_cpu_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A CPU-time clock (another thread's), seconds. */
+static double clock_seconds(clockid_t clk) {
+  struct timespec ts;
+  clock_gettime(clk, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void run_until(uv_loop_t *loop, const int *counter, int target,
                       const char *what, unsigned timeout_s) {
   uint64_t until = uv_hrtime() + (uint64_t)timeout_s * 1000000000ull;
@@ -313,6 +373,136 @@ static void on_wait_timer(uv_timer_t *t) {
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return x < y ? -1 : x > y;
+}
+
+/*
+ * The floor. What the machine allows: a bare timer waking every 20 ms on the
+ * sender's loop and thread, with the same kind of timer as the pacer (a
+ * one-shot absolute timerfd re-armed each tick and watched with uv_poll, or a
+ * uv_timer), doing nothing. Its wake-up lateness bounds what any pacer on
+ * this loop can achieve, and its CPU per wake-up is the cost of just waking.
+ */
+
+#define FLOOR_PERIOD_NS 20000000ull
+
+typedef struct floor_run {
+  int use_timerfd;
+  int tfd;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  uint64_t next; /* the deadline waited for, uv_hrtime() (CLOCK_MONOTONIC) */
+  uint64_t end;  /* no deadline at or after this one is waited for */
+  uint64_t wakeups, missed;
+  bench_samples late_ms;
+  double cpu_s; /* the thread's CPU time over the run */
+  int done;
+  int closed;
+} floor_run;
+
+static void floor_arm(floor_run *f);
+
+static void floor_wake(floor_run *f) {
+  uint64_t now = uv_hrtime();
+  if (now < f->next) {
+    floor_arm(f); /* early (uv_timer's millisecond rounding): wait on */
+    return;
+  }
+  if (bench_samples_add(&f->late_ms, (double)(now - f->next) / 1e6) != 0) {
+    abort();
+  }
+  f->wakeups++;
+  f->next += FLOOR_PERIOD_NS;
+  while (f->next <= now) {
+    /* Slots passed while late are skipped, as the pacer skips them. */
+    f->next += FLOOR_PERIOD_NS;
+    f->missed++;
+  }
+  if (f->next >= f->end) {
+    f->done = 1;
+    if (f->use_timerfd) {
+      uv_poll_stop(&f->poll);
+    } else {
+      uv_timer_stop(&f->timer);
+    }
+    return;
+  }
+  floor_arm(f);
+}
+
+static void on_floor_poll(uv_poll_t *h, int status, int events) {
+  floor_run *f = h->data;
+  uint64_t expirations;
+  (void)status;
+  (void)events;
+  if (read(f->tfd, &expirations, sizeof(expirations)) < 0) {
+    return; /* EAGAIN: not due yet */
+  }
+  floor_wake(f);
+}
+
+static void on_floor_timer(uv_timer_t *t) {
+  floor_wake(t->data);
+}
+
+static void floor_arm(floor_run *f) {
+  if (f->use_timerfd) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)(f->next / 1000000000ull);
+    its.it_value.tv_nsec = (long)(f->next % 1000000000ull);
+    if (timerfd_settime(f->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+      perror("timerfd_settime");
+      exit(2);
+    }
+  } else {
+    uint64_t now = uv_hrtime();
+    /* Rounded up, as the pacer's uv_timer mode does. */
+    uint64_t ms = f->next > now ? (f->next - now + 999999) / 1000000 : 0;
+    uv_timer_start(&f->timer, on_floor_timer, ms, 0);
+  }
+}
+
+static void on_floor_closed(uv_handle_t *h) {
+  ((floor_run *)h->data)->closed++;
+}
+
+/* Runs the floor on |loop| for |seconds| (the loop runs everything else on
+ * it meanwhile) and fills |f|. */
+static void floor_measure(uv_loop_t *loop, int use_timerfd, int seconds,
+                          floor_run *f) {
+  double c0;
+  memset(f, 0, sizeof(*f));
+  f->use_timerfd = use_timerfd;
+  if (use_timerfd) {
+    f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (f->tfd < 0 || uv_poll_init(loop, &f->poll, f->tfd) != 0) {
+      perror("floor: timerfd");
+      exit(2);
+    }
+    f->poll.data = f;
+  } else {
+    uv_timer_init(loop, &f->timer);
+    f->timer.data = f;
+  }
+  c0 = thread_cpu_seconds();
+  /* The first deadline one period ahead, then a fixed grid. */
+  f->next = uv_hrtime() + FLOOR_PERIOD_NS;
+  f->end = f->next + (uint64_t)seconds * 1000000000ull;
+  if (use_timerfd) {
+    uv_poll_start(&f->poll, UV_READABLE, on_floor_poll);
+  }
+  floor_arm(f);
+  run_until(loop, &f->done, 1, "the floor", (unsigned)seconds + 30);
+  f->cpu_s = thread_cpu_seconds() - c0;
+  if (use_timerfd) {
+    uv_close((uv_handle_t *)&f->poll, on_floor_closed);
+  } else {
+    uv_close((uv_handle_t *)&f->timer, on_floor_closed);
+  }
+  run_until(loop, &f->closed, 1, "the floor's handle", 5);
+  if (use_timerfd) {
+    close(f->tfd);
+  }
 }
 
 /* discord.js's figures from the same kind of run. */
@@ -432,12 +622,15 @@ int main(int argc, char **argv) {
   dvoice_pacer_settings ps;
   dvoice_conn_settings cs;
   dvoice_conn_callbacks cb;
-  dvoice_pacer_stats pst;
+  dvoice_pacer_stats pst, pst0;
+  floor_run fl;
   dv_hist all;
   const char *mode = argc > 3 ? argv[3] : "aes";
   const char *timer = argc > 4 ? argv[4] : "timerfd";
   char endpoint[64], sid[32], tok[32];
-  double u0, s0, u1, s1, t0, t1;
+  double u0, s0, u1, s1, t0, t1, sim0, sim1;
+  long long rcvbuf_err0, rcvbuf_err1;
+  clockid_t sim_clock;
   uint64_t packets = 0, late = 0, missed = 0, received = 0, sim_missing = 0;
   size_t mem_ready;
   int64_t *drift, *spread;
@@ -489,11 +682,17 @@ int main(int argc, char **argv) {
   b->conns = calloc((size_t)b->n, sizeof(*b->conns));
   drift = calloc((size_t)b->n, sizeof(*drift));
   spread = calloc((size_t)b->n, sizeof(*spread));
+  /* One guild per connection, as a bot's connections are (one voice
+   * connection per guild): the simulator then sends no op 11 to the other
+   * connections, which at N=1000 would be half a million gateway messages
+   * competing with the media it measures. */
   for (int i = 0; i < b->n; i++) {
+    char gid[32];
+    snprintf(gid, sizeof(gid), "%llu", GUILD_BASE + (unsigned long long)i);
     snprintf(sid, sizeof(sid), "s%d", i);
     snprintf(tok, sizeof(tok), "t%d", i);
-    if (dv_sim_vgw_add_session(dv_sim_uv_vgw(b->sim), "111111111111",
-                               "222222222222", sid, tok, &b->sess[i]) != 0) {
+    if (dv_sim_vgw_add_session(dv_sim_uv_vgw(b->sim), gid, "222222222222", sid,
+                               tok, &b->sess[i]) != 0) {
       return 1;
     }
   }
@@ -502,6 +701,10 @@ int main(int argc, char **argv) {
   uv_async_init(&b->sim_loop, &b->sim_stop, on_sim_stop);
   b->sim_stop.data = b;
   pthread_create(&b->sim_thread, NULL, sim_main, b);
+  if (pthread_getcpuclockid(b->sim_thread, &sim_clock) != 0) {
+    fprintf(stderr, "no CPU clock for the simulator's thread\n");
+    return 1;
+  }
 
   /* The sender: one loop, one pacer, N connections. */
   uv_loop_init(&b->loop);
@@ -523,7 +726,7 @@ int main(int argc, char **argv) {
     dvoice_conn_settings_default(&cs);
     cs.env.mem = &b->mem.mem;
     cs.pacer = b->pacer;
-    cs.guild_id = 111111111111ull;
+    cs.guild_id = GUILD_BASE + (uint64_t)i;
     cs.channel_id = 333;
     cs.user_id = 222222222222ull;
     snprintf(sid, sizeof(sid), "s%d", i);
@@ -544,9 +747,16 @@ int main(int argc, char **argv) {
   run_until(&b->loop, &b->ready, b->n, "READY", 60 + (unsigned)b->n / 20);
   mem_ready = b->mem.live;
 
+  /* The floor, on the same loop with the connections joined and idle. */
+  floor_measure(&b->loop, ps.timer == DVOICE_PACER_TIMER_TIMERFD, b->seconds,
+                &fl);
+
   /* Stream. */
+  dvoice_pacer_get_stats(b->pacer, &pst0);
+  rcvbuf_err0 = udp_rcvbuf_errors();
   cpu_seconds(&u0, &s0);
   t0 = thread_cpu_seconds();
+  sim0 = clock_seconds(sim_clock);
   b->streaming = 1;
   for (int i = 0; i < b->n; i++) {
     push(&b->conns[i]);
@@ -564,6 +774,8 @@ int main(int argc, char **argv) {
   }
   cpu_seconds(&u1, &s1);
   t1 = thread_cpu_seconds();
+  sim1 = clock_seconds(sim_clock);
+  rcvbuf_err1 = udp_rcvbuf_errors();
 
   dv_hist_reset(&all);
   for (int i = 0; i < b->n; i++) {
@@ -621,6 +833,16 @@ int main(int argc, char **argv) {
   {
     double np = packets > 0 ? (double)packets : 1;
     double us_per_pkt = (t1 - t0) * 1e6 / np;
+    double sim_us = (sim1 - sim0) * 1e6 / np;
+    /* The floor: wake-up lateness and CPU per wake-up of a bare timer. */
+    uint64_t ticks = pst.wakeups - pst0.wakeups;
+    double f50 = bench_samples_quantile(&fl.late_ms, 0.5);
+    double f99 = bench_samples_quantile(&fl.late_ms, 0.99);
+    double fmax = bench_samples_quantile(&fl.late_ms, 1.0);
+    double f_us = fl.wakeups > 0 ? fl.cpu_s * 1e6 / (double)fl.wakeups : 0;
+    /* Marginal: the streaming thread's CPU minus what its wake-ups alone
+     * would have cost at the floor's rate, per packet. */
+    double marg_us = ((t1 - t0) * 1e6 - f_us * (double)ticks) / np;
     double us_user = (u1 - u0) * 1e6 / np, us_sys = (s1 - s0) * 1e6 / np;
     double p50 = (double)dv_hist_quantile(&all, 500000) / 1e6;
     double p99 = (double)dv_hist_quantile(&all, 990000) / 1e6;
@@ -651,12 +873,20 @@ int main(int argc, char **argv) {
            "\"cpu_us_per_packet\":%.3f,\"cpu_user_us\":%.3f,"
            "\"cpu_sys_us\":%.3f,\"mem_kib_per_conn\":%.1f,"
            "\"pacer_wakeups\":%llu,\"sim_received\":%llu,"
-           "\"sim_missing\":%llu,\"loadavg\":%.2f}\n",
+           "\"sim_missing\":%llu,\"sim_cpu_us_per_packet\":%.3f,"
+           "\"floor\":{\"timer\":\"%s\",\"wakeups\":%llu,\"missed\":%llu,"
+           "\"late_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},"
+           "\"cpu_us_per_wakeup\":%.3f},\"stream_wakeups\":%llu,"
+           "\"cpu_us_per_packet_marginal\":%.3f,\"udp_rcvbuf_errors\":%lld,"
+           "\"loadavg\":%.2f}\n",
            b->n, b->seconds, mode, timer, (unsigned long long)packets, p50, p99,
            p999, mx, (unsigned long long)late, (unsigned long long)missed, d50,
            dmax, s50, smax, us_per_pkt, us_user, us_sys, kib,
            (unsigned long long)pst.wakeups, (unsigned long long)received,
-           (unsigned long long)sim_missing, load[0]);
+           (unsigned long long)sim_missing, sim_us, timer,
+           (unsigned long long)fl.wakeups, (unsigned long long)fl.missed, f50,
+           f99, fmax, f_us, (unsigned long long)ticks, marg_us,
+           (long long)(rcvbuf_err1 - rcvbuf_err0), load[0]);
     printf("%-28s %s\n", "connections", argv[1] != NULL ? argv[1] : "1");
     printf("%-28s %llu\n", "packets sent", (unsigned long long)packets);
     printf("%-28s %.3f / %.3f / %.3f / %.3f ms\n", "departure p50/p99/p999/max",
@@ -667,15 +897,30 @@ int main(int argc, char **argv) {
            dmax);
     printf("%-28s median %.3f ms, worst %.3f ms\n", "per-connection p1..p99",
            s50, smax);
+    printf("%-28s %.3f / %.3f / %.3f ms (bare %s, %llu wake-ups, "
+           "%llu missed)\n",
+           "floor wake-up p50/p99/max", f50, f99, fmax, timer,
+           (unsigned long long)fl.wakeups, (unsigned long long)fl.missed);
+    printf("%-28s %.3f us per wake-up (sender thread, connections idle)\n",
+           "floor cpu", f_us);
     printf("%-28s %.3f us (user %.3f, system %.3f)\n", "cpu per packet",
            us_per_pkt, us_user, us_sys);
+    printf("%-28s %.3f us = (stream cpu - %.3f us x %llu wake-ups) / "
+           "packets\n",
+           "cpu per packet, marginal", marg_us, f_us,
+           (unsigned long long)ticks);
     printf("%-28s %.1f KiB\n", "memory per connection", kib);
     printf("%-28s %llu received, %llu missing\n", "simulator",
            (unsigned long long)received, (unsigned long long)sim_missing);
+    printf("%-28s %.3f us per packet (simulator thread, CPU clock)\n",
+           "simulator cpu", sim_us);
     printf("%-28s %.2f\n", "load average (1 min)", load[0]);
-    printf("%-28s %llu datagrams in, %llu unattributed\n", "simulator udp",
-           (unsigned long long)b->sim_global.datagrams_in,
-           (unsigned long long)b->sim_global.unknown);
+    printf("%-28s %lld (host-wide, during the run)\n", "udp receive drops",
+           (long long)(rcvbuf_err1 - rcvbuf_err0));
+    printf("%-28s %llu datagrams in, %llu unattributed, %llu sent\n",
+           "simulator udp", (unsigned long long)b->sim_global.datagrams_in,
+           (unsigned long long)b->sim_global.unknown,
+           (unsigned long long)b->sim_global.sent);
   }
   {
     char label[64];
@@ -748,6 +993,7 @@ int main(int argc, char **argv) {
     }
   }
   bench_arrivals_free(&b->arr);
+  bench_samples_free(&fl.late_ms);
   free(drift);
   free(spread);
   free(b->sess);
