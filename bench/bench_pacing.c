@@ -13,14 +13,14 @@
  * stream's arrival times (bench_common's bench_arrivals, as
  * bench_djs_pacing does for discord.js).
  *
- * Each connection is in its own guild, as a bot's are. Before streaming, with
- * the connections joined and idle, a "floor" runs for the same length: a
- * bare 20 ms timer of the same kind on the same loop, whose wake-up lateness
- * and CPU per wake-up show what the machine itself allows. Besides the raw
- * CPU per packet, a marginal figure subtracts the floor's CPU per wake-up
- * times the pacer's wake-ups while streaming. The simulator thread's CPU per
- * packet (its CPU clock) and the host's UDP receive-buffer drops are printed
- * so that a saturated simulator shows.
+ * Each connection is in its own guild, as a bot's are. A "floor" runs for
+ * the same length twice, on the empty loop and then with the connections
+ * joined and idle: a bare 20 ms timer of the pacer's kind on the same loop,
+ * whose wake-up lateness and CPU per wake-up show what the machine itself
+ * allows. Besides the raw CPU per packet, a marginal figure subtracts the
+ * idle floor's CPU per wake-up times the pacer's wake-ups while streaming. The
+ * simulator thread's CPU per packet (its CPU clock) and the host's UDP
+ * receive-buffer drops are printed so that a saturated simulator shows.
  *
  *   bench_pacing [connections=1] [seconds=10] [aes|xchacha] [timerfd|uv]
  *                [djs]
@@ -505,6 +505,38 @@ static void floor_measure(uv_loop_t *loop, int use_timerfd, int seconds,
   }
 }
 
+/* The floor's CPU per wake-up, us. */
+static double floor_cpu_us(const floor_run *f) {
+  return f->wakeups > 0 ? f->cpu_s * 1e6 / (double)f->wakeups : 0;
+}
+
+/* Writes a floor's figures as a JSON object (no newline). */
+static void floor_json(floor_run *f, const char *timer, FILE *out) {
+  fprintf(out,
+          "{\"timer\":\"%s\",\"wakeups\":%llu,\"missed\":%llu,"
+          "\"late_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},"
+          "\"cpu_us_per_wakeup\":%.3f}",
+          timer, (unsigned long long)f->wakeups, (unsigned long long)f->missed,
+          bench_samples_quantile(&f->late_ms, 0.5),
+          bench_samples_quantile(&f->late_ms, 0.99),
+          bench_samples_quantile(&f->late_ms, 1.0), floor_cpu_us(f));
+}
+
+/* Writes a floor's two table rows; |what| says what else the loop held. */
+static void floor_rows(floor_run *f, const char *label, const char *timer,
+                       const char *what, FILE *out) {
+  char l[64];
+  snprintf(l, sizeof(l), "%s p50/p99/max", label);
+  fprintf(out, "%-28s %.3f / %.3f / %.3f ms (bare %s, %llu wake-ups, %s)\n", l,
+          bench_samples_quantile(&f->late_ms, 0.5),
+          bench_samples_quantile(&f->late_ms, 0.99),
+          bench_samples_quantile(&f->late_ms, 1.0), timer,
+          (unsigned long long)f->wakeups, what);
+  snprintf(l, sizeof(l), "%s cpu", label);
+  fprintf(out, "%-28s %.3f us per wake-up (sender thread)\n", l,
+          floor_cpu_us(f));
+}
+
 /* discord.js's figures from the same kind of run. */
 typedef struct djs_fig {
   int ok;
@@ -623,7 +655,7 @@ int main(int argc, char **argv) {
   dvoice_conn_settings cs;
   dvoice_conn_callbacks cb;
   dvoice_pacer_stats pst, pst0;
-  floor_run fl;
+  floor_run fl0, fl;
   dv_hist all;
   const char *mode = argc > 3 ? argv[3] : "aes";
   const char *timer = argc > 4 ? argv[4] : "timerfd";
@@ -654,6 +686,13 @@ int main(int argc, char **argv) {
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
+    /* Per connection: its TCP and UDP sockets and the simulator's end of
+     * the TCP one. Fail now rather than with a join timeout later. */
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)b->n * 3 + 64) {
+      fprintf(stderr, "open file limit %llu is too low for %d connections\n",
+              (unsigned long long)rl.rlim_cur, b->n);
+      return 1;
+    }
   }
   encode_frames(b);
   b->mem.mem.user_data = &b->mem;
@@ -716,6 +755,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "pacer failed\n");
     return 1;
   }
+  /* The floor on the empty loop: what the machine itself allows. */
+  floor_measure(&b->loop, ps.timer == DVOICE_PACER_TIMER_TIMERFD, b->seconds,
+                &fl0);
   memset(&cb, 0, sizeof(cb));
   cb.on_state = on_state;
   cb.on_drain = on_drain;
@@ -747,7 +789,9 @@ int main(int argc, char **argv) {
   run_until(&b->loop, &b->ready, b->n, "READY", 60 + (unsigned)b->n / 20);
   mem_ready = b->mem.live;
 
-  /* The floor, on the same loop with the connections joined and idle. */
+  /* Again with the connections joined and idle: their background work
+   * (heartbeats, keepalives) is in it, so the marginal figure below charges
+   * packets with sending only. */
   floor_measure(&b->loop, ps.timer == DVOICE_PACER_TIMER_TIMERFD, b->seconds,
                 &fl);
 
@@ -834,12 +878,8 @@ int main(int argc, char **argv) {
     double np = packets > 0 ? (double)packets : 1;
     double us_per_pkt = (t1 - t0) * 1e6 / np;
     double sim_us = (sim1 - sim0) * 1e6 / np;
-    /* The floor: wake-up lateness and CPU per wake-up of a bare timer. */
     uint64_t ticks = pst.wakeups - pst0.wakeups;
-    double f50 = bench_samples_quantile(&fl.late_ms, 0.5);
-    double f99 = bench_samples_quantile(&fl.late_ms, 0.99);
-    double fmax = bench_samples_quantile(&fl.late_ms, 1.0);
-    double f_us = fl.wakeups > 0 ? fl.cpu_s * 1e6 / (double)fl.wakeups : 0;
+    double f_us = floor_cpu_us(&fl);
     /* Marginal: the streaming thread's CPU minus what its wake-ups alone
      * would have cost at the floor's rate, per packet. */
     double marg_us = ((t1 - t0) * 1e6 - f_us * (double)ticks) / np;
@@ -874,19 +914,18 @@ int main(int argc, char **argv) {
            "\"cpu_sys_us\":%.3f,\"mem_kib_per_conn\":%.1f,"
            "\"pacer_wakeups\":%llu,\"sim_received\":%llu,"
            "\"sim_missing\":%llu,\"sim_cpu_us_per_packet\":%.3f,"
-           "\"floor\":{\"timer\":\"%s\",\"wakeups\":%llu,\"missed\":%llu,"
-           "\"late_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},"
-           "\"cpu_us_per_wakeup\":%.3f},\"stream_wakeups\":%llu,"
-           "\"cpu_us_per_packet_marginal\":%.3f,\"udp_rcvbuf_errors\":%lld,"
-           "\"loadavg\":%.2f}\n",
+           "\"stream_wakeups\":%llu,\"cpu_us_per_packet_marginal\":%.3f,"
+           "\"udp_rcvbuf_errors\":%lld,\"loadavg\":%.2f,\"floor_empty\":",
            b->n, b->seconds, mode, timer, (unsigned long long)packets, p50, p99,
            p999, mx, (unsigned long long)late, (unsigned long long)missed, d50,
            dmax, s50, smax, us_per_pkt, us_user, us_sys, kib,
            (unsigned long long)pst.wakeups, (unsigned long long)received,
-           (unsigned long long)sim_missing, sim_us, timer,
-           (unsigned long long)fl.wakeups, (unsigned long long)fl.missed, f50,
-           f99, fmax, f_us, (unsigned long long)ticks, marg_us,
-           (long long)(rcvbuf_err1 - rcvbuf_err0), load[0]);
+           (unsigned long long)sim_missing, sim_us, (unsigned long long)ticks,
+           marg_us, (long long)(rcvbuf_err1 - rcvbuf_err0), load[0]);
+    floor_json(&fl0, timer, stdout);
+    printf(",\"floor_idle_conns\":");
+    floor_json(&fl, timer, stdout);
+    printf("}\n");
     printf("%-28s %s\n", "connections", argv[1] != NULL ? argv[1] : "1");
     printf("%-28s %llu\n", "packets sent", (unsigned long long)packets);
     printf("%-28s %.3f / %.3f / %.3f / %.3f ms\n", "departure p50/p99/p999/max",
@@ -897,12 +936,8 @@ int main(int argc, char **argv) {
            dmax);
     printf("%-28s median %.3f ms, worst %.3f ms\n", "per-connection p1..p99",
            s50, smax);
-    printf("%-28s %.3f / %.3f / %.3f ms (bare %s, %llu wake-ups, "
-           "%llu missed)\n",
-           "floor wake-up p50/p99/max", f50, f99, fmax, timer,
-           (unsigned long long)fl.wakeups, (unsigned long long)fl.missed);
-    printf("%-28s %.3f us per wake-up (sender thread, connections idle)\n",
-           "floor cpu", f_us);
+    floor_rows(&fl0, "floor, empty", timer, "empty loop", stdout);
+    floor_rows(&fl, "floor, idle", timer, "connections idle", stdout);
     printf("%-28s %.3f us (user %.3f, system %.3f)\n", "cpu per packet",
            us_per_pkt, us_user, us_sys);
     printf("%-28s %.3f us = (stream cpu - %.3f us x %llu wake-ups) / "
@@ -993,6 +1028,7 @@ int main(int argc, char **argv) {
     }
   }
   bench_arrivals_free(&b->arr);
+  bench_samples_free(&fl0.late_ms);
   bench_samples_free(&fl.late_ms);
   free(drift);
   free(spread);
