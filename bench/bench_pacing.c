@@ -244,21 +244,19 @@ static void on_sim_stop(uv_async_t *a) {
   dv_sim_uv_close(b->sim, sim_closed, b);
 }
 
-/* Gives the simulator's UDP socket a 4 MiB receive buffer, so that a tick's
- * burst from 1000 connections is not dropped before its thread reads it. */
-static void grow_rcvbuf(uv_handle_t *h, void *arg) {
-  int size = 4 << 20, got = 0;
-  (void)arg;
-  if (h->type == UV_UDP) {
-    uv_recv_buffer_size(h, &size);
-    /* The kernel caps it at net.core.rmem_max without an error (and reports
-     * twice what it grants). */
-    if (uv_recv_buffer_size(h, &got) == 0 && got / 2 < size) {
-      fprintf(stderr,
-              "warning: simulator UDP receive buffer is %d bytes; raise "
-              "net.core.rmem_max to at least %d for N=1000\n",
-              got / 2, size);
-    }
+/* The simulator's UDP receive buffer: room for a tick's burst from 1000
+ * connections while its thread is busy. */
+#define SIM_RCVBUF (4 << 20)
+
+/* Warns if the kernel granted the simulator less receive buffer than asked
+ * (it caps at net.core.rmem_max without an error). */
+static void check_rcvbuf(const dv_sim_uv *sim) {
+  int got = dv_sim_uv_udp_rcvbuf(sim);
+  if (got < SIM_RCVBUF) {
+    fprintf(stderr,
+            "warning: simulator UDP receive buffer is %d bytes; raise "
+            "net.core.rmem_max to at least %d for N=1000\n",
+            got, SIM_RCVBUF);
   }
 }
 
@@ -586,6 +584,7 @@ static int run_djs(int n, int seconds, int xchacha, djs_fig *f) {
   st.media.decode_opus = 0;
   st.media.forward = 0;
   st.media.max_arrivals = frames + 64;
+  st.udp_rcvbuf = SIM_RCVBUF;
   if (xchacha) {
     st.vgw.modes[0] = dv_sim_mode_name(DV_SIM_MODE_XCHACHA20);
     st.vgw.nmodes = 1;
@@ -593,7 +592,7 @@ static int run_djs(int n, int seconds, int xchacha, djs_fig *f) {
   if (dv_sim_uv_new(&loop, &st, &sim) != 0) {
     return -1;
   }
-  uv_walk(&loop, grow_rcvbuf, NULL);
+  check_rcvbuf(sim);
   vgw = dv_sim_uv_vgw(sim);
   if (bench_djs_register(vgw, (unsigned)n) != 0) {
     return -1;
@@ -711,11 +710,12 @@ int main(int argc, char **argv) {
   ss.media.decode_opus = 0;
   ss.media.forward = 0;
   ss.media.max_arrivals = (size_t)b->frames_each + 64;
+  ss.udp_rcvbuf = SIM_RCVBUF;
   if (dv_sim_uv_new(&b->sim_loop, &ss, &b->sim) != 0) {
     fprintf(stderr, "simulator failed to start\n");
     return 1;
   }
-  uv_walk(&b->sim_loop, grow_rcvbuf, NULL);
+  check_rcvbuf(b->sim);
   b->sess = calloc((size_t)b->n, sizeof(*b->sess));
   b->figs = calloc((size_t)b->n, sizeof(*b->figs));
   b->conns = calloc((size_t)b->n, sizeof(*b->conns));
