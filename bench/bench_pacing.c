@@ -585,6 +585,8 @@ static int run_djs(int n, int seconds, int xchacha, djs_fig *f) {
   st.media.forward = 0;
   st.media.max_arrivals = frames + 64;
   st.udp_rcvbuf = SIM_RCVBUF;
+  /* discord.js opens all its connections at once. */
+  st.ws_backlog = 4096;
   if (xchacha) {
     st.vgw.modes[0] = dv_sim_mode_name(DV_SIM_MODE_XCHACHA20);
     st.vgw.nmodes = 1;

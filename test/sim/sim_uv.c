@@ -671,6 +671,7 @@ int dv_sim_uv_new(uv_loop_t *loop, const dv_sim_uv_settings *settings,
     ss.conn.env = &sim->env;
     ss.host = host;
     ss.port = settings->ws_port;
+    ss.backlog = settings->ws_backlog;
     ss.cert_file = settings->cert_file;
     ss.key_file = settings->key_file;
     rv = dv_uv_ws_server_new(&sim->srv, loop, &ss, on_accept, NULL, sim);

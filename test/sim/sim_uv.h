@@ -43,6 +43,9 @@ typedef struct dv_sim_uv_settings {
   /* Nonzero: SO_RCVBUF of the UDP socket, bytes (the kernel caps it at
    * net.core.rmem_max; see dv_sim_uv_udp_rcvbuf). Default 0: the system's. */
   int udp_rcvbuf;
+  /* The WebSocket listener's backlog (capped by net.core.somaxconn); 0:
+   * lib/uv's default (128). Raise it when many clients connect at once. */
+  int ws_backlog;
 } dv_sim_uv_settings;
 
 void dv_sim_uv_settings_default(dv_sim_uv_settings *s);
