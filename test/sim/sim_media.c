@@ -43,6 +43,11 @@ struct dv_sim_member_media {
   dvoice_tstamp first_unannounced; /* first packet before op 5 */
   int warned_key, warned_speaking, warned_decrypt;
   dv_sim_crypt_key ck; /* the session's key, prepared for both directions */
+  /* The other sessions of its server, in the gateway's order, as of
+   * |peers_seen| sessions (sessions are only ever added, and keep their
+   * server): forwarding then skips the rest of the gateway. */
+  dv_sim_session **peers;
+  size_t npeers, peers_seen;
 };
 
 struct dv_sim_speaker {
@@ -172,6 +177,7 @@ void dv_sim_media_free(dv_sim_media *m) {
       opus_decoder_destroy(mm->dec);
     }
     dv_sim_crypt_key_free(&mm->ck);
+    dv_free(mem, mm->peers);
     dv_free(mem, mm->arrivals);
     dv_free(mem, mm);
   }
@@ -639,11 +645,55 @@ static void track_continuity(struct dv_sim_member_media *mm,
   }
 }
 
+/* Brings |mm|'s list of same-server sessions up to date. Returns 1, or 0
+ * if out of memory (the caller then scans the gateway). */
+static int peers_ready(dv_sim_media *m, struct dv_sim_member_media *mm) {
+  dv_sim_vgw *vgw = m->vgw;
+  const dv_sim_session *self = mm->session;
+  dv_sim_session **arr;
+  size_t n = 0;
+  if (mm->peers_seen == vgw->nsessions) {
+    return 1;
+  }
+  for (size_t i = 0; i < vgw->nsessions; i++) {
+    const dv_sim_session *o = vgw->sessions[i];
+    n += o != self && strcmp(o->server_id, self->server_id) == 0;
+  }
+  arr = dv_realloc(mmem(m), mm->peers, (n ? n : 1) * sizeof(*arr));
+  if (arr == NULL) {
+    return 0;
+  }
+  mm->peers = arr;
+  mm->npeers = 0;
+  for (size_t i = 0; i < vgw->nsessions; i++) {
+    dv_sim_session *o = vgw->sessions[i];
+    if (o != self && strcmp(o->server_id, self->server_id) == 0) {
+      arr[mm->npeers++] = o;
+    }
+  }
+  mm->peers_seen = vgw->nsessions;
+  return 1;
+}
+
 static int forward(dv_sim_media *m, dv_sim_session *from, const uint8_t *aad,
                    size_t aad_len, const uint8_t *plain, size_t plain_len,
                    dvoice_tstamp now) {
   dv_sim_vgw *vgw = m->vgw;
+  struct dv_sim_member_media *mm = from->media;
   int rv = 0;
+  if (mm != NULL && peers_ready(m, mm)) {
+    for (size_t i = 0; i < mm->npeers && rv == 0; i++) {
+      dv_sim_session *o = mm->peers[i];
+      if (o->phase != DV_SIM_PHASE_ACTIVE) {
+        continue;
+      }
+      rv = send_to_session(m, o, aad, aad_len, plain, plain_len, now);
+      if (rv == 0) {
+        from->report.media.forwarded++;
+      }
+    }
+    return rv;
+  }
   for (size_t i = 0; i < vgw->nsessions && rv == 0; i++) {
     dv_sim_session *o = vgw->sessions[i];
     if (o == from || o->phase != DV_SIM_PHASE_ACTIVE ||

@@ -484,6 +484,62 @@ static size_t run_speaker(fx *f, dv_sim_session *s, uint16_t *seqs, size_t max,
   return n;
 }
 
+/* Forwarding reaches exactly the active sessions of the sender's server,
+ * also ones registered after the sender's first packet. */
+static void test_forwarding_follows_new_members(void **state) {
+  dv_sim_session *c, *other;
+  dv_sim_addr addr_c = {0x0a000009u, 5009}, addr_o = {0x0a00000au, 5010};
+  dv_sim_dgram d;
+  dv_buf b;
+  fx f;
+  (void)state;
+  fx_init(&f, NULL);
+  join(&f, f.a, AES, 1);
+  join(&f, f.b, AES, 1);
+  discover(&f, f.a, &f.addr_a);
+  discover(&f, f.b, &f.addr_b);
+  assert_int_equal(
+      dv_sim_vgw_add_session(f.vgw, "999", USER_B, "sess-o", "tok-o", &other),
+      0);
+  join(&f, other, AES, 1);
+  discover(&f, other, &addr_o);
+  dv_buf_init(&b, NULL);
+  build_pkt(&b, f.a, 1, 960, f.a->ssrc, SILENCE, 3, 1);
+  feed(&f, &b, &f.addr_a, 0);
+  assert_int_equal(f.a->report.media.forwarded, 1);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_true(d.dest.port == f.addr_b.port);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 0);
+  /* A third member of A's server joins. */
+  assert_int_equal(
+      dv_sim_vgw_add_session(f.vgw, SERVER, "777", "sess-c", "tok-c", &c), 0);
+  join(&f, c, XCHACHA, 1);
+  discover(&f, c, &addr_c);
+  build_pkt(&b, f.a, 2, 1920, f.a->ssrc, SILENCE, 3, 2);
+  feed(&f, &b, &f.addr_a, 20 * MS);
+  assert_int_equal(f.a->report.media.forwarded, 3);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_true(d.dest.port == f.addr_b.port);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_true(d.dest.port == addr_c.port);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 0);
+  /* B no longer active: only C gets the next one. */
+  f.b->phase = DV_SIM_PHASE_ENDED;
+  build_pkt(&b, f.a, 3, 2880, f.a->ssrc, SILENCE, 3, 3);
+  feed(&f, &b, &f.addr_a, 40 * MS);
+  assert_int_equal(f.a->report.media.forwarded, 4);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_true(d.dest.port == addr_c.port);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 0);
+  assert_int_equal(other->report.media.received, 0);
+  dv_buf_free(&b);
+  fx_free(&f);
+}
+
 static void test_fake_speaker(void **state) {
   dv_sim_speaker *sp;
   OpusDecoder *dec;
@@ -1025,6 +1081,7 @@ int main(void) {
       cmocka_unit_test(test_gaps_duplicates_reorders),
       cmocka_unit_test(test_bad_packets_counted),
       cmocka_unit_test(test_forwarding_reencrypts),
+      cmocka_unit_test(test_forwarding_follows_new_members),
       cmocka_unit_test(test_fake_speaker),
       cmocka_unit_test(test_knobs_deterministic),
       cmocka_unit_test(test_lib_rtp_interop),
