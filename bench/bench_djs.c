@@ -44,8 +44,45 @@ static void on_line(bench_djs *d, char *l) {
   } else if (sscanf(l, "PLAYED %u %llu", &idx, &n) == 2) {
     d->played++;
     d->packets_played += n;
+  } else if (strncmp(l, "STEPS ", 6) == 0) {
+    double at[BENCH_DJS_NSTEPS];
+    char *p = l + 6, *end;
+    int k;
+    (void)strtoul(p, &end, 10); /* the join's index */
+    for (k = 0; k < BENCH_DJS_NSTEPS && end != p; k++) {
+      p = end;
+      at[k] = strtod(p, &end);
+    }
+    if (k < BENCH_DJS_NSTEPS || end == p) {
+      d->errors++;
+      fprintf(stderr, "discord.js: malformed line: %s\n", l);
+      return;
+    }
+    if (d->steps == d->step_cap) {
+      unsigned cap = d->step_cap ? d->step_cap * 2 : 64;
+      void *nr = realloc(d->step_rows, cap * sizeof(*d->step_rows));
+      if (nr == NULL) {
+        d->errors++;
+        fprintf(stderr, "bench: out of memory\n");
+        return;
+      }
+      d->step_rows = nr;
+      d->step_cap = cap;
+    }
+    memcpy(d->step_rows[d->steps++], at, sizeof(at));
+    p = end;
+    ms = strtod(p, &end);
+    if (end != p) {
+      (void)bench_samples_add(&d->cpu_ms, ms);
+    }
+  } else if (sscanf(l, "REORDERED %u", &idx) == 1) {
+    d->reordered = idx;
   } else if (sscanf(l, "JOIN %u %lf", &idx, &ms) == 2) {
     (void)bench_samples_add(&d->join_ms, ms);
+  } else if (strcmp(l, "GWREADY") == 0) {
+    d->gw_ready = 1;
+  } else if (strcmp(l, "IDLE") == 0) {
+    d->idle++;
   } else if (strcmp(l, "DONE") == 0) {
     d->done = 1;
   } else if (strncmp(l, "ERROR", 5) == 0) {
@@ -100,12 +137,15 @@ static void on_watchdog(uv_timer_t *t) {
 
 int bench_djs_start(bench_djs *d, uv_loop_t *loop,
                     const bench_djs_settings *s) {
-  char *argv[32], node_path[600], path_env[1024], nbuf[16], guild[32];
+  char *argv[40], node_path[600], path_env[1024], nbuf[16], guild[32];
+  char wbuf[16], user[32], channel[32];
   char peers[512], script[512];
   char *env[3];
   uv_process_options_t po;
   uv_stdio_container_t stdio[3];
   const char *path = getenv("PATH"), *pp = s->peers;
+  const char *mode = s->mode != NULL ? s->mode : "play";
+  int gwjoin = strcmp(mode, "gwjoin") == 0;
   size_t n = 0;
   int rv;
   memset(d, 0, sizeof(*d));
@@ -119,6 +159,9 @@ int bench_djs_start(bench_djs *d, uv_loop_t *loop,
   }
   if (s->script != NULL) {
     snprintf(script, sizeof(script), "%s", s->script);
+  } else if (gwjoin) {
+    snprintf(script, sizeof(script), "%s/bench/peers/djs_join.js",
+             DVOICE_SOURCE_ROOT);
   } else {
     snprintf(script, sizeof(script), "%s/test/interop/peers/djs_voice.js",
              DVOICE_SOURCE_ROOT);
@@ -127,27 +170,56 @@ int bench_djs_start(bench_djs *d, uv_loop_t *loop,
   snprintf(guild, sizeof(guild), "%s", BENCH_DJS_GUILD_BASE);
   argv[n++] = "node";
   argv[n++] = script;
-  argv[n++] = "--endpoint";
-  argv[n++] = (char *)s->endpoint;
-  argv[n++] = "--ca";
-  argv[n++] = (char *)s->ca;
-  argv[n++] = "--mode";
-  argv[n++] = (char *)(s->mode != NULL ? s->mode : "play");
-  argv[n++] = "--n";
-  argv[n++] = nbuf;
-  argv[n++] = "--prefix";
-  argv[n++] = BENCH_DJS_PREFIX;
-  argv[n++] = "--guild-base";
-  argv[n++] = guild;
-  argv[n++] = "--user";
-  argv[n++] = BENCH_DJS_USER;
-  if (s->ogg != NULL) {
-    argv[n++] = "--ogg";
-    argv[n++] = (char *)s->ogg;
-  }
-  if (s->departures != NULL) {
-    argv[n++] = "--departures";
-    argv[n++] = (char *)s->departures;
+  if (gwjoin) {
+    snprintf(wbuf, sizeof(wbuf), "%u", s->warmup);
+    snprintf(user, sizeof(user), "%" PRIu64, s->user);
+    snprintf(guild, sizeof(guild), "%" PRIu64, s->guild);
+    snprintf(channel, sizeof(channel), "%" PRIu64, s->channel);
+    argv[n++] = "--gateway";
+    argv[n++] = (char *)s->gateway;
+    argv[n++] = "--ca";
+    argv[n++] = (char *)s->ca;
+    argv[n++] = "--token";
+    argv[n++] = (char *)s->token;
+    argv[n++] = "--user";
+    argv[n++] = user;
+    argv[n++] = "--guild";
+    argv[n++] = guild;
+    argv[n++] = "--channel";
+    argv[n++] = channel;
+    argv[n++] = "--n";
+    argv[n++] = nbuf;
+    argv[n++] = "--warmup";
+    argv[n++] = wbuf;
+    if (s->paced) {
+      argv[n++] = "--paced";
+    }
+    if (s->verbose) {
+      argv[n++] = "--debug";
+    }
+  } else {
+    argv[n++] = "--endpoint";
+    argv[n++] = (char *)s->endpoint;
+    argv[n++] = "--ca";
+    argv[n++] = (char *)s->ca;
+    argv[n++] = "--mode";
+    argv[n++] = (char *)mode;
+    argv[n++] = "--n";
+    argv[n++] = nbuf;
+    argv[n++] = "--prefix";
+    argv[n++] = BENCH_DJS_PREFIX;
+    argv[n++] = "--guild-base";
+    argv[n++] = guild;
+    argv[n++] = "--user";
+    argv[n++] = BENCH_DJS_USER;
+    if (s->ogg != NULL) {
+      argv[n++] = "--ogg";
+      argv[n++] = (char *)s->ogg;
+    }
+    if (s->departures != NULL) {
+      argv[n++] = "--departures";
+      argv[n++] = (char *)s->departures;
+    }
   }
   argv[n] = NULL;
   snprintf(node_path, sizeof(node_path), "NODE_PATH=%s/node_modules", peers);
@@ -167,6 +239,14 @@ int bench_djs_start(bench_djs *d, uv_loop_t *loop,
   po.env = env;
   po.exit_cb = on_exit_cb;
   stdio[0].flags = UV_IGNORE;
+  if (gwjoin && s->paced) {
+    uv_pipe_init(loop, &d->in, 0);
+    d->in.data = d;
+    d->have_in = 1;
+    d->open++;
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *)&d->in;
+  }
   stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[1].data.stream = (uv_stream_t *)&d->out;
   stdio[2].flags = UV_INHERIT_FD;
@@ -239,7 +319,23 @@ int bench_djs_ok(const bench_djs *d) {
          !d->timed_out && d->errors == 0 && d->done;
 }
 
+int bench_djs_command(bench_djs *d, const char *line) {
+  char buf[64];
+  uv_buf_t b;
+  int n = snprintf(buf, sizeof(buf), "%s\n", line);
+  if (!d->have_in || d->exited || n < 0 || (size_t)n >= sizeof(buf)) {
+    return -1;
+  }
+  /* A short line always fits in an empty pipe: the script reads each one
+   * before the next is written. */
+  b = uv_buf_init(buf, (unsigned)n);
+  return uv_try_write((uv_stream_t *)&d->in, &b, 1) == n ? 0 : -1;
+}
+
 void bench_djs_close(bench_djs *d) {
+  if (d->have_in) {
+    uv_close((uv_handle_t *)&d->in, on_closed);
+  }
   uv_close((uv_handle_t *)&d->out, on_closed);
   uv_close((uv_handle_t *)&d->watchdog, on_closed);
   uv_close((uv_handle_t *)&d->proc, on_closed);
@@ -248,4 +344,7 @@ void bench_djs_close(bench_djs *d) {
 void bench_djs_free(bench_djs *d) {
   bench_samples_free(&d->ready_ms);
   bench_samples_free(&d->join_ms);
+  bench_samples_free(&d->cpu_ms);
+  free(d->step_rows);
+  d->step_rows = NULL;
 }

@@ -25,6 +25,11 @@
  *   bench_pacing [connections=1] [seconds=10] [aes|xchacha] [timerfd|uv]
  *                [djs]
  *
+ * The pacer's lanes can be set with the environment variables
+ * DVOICE_BENCH_LANES and DVOICE_BENCH_LANE_CAPACITY (default: the
+ * library's, 20 and 32; DVOICE_BENCH_LANES=1 puts every connection on one
+ * grid, as before lanes existed).
+ *
  * djs: afterwards, in the same run, @discordjs/voice (bench_djs, Node from
  * $DVOICE_NPM_PEERS) plays the same length with the same number of
  * connections against a second simulator, measured the same way on the
@@ -55,7 +60,7 @@
 #include "uv/dv_uv_conn.h"
 
 #define NFRAMES 50
-#define GUILD_BASE 111111111111ull
+#define GUILD_BASE 111111000000ull
 
 /* A counting allocator for dvoice's own allocations (sender thread only). */
 typedef struct counting {
@@ -751,6 +756,12 @@ int main(int argc, char **argv) {
   uv_loop_init(&b->loop);
   dvoice_pacer_settings_default(&ps);
   ps.env.mem = &b->mem.mem;
+  if (getenv("DVOICE_BENCH_LANES") != NULL) {
+    ps.lanes = (unsigned)atoi(getenv("DVOICE_BENCH_LANES"));
+  }
+  if (getenv("DVOICE_BENCH_LANE_CAPACITY") != NULL) {
+    ps.lane_capacity = (size_t)atoi(getenv("DVOICE_BENCH_LANE_CAPACITY"));
+  }
   ps.timer = strcmp(timer, "uv") == 0 ? DVOICE_PACER_TIMER_UV
                                       : DVOICE_PACER_TIMER_TIMERFD;
   if (dvoice_pacer_new(&b->pacer, &b->loop, &ps) != 0) {

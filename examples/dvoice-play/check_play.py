@@ -62,12 +62,20 @@ def check_verdict(rc, out, err, what, frames_min, want_rc=0):
         fail(f"{what}: dominant frequency {hz} Hz, expected 440", out, err)
     if packets < frames_min:
         fail(f"{what}: only {packets} packets", out, err)
-    for step in ["op 4 Voice State Update sent",
-                 "VOICE_STATE_UPDATE received",
-                 "VOICE_SERVER_UPDATE received", "voice WebSocket open", "Ready", "IP discovery done",
-                 "Session Description", "first packet sent"]:
-        if step not in out:
-            fail(f"{what}: timeline lacks {step!r}", out, err)
+    steps = ["join requested", "main gateway READY",
+             "op 4 Voice State Update sent",
+             "VOICE_STATE_UPDATE + VOICE_SERVER_UPDATE received",
+             "voice WebSocket open", "Ready", "IP discovery done",
+             "Session Description", "first packet sent"]
+    at = -1
+    for step in steps:
+        i = out.find("] " + step, at + 1)
+        if i < 0:
+            fail(f"{what}: timeline lacks {step!r} (in this order)", out, err)
+        at = i
+    # The bot's id comes from READY (no user id is configured).
+    if not re.search(r"main gateway READY: bot user id [1-9]\d*$", out, re.M):
+        fail(f"{what}: READY does not name the bot", out, err)
     print(f"ok: {what}: {packets} packets, {hz} Hz")
 
 

@@ -2,10 +2,12 @@
  * dvoice-play: plays an Ogg Opus file, a WAV file or raw PCM into a Discord
  * voice channel, or into the embedded simulator (--sim).
  *
- * It is also the library's worked example: one loop, one pull source that
- * hands the pacer a frame exactly when it is due, a refill that reads input
- * outside the pacer's tick, a live progress line from the statistics, and
- * a clean leave on Ctrl-C. Run it with --help for the options.
+ * It is also the library's worked example, on the public API only: a
+ * dvoice_client with its built-in main gateway (the bot token; the bot's
+ * user id comes from READY), one join, one pull source that hands the
+ * pacer a frame exactly when it is due, a refill that reads input outside
+ * the pacer's tick, a live progress line from the statistics, and a clean
+ * leave on Ctrl-C. Run it with --help for the options.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,7 +30,6 @@
 #ifdef DVOICE_PLAY_SIM
 #include <dvoice/sim.h>
 #endif
-#include "play_gw.h"
 
 /* Exit codes (documented in --help and the README). */
 #define EXIT_OK 0
@@ -63,9 +64,11 @@ typedef struct options {
 /* Milestones of the join, in the order they happen. */
 enum {
   MS_START = 0,
+  MS_JOIN,
+  MS_GW_OPEN,
+  MS_GW_READY,
   MS_OP4,
-  MS_STATE_EVENT,
-  MS_SERVER_EVENT,
+  MS_VOICE_EVENTS,
   MS_WS_OPEN,
   MS_READY,
   MS_IPDISC,
@@ -77,9 +80,11 @@ enum {
 
 static const char *const ms_names[MS_COUNT] = {
     "start",
+    "join requested",
+    "main gateway WebSocket open",
+    "main gateway READY",
     "op 4 Voice State Update sent",
-    "VOICE_STATE_UPDATE received",
-    "VOICE_SERVER_UPDATE received",
+    "VOICE_STATE_UPDATE + VOICE_SERVER_UPDATE received",
     "voice WebSocket open",
     "Ready",
     "IP discovery done",
@@ -90,15 +95,15 @@ static const char *const ms_names[MS_COUNT] = {
 
 struct app;
 
-/* One bot in the channel: its main gateway, its client and connection. */
+/* One bot in the channel: its client (with the built-in main gateway) and
+ * its connection. */
 typedef struct member {
   struct app *a;
   int listener;
-  uint64_t user_id;
-  play_gw *gw;
+  uint64_t user_id; /* from READY */
   dvoice_client *cl;
   dvoice_conn *conn;
-  int started, ready, closing, done;
+  int started, gw_ready, ready, closing, done;
 } member;
 
 typedef struct app {
@@ -212,9 +217,9 @@ static void on_log(void *ud, dvoice_log_level level, const char *line,
   /* The main gateway's WebSocket opens first; the voice one after both
    * voice dispatches arrived. */
   if (strstr(line, ": WebSocket open") != NULL &&
-      strncmp(line, "uv: ", 4) == 0 && a->ms_at[MS_SERVER_EVENT] != 0 &&
-      a->ms_at[MS_STATE_EVENT] != 0) {
-    milestone(a, MS_WS_OPEN, NULL);
+      strncmp(line, "uv: ", 4) == 0) {
+    milestone(a, a->ms_at[MS_VOICE_EVENTS] != 0 ? MS_WS_OPEN : MS_GW_OPEN,
+              NULL);
   } else if ((p = strstr(line, "voice: ready, ")) != NULL) {
     milestone(a, MS_READY, p + strlen("voice: ready, "));
   } else if ((p = strstr(line, "conn: ip discovery done")) != NULL) {
@@ -652,24 +657,13 @@ static void check_all_closed(app *a) {
   close_handles(a);
 }
 
-static void member_gw_closed(play_gw *g, void *ud) {
-  member *m = ud;
-  (void)g;
-  m->gw = NULL;
-  m->done = 1;
-  check_all_closed(m->a);
-}
-
+/* The client's close also ends its main gateway session (close 1000). */
 static void member_client_closed(dvoice_client *cl, void *ud) {
   member *m = ud;
   (void)cl;
   m->cl = NULL;
-  if (m->gw != NULL) {
-    play_gw_close(m->gw);
-  } else {
-    m->done = 1;
-    check_all_closed(m->a);
-  }
+  m->done = 1;
+  check_all_closed(m->a);
 }
 
 static void member_conn_closed(member *m) {
@@ -693,7 +687,7 @@ static void listen_conn_closed(dvoice_conn *c, void *ud) {
 }
 
 /* Leaves the channel (op 4 with a null channel) and closes the connection,
- * then the client, then the gateway, each after the previous one. */
+ * then the client and its gateway, each after the previous one. */
 static void member_close(member *m) {
   void (*cb)(dvoice_conn *, void *) =
       m->listener ? listen_conn_closed : play_conn_closed;
@@ -857,10 +851,78 @@ static void on_state(dvoice_conn *c, const dvoice_conn_event *ev, void *ud) {
   }
 }
 
+/* What a main gateway close code means to someone running the tool. */
+static const char *gateway_close_hint(int code) {
+  switch (code) {
+    case 4004:
+      return ": authentication failed (check DISCORD_TOKEN)";
+    case 4010:
+    case 4011:
+      return ": sharding required or invalid";
+    case 4012:
+      return ": invalid API version";
+    case 4013:
+    case 4014:
+      return ": intents refused (GUILD_VOICE_STATES is needed)";
+    default:
+      return "";
+  }
+}
+
+/* The client's main gateway: READY names the bot, and op 4 of a join
+ * made before it goes out right then. */
+static void on_gateway(dvoice_client *cl, const dvoice_gateway_event *ev,
+                       void *ud) {
+  member *m = ud;
+  app *a = m->a;
+  char detail[64];
+  (void)cl;
+  if (a->opt.verbose) {
+    note(a, "%smain gateway %s (close code %d)",
+         m->listener ? "listener: " : "", dvoice_gateway_state_name(ev->state),
+         ev->close_code);
+  }
+  switch (ev->state) {
+    case DVOICE_GATEWAY_READY:
+      m->gw_ready = 1;
+      m->user_id = ev->user_id;
+      if (!m->listener) {
+        snprintf(detail, sizeof(detail), "bot user id %" PRIu64, ev->user_id);
+        milestone(a, MS_GW_READY, detail);
+        if (m->conn != NULL) {
+          milestone(a, MS_OP4, a->ms_note[MS_JOIN]);
+        }
+      }
+      break;
+    case DVOICE_GATEWAY_RESUMING:
+      if (!a->opt.quiet && !a->opt.verbose) {
+        note(a, "%smain gateway reconnecting to resume (close code %d)",
+             m->listener ? "listener: " : "", ev->close_code);
+      }
+      break;
+    case DVOICE_GATEWAY_DISCONNECTED:
+      if (a->leaving || m->closing) {
+        break;
+      }
+      note(a, "%smain gateway gave up (close code %d%s)",
+           m->listener ? "listener: " : "", ev->close_code,
+           gateway_close_hint(ev->close_code));
+      if (a->exit_code == EXIT_OK) {
+        a->exit_code = a->was_ready ? EXIT_DISCONNECTED : EXIT_JOIN;
+      }
+      a->leaving = 1;
+      close_all(a);
+      break;
+    case DVOICE_GATEWAY_CONNECTING:
+      break;
+  }
+}
+
 static void on_join(dvoice_client *cl, dvoice_conn *c,
                     const dvoice_join_event *ev, void *ud) {
   member *m = ud;
   app *a = m->a;
+  char detail[96];
   (void)cl;
   (void)c;
   if (a->opt.verbose) {
@@ -868,58 +930,35 @@ static void on_join(dvoice_client *cl, dvoice_conn *c,
          dvoice_join_state_name(ev->old_state),
          dvoice_join_state_name(ev->state));
   }
+  if (!m->listener) {
+    switch (ev->state) {
+      case DVOICE_JOIN_SIGNALLING:
+        snprintf(detail, sizeof(detail), "guild %" PRIu64 " channel %" PRIu64,
+                 ev->guild_id, ev->channel_id);
+        milestone(a, MS_JOIN, detail);
+        if (m->gw_ready) {
+          milestone(a, MS_OP4, detail);
+        }
+        break;
+      case DVOICE_JOIN_CONNECTED:
+        milestone(a, MS_VOICE_EVENTS, NULL);
+        break;
+      default:
+        break;
+    }
+  }
   if (ev->state == DVOICE_JOIN_ENDED && !a->leaving && !m->closing) {
-    note(a, "%sjoin ended: %s", m->listener ? "listener: " : "",
-         dvoice_join_reason_name(ev->reason));
+    note(a, "%sjoin ended: %s%s", m->listener ? "listener: " : "",
+         dvoice_join_reason_name(ev->reason),
+         ev->reason == DVOICE_JOIN_REASON_TIMEOUT && !m->gw_ready
+             ? " (the main gateway never became READY: unreachable?)"
+             : "");
     if (a->exit_code == EXIT_OK) {
       a->exit_code = a->was_ready ? EXIT_DISCONNECTED : EXIT_JOIN;
     }
     a->leaving = 1;
     close_all(a);
   }
-}
-
-static int adapter_send(dvoice_client *cl, uint64_t guild_id,
-                        uint64_t channel_id, int self_mute, int self_deaf,
-                        void *ud) {
-  member *m = ud;
-  (void)cl;
-  if (m->gw == NULL) {
-    return DVOICE_ERR_INVALID_STATE;
-  }
-  if (!m->listener && channel_id != 0) {
-    milestone(m->a, MS_OP4, NULL);
-  }
-  return play_gw_send_voice_state(m->gw, guild_id, channel_id, self_mute,
-                                  self_deaf);
-}
-
-static const dvoice_gateway_adapter adapter = {adapter_send};
-
-static void gw_voice(play_gw *g, int which, uint64_t user_id, void *ud) {
-  member *m = ud;
-  (void)g;
-  if (m->listener) {
-    return;
-  }
-  if (which == 1 && user_id == m->user_id) {
-    milestone(m->a, MS_STATE_EVENT, NULL);
-  } else if (which == 2) {
-    milestone(m->a, MS_SERVER_EVENT, NULL);
-  }
-}
-
-static void gw_dead(play_gw *g, const char *why, int code, void *ud) {
-  member *m = ud;
-  app *a = m->a;
-  (void)g;
-  note(a, "%smain gateway gave up: %s (close code %d)",
-       m->listener ? "listener: " : "", why, code);
-  if (a->exit_code == EXIT_OK) {
-    a->exit_code = a->was_ready ? EXIT_DISCONNECTED : EXIT_JOIN;
-  }
-  a->leaving = 1;
-  close_all(a);
 }
 
 #ifdef DVOICE_PLAY_SIM
@@ -956,41 +995,46 @@ static void listener_opus(dvoice_conn *c, const dvoice_opus_packet *pkt,
 }
 #endif
 
-static void gw_ready(play_gw *g, uint64_t user_id, void *ud) {
-  member *m = ud;
-  app *a = m->a;
+/*
+ * Starts a member: a client with the built-in main gateway (the bot's user
+ * id is learnt from READY, so only the token is needed) and, at once, its
+ * join: the client sends op 4 as soon as the gateway is READY.
+ */
+static int member_start(app *a, member *m, const char *token) {
   dvoice_client_settings s;
-  dvoice_client_callbacks ccb = {on_join};
+  dvoice_client_callbacks ccb;
   dvoice_conn_settings cs;
   dvoice_conn_callbacks cb;
   int rv;
-  if (m->cl != NULL) {
-    return; /* a resumed or re-identified session: the join goes on */
-  }
-  m->user_id = user_id;
+  m->a = a;
   dvoice_conn_settings_default(&cs);
   cs.tls.ca_file = a->ca_file;
   cs.opus_bitrate = a->opt.bitrate;
   dvoice_client_settings_default(&s);
   if (!m->listener) {
+    /* Debug lines feed the timeline; on_log prints what the options ask. */
     s.env.log = on_log;
     s.env.log_user_data = a;
     s.env.log_level = DVOICE_LOG_DEBUG;
     cs.env = s.env;
   }
-  s.user_id = user_id;
-  s.adapter = &adapter;
-  s.adapter_user_data = m;
+  s.token = token;
+  s.gateway_url = a->gw_url; /* NULL: Discord's */
   s.conn = &cs;
+  memset(&ccb, 0, sizeof(ccb));
+  ccb.on_join = on_join;
+  ccb.on_gateway = on_gateway;
   rv = dvoice_client_new(&m->cl, a->loop, &s, &ccb, m);
   if (rv != 0) {
-    note(a, "cannot create the client: %s", dvoice_strerror(rv));
     m->cl = NULL;
-    a->exit_code = EXIT_JOIN;
-    close_all(a);
-    return;
+    if (rv == DVOICE_ERR_INVALID_ARGUMENT) {
+      note(a, "%s: check --gateway and DISCORD_TOKEN", dvoice_strerror(rv));
+      return EXIT_USAGE;
+    }
+    note(a, "cannot start the client: %s", dvoice_strerror(rv));
+    return EXIT_INTERNAL;
   }
-  play_gw_set_client(g, m->cl);
+  m->started = 1;
   memset(&cb, 0, sizeof(cb));
   if (m->listener) {
 #ifdef DVOICE_PLAY_SIM
@@ -1006,34 +1050,11 @@ static void gw_ready(play_gw *g, uint64_t user_id, void *ud) {
   if (rv != 0) {
     note(a, "cannot join: %s", dvoice_strerror(rv));
     m->conn = NULL;
-    a->exit_code = EXIT_JOIN;
-    close_all(a);
-    return;
+    return EXIT_JOIN;
   }
   if (!m->listener) {
     a->conn = m->conn;
   }
-}
-
-static int member_start(app *a, member *m, const char *token) {
-  play_gw_callbacks cb = {gw_ready, gw_voice, gw_dead, member_gw_closed};
-  dvoice_env env;
-  int rv;
-  m->a = a;
-  dvoice_env_default(&env);
-  if (!m->listener) {
-    env.log = on_log;
-    env.log_user_data = a;
-    env.log_level = DVOICE_LOG_INFO;
-  }
-  rv = play_gw_start(&m->gw, a->loop, &env, a->gw_url, token, a->ca_file, &cb,
-                     m);
-  if (rv != 0) {
-    note(a, "cannot connect to the gateway: %s", dvoice_strerror(rv));
-    m->gw = NULL;
-    return EXIT_JOIN;
-  }
-  m->started = 1;
   return 0;
 }
 
@@ -1102,7 +1123,9 @@ static const char usage_text[] =
     "  --guild ID    the guild (server) id\n"
     "  --channel ID  the voice channel id\n"
     "                The bot token is read from the environment variable\n"
-    "                DISCORD_TOKEN (never printed).\n"
+    "                DISCORD_TOKEN (never printed; a \"Bot \" prefix is\n"
+    "                accepted). The bot connects to the main gateway with\n"
+    "                it and learns its own user id from READY.\n"
     "  --gateway URL main gateway URL (default wss://gateway.discord.gg)\n"
     "  --ca-file PEM trusted CA certificates for wss:// (default: the\n"
     "                system bundle)\n"
@@ -1133,7 +1156,8 @@ static const char usage_text[] =
     "  1    internal error (out of memory, libuv failure)\n"
     "  2    bad arguments\n"
     "  3    unreadable or unsupported input\n"
-    "  4    join failure (never reached READY)\n"
+    "  4    join failure (the main gateway or the voice connection never\n"
+    "       became READY: bad token, unreachable, no voice server)\n"
     "  5    disconnected after joining\n"
     "  6    --sim: the simulator's verdict failed\n"
     "  130  interrupted by Ctrl-C (left properly)\n";
@@ -1356,6 +1380,9 @@ int main(int argc, char **argv) {
 #endif
   } else {
     a.token = getenv("DISCORD_TOKEN");
+    if (a.token != NULL && strncmp(a.token, "Bot ", 4) == 0) {
+      a.token += 4; /* the library adds the prefix itself */
+    }
     if (a.token == NULL || *a.token == '\0') {
       note(&a, "DISCORD_TOKEN is not set");
       rv = EXIT_USAGE;

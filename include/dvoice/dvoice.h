@@ -287,7 +287,19 @@ typedef struct dvoice_pacer_settings {
   /* A send later than its deadline by more than this counts as a late
    * tick. Default 5 ms. */
   dvoice_tstamp late_tolerance;
+  /* Lanes: the pacer spreads connections over up to |lanes| grids of 20 ms,
+   * each at its own phase, so that one wake-up sends at most about
+   * |lane_capacity| packets and the last packet of a wake-up does not leave
+   * late behind hundreds of others. A connection keeps its lane (and so an
+   * exact 20 ms grid) while it sends; a new lane starts in the widest gap
+   * between the running ones. More lanes: smoother departures, more
+   * wake-ups. |lanes| 1 puts every connection on one grid. Defaults 20 and
+   * 32; 0 means the default; |lanes| at most DVOICE_PACER_MAX_LANES. */
+  unsigned lanes;
+  size_t lane_capacity;
 } dvoice_pacer_settings;
+
+#define DVOICE_PACER_MAX_LANES 64
 
 /* Fills |s| with the defaults above (env from dvoice_env_default()). */
 DVOICE_EXTERN void dvoice_pacer_settings_default(dvoice_pacer_settings *s);
@@ -298,7 +310,8 @@ DVOICE_EXTERN void dvoice_pacer_settings_default(dvoice_pacer_settings *s);
  * the loop alive while no connection sends. Never runs a callback.
  * Returns 0 and sets |*out|, or:
  *   DVOICE_ERR_INVALID_ARGUMENT  NULL out or loop; spin over 2 ms; an
- *                                unknown timer value
+ *                                unknown timer value; lanes over
+ *                                DVOICE_PACER_MAX_LANES
  *   DVOICE_ERR_UNSUPPORTED       TIMERFD asked for where there is none
  *   DVOICE_ERR_NOMEM             an allocation failed
  *   DVOICE_ERR_INTERNAL          a libuv handle, the timerfd or libsodium
@@ -326,11 +339,15 @@ typedef struct dvoice_pacer_stats {
   uint64_t ticks;        /* grid points served */
   uint64_t late_ticks;   /* ticks later than late_tolerance */
   uint64_t missed_slots; /* grid points skipped after a stall */
-  uint64_t restarts;     /* grids started after being idle */
+  uint64_t restarts;     /* lane grids started after being idle */
+  uint64_t reanchored;   /* new grids started later than planned because
+                            their first slot came late (nothing was sent
+                            on them yet, so nothing is counted late) */
   uint64_t wakeups;      /* timer wake-ups (ticks plus early ones) */
   /* Wake-up lateness against the deadline, ns. */
   uint64_t lateness_p50, lateness_p99, lateness_p999, lateness_max;
   size_t connections;    /* connections attached now */
+  size_t lanes;          /* lanes with a connection sending now */
 } dvoice_pacer_stats;
 
 /* Fills |out|. Returns 0 or DVOICE_ERR_INVALID_ARGUMENT (NULL). */
@@ -740,9 +757,12 @@ DVOICE_EXTERN int dvoice_conn_close(dvoice_conn *c,
  * then drives the dvoice_conn it handed out through moves, region changes,
  * new sessions, kicks and leaves.
  *
- * The main gateway is reached through an ADAPTER the application provides:
- * a function that sends op 4, and entry points through which the
- * application feeds the two voice dispatches (raw JSON or typed fields).
+ * The main gateway is either the client's BUILT-IN one (settings.token:
+ * it identifies, keeps the session and consumes the voice dispatches; the
+ * bot's user id may be left for READY to tell), or reached through an
+ * ADAPTER the application provides: a function that sends op 4, and entry
+ * points through which the application feeds the two voice dispatches (raw
+ * JSON or typed fields); the bot's user id is then required.
  *
  * Reentrancy: no dvoice_client_* function runs an application callback
  * synchronously (the adapter's send_voice_state included: it runs from the
@@ -842,7 +862,8 @@ typedef struct dvoice_gateway_event {
   dvoice_gateway_state state;
   /* The close code that caused the change (0 if none), e.g. 4004. */
   int close_code;
-  /* The bot's user id from READY (0 before the first READY). */
+  /* The bot's user id from READY (0 before the first READY); the id the
+   * client uses when settings.user_id was 0. */
   uint64_t user_id;
 } dvoice_gateway_event;
 
@@ -870,7 +891,13 @@ typedef struct dvoice_client_settings {
   /* Environment (allocator, log, clock, random); copied; the hooks'
    * user_data pointers are borrowed for the client's lifetime. */
   dvoice_env env;
-  /* The bot's user id (required): only its voice states are acted on. */
+  /* The bot's user id: only its voice states are acted on, and voice
+   * connections identify with it. Required with an adapter. With the
+   * built-in gateway it may be 0: the client then takes it from READY's
+   * user.id (joins made before READY wait for it, as their op 4 does). If
+   * it is set and READY names another user, the configured id is kept (a
+   * warning is logged): voice states are matched against it, so joins
+   * will time out; set it to 0 to follow the token. */
   uint64_t user_id;
   /* The adapter (copied) and its user_data (borrowed). NULL: the client
    * runs its built-in main gateway (token required). */
@@ -908,12 +935,16 @@ DVOICE_EXTERN void dvoice_client_settings_default(dvoice_client_settings *s);
  * |callbacks| are copied (callbacks may be NULL); |user_data| goes to
  * every client callback. With the built-in gateway (adapter NULL) the
  * client starts connecting at once (asynchronously; on_gateway reports
- * progress); joins made before READY send their op 4 once READY. Returns 0 and sets |*out| (then call dvoice_client_close()
- * exactly once), or (nothing to close):
- *   DVOICE_ERR_INVALID_ARGUMENT  NULL out, loop or settings; user_id 0;
- *                                neither an adapter nor a token; an adapter
- *                                without send_voice_state; a bad token or
- *                                gateway_url (built-in gateway)
+ * progress); joins made before READY send their op 4 once READY, and
+ * with settings.user_id 0 they learn the bot's id from READY.
+ * Returns 0 and sets |*out| (then call dvoice_client_close() exactly
+ * once), or (nothing to close):
+ *   DVOICE_ERR_INVALID_ARGUMENT  NULL out, loop or settings; user_id 0
+ *                                with an adapter; neither an adapter nor
+ *                                a token; an adapter without
+ *                                send_voice_state; a negative
+ *                                max_sessions; a bad token or gateway_url
+ *                                (built-in gateway)
  *   DVOICE_ERR_INVALID_STATE     settings.pacer belongs to another loop
  *   DVOICE_ERR_NOMEM             an allocation failed
  *   DVOICE_ERR_INTERNAL          a libuv handle failed to initialise

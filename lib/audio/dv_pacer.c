@@ -8,7 +8,9 @@
 
 struct dv_pacer_conn {
   dv_pacer *p;
-  dv_pacer_conn *prev, *next;
+  dv_pacer_conn *prev, *next;   /* every connection of the pacer */
+  int lane;                     /* index into p->lanes; -1: not scheduled */
+  dv_pacer_conn *lprev, *lnext; /* the members of that lane */
   void *ud;
   dv_pacer_conn_settings s;
   dv_pacer_state state;
@@ -32,21 +34,36 @@ struct dv_pacer_conn {
   dv_pacer_stats st;
 };
 
+static int conn_busy(const dv_pacer_conn *c);
+
+/* A lane: one grid of deadlines and the connections sending on it. */
+typedef struct dv_pacer_lane {
+  dv_pacer_conn *head, *tail;
+  size_t members;
+  dvoice_tstamp next; /* next deadline; NONE when the lane is idle */
+  int restart;        /* the lane's next tick starts its grid */
+  int fresh;          /* no packet has left on this grid yet */
+} dv_pacer_lane;
+
 struct dv_pacer {
   dvoice_env env;
   dv_pacer_settings s;
   dv_pacer_callbacks cb;
   dv_pacer_conn *head, *tail;
   size_t nconns;
-  dvoice_tstamp next; /* next deadline; NONE when idle */
-  int restart;        /* the next tick starts a new grid */
+  dv_pacer_lane *lanes; /* s.lanes of them */
+  int cur_lane;         /* the lane ticking now; -1 outside a tick */
+  dvoice_tstamp cur_slot;
   int in_tick;
+  int removals; /* connections removed during the tick, to free after it */
   dv_pacer_tick_stats ts;
 };
 
 void dv_pacer_settings_default(dv_pacer_settings *s) {
   s->interval = 20 * DVOICE_MS;
   s->late_tolerance = 5 * DVOICE_MS;
+  s->lanes = DV_PACER_DEFAULT_LANES;
+  s->lane_capacity = DV_PACER_DEFAULT_LANE_CAPACITY;
 }
 
 void dv_pacer_conn_settings_default(dv_pacer_conn_settings *s,
@@ -70,7 +87,9 @@ int dv_pacer_new(const dvoice_env *env, const dv_pacer_settings *s,
   dv_pacer *p;
   *out = NULL;
   if (dv_env_check(env) < 0 || cb == NULL || cb->prepare == NULL ||
-      cb->send == NULL || (s != NULL && s->interval == 0)) {
+      cb->send == NULL ||
+      (s != NULL && (s->interval == 0 || s->lanes == 0 ||
+                     s->lanes > DV_PACER_MAX_LANES || s->lane_capacity == 0))) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   p = dv_calloc(env->mem, 1, sizeof(*p));
@@ -83,8 +102,17 @@ int dv_pacer_new(const dvoice_env *env, const dv_pacer_settings *s,
   } else {
     dv_pacer_settings_default(&p->s);
   }
+  p->lanes = dv_calloc(env->mem, p->s.lanes, sizeof(*p->lanes));
+  if (p->lanes == NULL) {
+    dv_free(env->mem, p);
+    return DVOICE_ERR_NOMEM;
+  }
+  for (unsigned i = 0; i < p->s.lanes; i++) {
+    p->lanes[i].next = DVOICE_TSTAMP_NONE;
+  }
   p->cb = *cb;
-  p->next = DVOICE_TSTAMP_NONE;
+  p->cur_lane = -1;
+  p->cur_slot = DVOICE_TSTAMP_NONE;
   *out = p;
   return 0;
 }
@@ -96,7 +124,48 @@ static void conn_free(dv_pacer *p, dv_pacer_conn *c) {
   dv_free(p->env.mem, c);
 }
 
+/* Takes |c| out of its lane (it is no longer scheduled). */
+static void lane_leave(dv_pacer *p, dv_pacer_conn *c) {
+  dv_pacer_lane *l;
+  if (c->lane < 0) {
+    return;
+  }
+  l = &p->lanes[c->lane];
+  if (c->lprev != NULL) {
+    c->lprev->lnext = c->lnext;
+  } else {
+    l->head = c->lnext;
+  }
+  if (c->lnext != NULL) {
+    c->lnext->lprev = c->lprev;
+  } else {
+    l->tail = c->lprev;
+  }
+  c->lprev = c->lnext = NULL;
+  l->members--;
+  if (l->members == 0 && c->lane != p->cur_lane) {
+    l->next = DVOICE_TSTAMP_NONE; /* the tick of the lane running now ends */
+    l->restart = 0;               /* with the same check */
+  }
+  c->lane = -1;
+}
+
+static void lane_join(dv_pacer *p, dv_pacer_conn *c, int i) {
+  dv_pacer_lane *l = &p->lanes[i];
+  c->lane = i;
+  c->lnext = NULL;
+  c->lprev = l->tail;
+  if (l->tail != NULL) {
+    l->tail->lnext = c;
+  } else {
+    l->head = c;
+  }
+  l->tail = c;
+  l->members++;
+}
+
 static void unlink_conn(dv_pacer *p, dv_pacer_conn *c) {
+  lane_leave(p, c);
   if (c->prev != NULL) {
     c->prev->next = c->next;
   } else {
@@ -118,11 +187,39 @@ void dv_pacer_free(dv_pacer *p) {
     n = c->next;
     conn_free(p, c);
   }
+  dv_free(p->env.mem, p->lanes);
   dv_free(p->env.mem, p);
 }
 
+static dvoice_tstamp lane_expiry(const dv_pacer_lane *l) {
+  return l->restart ? 0 : l->next;
+}
+
 dvoice_tstamp dv_pacer_get_expiry(const dv_pacer *p) {
-  return p->restart ? 0 : p->next;
+  dvoice_tstamp t = DVOICE_TSTAMP_NONE;
+  for (unsigned i = 0; i < p->s.lanes; i++) {
+    dvoice_tstamp e = lane_expiry(&p->lanes[i]);
+    if (e < t) {
+      t = e;
+    }
+  }
+  return t;
+}
+
+dvoice_tstamp dv_pacer_current_slot(const dv_pacer *p) {
+  return p->cur_slot;
+}
+
+size_t dv_pacer_lane_count(const dv_pacer *p) {
+  size_t n = 0;
+  for (unsigned i = 0; i < p->s.lanes; i++) {
+    n += p->lanes[i].members > 0;
+  }
+  return n;
+}
+
+int dv_pacer_conn_lane(const dv_pacer_conn *c) {
+  return c->lane;
 }
 
 const dv_pacer_tick_stats *dv_pacer_get_tick_stats(const dv_pacer *p) {
@@ -133,11 +230,45 @@ size_t dv_pacer_conn_count(const dv_pacer *p) {
   return p->nconns;
 }
 
-/* A connection became active: an idle pacer starts a new grid. */
-static void wake(dv_pacer *p) {
-  if (p->next == DVOICE_TSTAMP_NONE && !p->in_tick) {
-    p->restart = 1;
-    p->next = 0;
+/*
+ * Chooses the lane for a connection that starts sending: the fullest lane
+ * below lane_capacity (few wake-ups), else an empty lane (a new grid, at
+ * the phase farthest from the others: see lane_start), else the emptiest.
+ */
+static int choose_lane(const dv_pacer *p) {
+  int best = -1, empty = -1, least = 0;
+  for (unsigned i = 0; i < p->s.lanes; i++) {
+    const dv_pacer_lane *l = &p->lanes[i];
+    if (l->members == 0) {
+      if (empty < 0) {
+        empty = (int)i;
+      }
+    } else if (l->members < p->s.lane_capacity &&
+               (best < 0 || l->members > p->lanes[best].members)) {
+      best = (int)i;
+    }
+    if (l->members < p->lanes[least].members) {
+      least = (int)i;
+    }
+  }
+  return best >= 0 ? best : empty >= 0 ? empty : least;
+}
+
+/* |c| has something to send: it gets a lane if it has none, and an idle
+ * lane starts a new grid at its next tick. */
+static void wake(dv_pacer_conn *c) {
+  dv_pacer *p = c->p;
+  dv_pacer_lane *l;
+  if (c->removed || c->held) {
+    return;
+  }
+  if (c->lane < 0) {
+    lane_join(p, c, choose_lane(p));
+  }
+  l = &p->lanes[c->lane];
+  if (l->next == DVOICE_TSTAMP_NONE && c->lane != p->cur_lane) {
+    l->restart = 1;
+    l->next = 0;
   }
 }
 
@@ -166,6 +297,7 @@ int dv_pacer_conn_add(dv_pacer *p, const dv_pacer_conn_settings *s,
     return DVOICE_ERR_NOMEM;
   }
   c->p = p;
+  c->lane = -1;
   c->ud = conn_ud;
   c->s = *s;
   c->state = DV_PACER_IDLE;
@@ -207,6 +339,7 @@ void dv_pacer_conn_remove(dv_pacer_conn *c) {
   p->nconns--;
   if (p->in_tick) {
     /* The tick's loops may hold |c| or its neighbours: free at the end. */
+    p->removals++;
     return;
   }
   unlink_conn(p, c);
@@ -235,7 +368,7 @@ int dv_pacer_conn_push(dv_pacer_conn *c, const uint8_t *frame, size_t len) {
   if (c->count > c->s.drain_threshold) {
     c->want_drain = 1;
   }
-  wake(c->p);
+  wake(c);
   return 0;
 }
 
@@ -255,7 +388,7 @@ int dv_pacer_conn_play(dv_pacer_conn *c) {
   if (c->state == DV_PACER_IDLE) {
     c->state = DV_PACER_QUIET;
   }
-  wake(c->p);
+  wake(c);
   return 0;
 }
 
@@ -288,8 +421,8 @@ void dv_pacer_conn_hold(dv_pacer_conn *c, int hold) {
     return;
   }
   c->held = hold != 0;
-  if (!c->held) {
-    wake(c->p);
+  if (!c->held && conn_busy(c)) {
+    wake(c);
   }
 }
 
@@ -503,41 +636,90 @@ static int conn_busy(const dv_pacer_conn *c) {
           (c->s.style == DV_PACER_PUSH && c->count > 0));
 }
 
-int dv_pacer_on_tick(dv_pacer *p, dvoice_tstamp now) {
+/*
+ * Where a lane's grid starts: with no other lane running, one interval
+ * after |now| (the first tick only prepares). Otherwise in the middle of
+ * the widest gap between the running lanes' phases, so that lanes spread
+ * over the interval and each wake-up sends few packets; the first
+ * deadline is at least half an interval away so that the prepared packets
+ * are ready in time.
+ */
+static dvoice_tstamp lane_start(const dv_pacer *p, const dv_pacer_lane *self,
+                                dvoice_tstamp now) {
+  const dvoice_tstamp iv = p->s.interval;
+  dvoice_tstamp ph[DV_PACER_MAX_LANES], gap = 0, target = 0, t;
+  size_t n = 0;
+  for (unsigned i = 0; i < p->s.lanes; i++) {
+    const dv_pacer_lane *l = &p->lanes[i];
+    if (l != self && !l->restart && l->next != DVOICE_TSTAMP_NONE) {
+      dvoice_tstamp v = l->next % iv, tmp;
+      size_t k = n++;
+      ph[k] = v;
+      while (k > 0 && ph[k - 1] > ph[k]) { /* insertion sort */
+        tmp = ph[k - 1];
+        ph[k - 1] = ph[k];
+        ph[k] = tmp;
+        k--;
+      }
+    }
+  }
+  if (n == 0) {
+    return now + iv;
+  }
+  for (size_t k = 0; k < n; k++) {
+    dvoice_tstamp a = ph[k], b = k + 1 < n ? ph[k + 1] : ph[0] + iv;
+    if (b - a > gap) {
+      gap = b - a;
+      target = (a + (b - a) / 2) % iv;
+    }
+  }
+  t = now + iv / 2;
+  return t + (target + iv - t % iv) % iv;
+}
+
+/* Runs the slot of lane |li| that is due at or before |now|. */
+static void lane_tick(dv_pacer *p, int li, dvoice_tstamp now) {
+  dv_pacer_lane *l = &p->lanes[li];
   dvoice_tstamp slot, lateness = 0;
   uint64_t missed = 0;
-  int late = 0, busy = 0;
+  int late = 0;
   dv_pacer_conn *c, *n;
 
-  if (p->in_tick) {
-    return DVOICE_ERR_INVALID_STATE;
-  }
-  if (p->next == DVOICE_TSTAMP_NONE) {
-    return 0;
-  }
-  if (p->restart) {
-    /* A new grid starts now; nothing was prepared while idle. */
-    p->restart = 0;
+  if (l->restart) {
+    /* A new grid starts; anything prepared before a hold goes out now. */
+    l->restart = 0;
+    l->fresh = 1;
     p->ts.restarts++;
     slot = now;
+    l->next = lane_start(p, l, now);
+  } else if (l->fresh && now - l->next > p->s.late_tolerance) {
+    /* The first slot of a new grid came late (the loop was busy, e.g.
+     * starting many streams at once). No packet has left on this grid, so
+     * no receiver has seen it: the grid starts here instead, with nothing
+     * missed and no lateness. */
+    l->fresh = 0;
+    p->ts.ticks++;
+    p->ts.reanchored++;
+    dv_hist_record(&p->ts.lateness, 0);
+    slot = now;
+    l->next = slot + p->s.interval;
   } else {
-    if (now < p->next) {
-      p->ts.early++;
-      return 0;
-    }
-    lateness = now - p->next;
+    l->fresh = 0;
+    lateness = now - l->next;
     missed = lateness / p->s.interval;
-    slot = p->next + missed * p->s.interval;
+    slot = l->next + missed * p->s.interval;
     late = lateness > p->s.late_tolerance;
     p->ts.ticks++;
     p->ts.late_ticks += (uint64_t)late;
     p->ts.missed_slots += missed;
     dv_hist_record(&p->ts.lateness, lateness);
+    l->next = slot + p->s.interval;
   }
-  p->in_tick = 1;
+  p->cur_lane = li;
+  p->cur_slot = slot;
 
   /* Send phase: what was prepared for this slot goes out first. */
-  for (c = p->head; c != NULL; c = c->next) {
+  for (c = l->head; c != NULL; c = c->lnext) {
     if (c->removed || !c->due_slot || c->held) {
       continue;
     }
@@ -558,26 +740,67 @@ int dv_pacer_on_tick(dv_pacer *p, dvoice_tstamp now) {
     }
   }
 
-  /* Prepare phase, for the next grid point. */
-  p->next = slot + p->s.interval;
-  for (c = p->head; c != NULL; c = c->next) {
+  /* Prepare phase, for the lane's next grid point. Connections that
+   * joined this lane from a callback above are prepared too. */
+  for (c = l->head; c != NULL; c = c->lnext) {
     if (!c->removed && !c->held) {
-      prepare_one(p, c, p->next);
+      prepare_one(p, c, l->next);
     }
   }
 
-  p->in_tick = 0;
-  for (c = p->head; c != NULL; c = n) {
-    n = c->next;
-    if (c->removed) {
-      unlink_conn(p, c);
-      conn_free(p, c);
-    } else if (conn_busy(c)) {
-      busy = 1;
+  /* Connections with nothing more to do leave the lane. */
+  for (c = l->head; c != NULL; c = n) {
+    n = c->lnext;
+    if (!c->removed && !conn_busy(c)) {
+      lane_leave(p, c);
     }
   }
-  if (!busy) {
-    p->next = DVOICE_TSTAMP_NONE;
+  p->cur_lane = -1;
+  p->cur_slot = DVOICE_TSTAMP_NONE;
+  if (l->members == 0) {
+    l->next = DVOICE_TSTAMP_NONE;
+  }
+}
+
+int dv_pacer_on_tick(dv_pacer *p, dvoice_tstamp now) {
+  dv_pacer_conn *c, *n;
+  int ran = 0;
+
+  if (p->in_tick) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  p->in_tick = 1;
+  /* Every lane due by |now|, earliest first; each runs at most once, as
+   * its next deadline is then after |now|. */
+  for (;;) {
+    int li = -1;
+    dvoice_tstamp best = DVOICE_TSTAMP_NONE;
+    for (unsigned i = 0; i < p->s.lanes; i++) {
+      dvoice_tstamp e = lane_expiry(&p->lanes[i]);
+      if (e != DVOICE_TSTAMP_NONE && e <= now && (li < 0 || e < best)) {
+        li = (int)i;
+        best = e;
+      }
+    }
+    if (li < 0) {
+      break;
+    }
+    lane_tick(p, li, now);
+    ran = 1;
+  }
+  p->in_tick = 0;
+  if (!ran && dv_pacer_get_expiry(p) != DVOICE_TSTAMP_NONE) {
+    p->ts.early++;
+  }
+  if (p->removals > 0) {
+    p->removals = 0;
+    for (c = p->head; c != NULL; c = n) {
+      n = c->next;
+      if (c->removed) {
+        unlink_conn(p, c);
+        conn_free(p, c);
+      }
+    }
   }
   return 0;
 }

@@ -10,6 +10,23 @@
  * (missed slots, deficit), and each connection still sends at most one
  * packet per tick: never a burst.
  *
+ * Lanes: connections are spread over up to |lanes| grids of the same
+ * interval, each at its own phase, so that one wake-up sends at most about
+ * lane_capacity packets instead of every connection's packet at once (the
+ * last packet of a 1000-packet burst would leave milliseconds late, and
+ * the burst itself is unkind to the network). A connection gets a lane
+ * when it starts sending (the fullest lane below lane_capacity, else an
+ * unused lane, else the emptiest) and keeps it until it has nothing left
+ * to send (idle or held); its packets stay on that lane's grid. A new
+ * lane's grid starts in the middle of the widest gap between the phases
+ * of the lanes running, at least half an interval ahead. Each connection
+ * sees an exact 20 ms grid; only the phase between connections differs,
+ * which no receiver can observe (every stream has its own SSRC and jitter
+ * buffer). With lanes = 1 every connection shares one grid. A grid whose
+ * first slot comes more than late_tolerance late (the loop was busy, e.g.
+ * starting hundreds of streams at once) starts at that tick instead: no
+ * packet has left on it, so no receiver can tell (tick stats: reanchored).
+ *
  * Each tick: first the send phase (every connection sends the packet it
  * prepared for this slot: callbacks.send), then the prepare phase (every
  * active connection gets its next frame from its push queue, its pull
@@ -48,9 +65,18 @@
 typedef struct dv_pacer dv_pacer;
 typedef struct dv_pacer_conn dv_pacer_conn;
 
+#define DV_PACER_MAX_LANES 64
+#define DV_PACER_DEFAULT_LANES 20
+#define DV_PACER_DEFAULT_LANE_CAPACITY 32
+
 typedef struct dv_pacer_settings {
   dvoice_tstamp interval;       /* default 20 ms */
   dvoice_tstamp late_tolerance; /* default 5 ms */
+  /* Lanes (1..DV_PACER_MAX_LANES, default DV_PACER_DEFAULT_LANES) and
+   * connections per lane before another lane opens (default
+   * DV_PACER_DEFAULT_LANE_CAPACITY). 1 lane: every connection on one grid. */
+  unsigned lanes;
+  size_t lane_capacity;
 } dv_pacer_settings;
 
 /* Fills |s| with the defaults given beside each field. */
@@ -158,7 +184,8 @@ typedef struct dv_pacer_tick_stats {
   uint64_t early; /* on_tick calls before the deadline (no-ops) */
   uint64_t late_ticks;
   uint64_t missed_slots;
-  uint64_t restarts; /* grids started after idle */
+  uint64_t restarts;   /* grids started after idle */
+  uint64_t reanchored; /* new grids whose first slot came late: moved */
   dv_hist lateness;
 } dv_pacer_tick_stats;
 
@@ -176,8 +203,15 @@ void dv_pacer_free(dv_pacer *p);
 /* Next deadline: 0 when a new grid must start now, DVOICE_TSTAMP_NONE when
  * idle. */
 dvoice_tstamp dv_pacer_get_expiry(const dv_pacer *p);
-/* Runs the tick due at or before |now|; a call before the deadline does
- * nothing. Returns 0, or DVOICE_ERR_INVALID_STATE when called from inside
+/* During a send or prepare callback: the grid point of the lane being
+ * served (its deadline); departures are measured against it. NONE outside
+ * a tick. */
+dvoice_tstamp dv_pacer_current_slot(const dv_pacer *p);
+/* Lanes with at least one connection; the lane of |c| (-1: none now). */
+size_t dv_pacer_lane_count(const dv_pacer *p);
+int dv_pacer_conn_lane(const dv_pacer_conn *c);
+/* Runs every lane's tick due at or before |now|; a call before the deadline
+ * does nothing. Returns 0, or DVOICE_ERR_INVALID_STATE when called from inside
  * one of its own callbacks. */
 int dv_pacer_on_tick(dv_pacer *p, dvoice_tstamp now);
 

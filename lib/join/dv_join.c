@@ -59,7 +59,7 @@ int dv_join_init(dv_join *j, const dv_join_config *cfg, const dvoice_env *env) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   memset(j, 0, sizeof(*j));
-  if (cfg == NULL || env == NULL || cfg->guild_id == 0 || cfg->user_id == 0) {
+  if (cfg == NULL || env == NULL || cfg->guild_id == 0) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   j->env = *env;
@@ -93,6 +93,17 @@ void dv_join_free(dv_join *j) {
     dv_wipe(&j->cur, sizeof(j->cur));
     dv_wipe(j->used_token, sizeof(j->used_token));
   }
+}
+
+int dv_join_set_user_id(dv_join *j, uint64_t user_id) {
+  if (j == NULL || user_id == 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (j->cfg.user_id != 0 && j->cfg.user_id != user_id) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  j->cfg.user_id = user_id;
+  return 0;
 }
 
 /* ---- helpers --------------------------------------------------------------
@@ -154,12 +165,21 @@ static void clear_pending(dv_join *j) {
   dv_wipe(&j->pend, sizeof(j->pend));
 }
 
+/* Deadline arithmetic saturates below DVOICE_TSTAMP_NONE: a huge tunable
+ * (an application's "never") must not wrap into an immediate deadline. */
+static dvoice_tstamp ts_add(dvoice_tstamp a, dvoice_tstamp b) {
+  if (a >= DVOICE_TSTAMP_NONE - 1 || b >= DVOICE_TSTAMP_NONE - 1 - a) {
+    return DVOICE_TSTAMP_NONE - 1;
+  }
+  return a + b;
+}
+
 /* Sends op 4 for the current channel: a new attempt. */
 static void ask(dv_join *j, dvoice_tstamp ts) {
   clear_pending(j);
   j->attempt++;
   push_op4(j, j->channel_id);
-  set_state(j, DV_JOIN_SIGNALLING, ts + j->cfg.join_timeout);
+  set_state(j, DV_JOIN_SIGNALLING, ts_add(ts, j->cfg.join_timeout));
 }
 
 static int text_ok(const char *s, size_t max) {
@@ -242,8 +262,9 @@ int dv_join_on_voice_state(dv_join *j, uint64_t user_id, int has_channel,
   if (j->state == DV_JOIN_ENDED) {
     return DVOICE_ERR_INVALID_STATE;
   }
-  if (user_id != j->cfg.user_id) {
-    return 0; /* someone else's state: not ours to act on */
+  if (j->cfg.user_id == 0 || user_id != j->cfg.user_id) {
+    /* Someone else's state, or ours not known yet: not ours to act on. */
+    return 0;
   }
   if (has_channel &&
       (channel_id == 0 || !text_ok(session_id, DV_JOIN_SESSION_MAX))) {
@@ -294,7 +315,7 @@ int dv_join_on_voice_state(dv_join *j, uint64_t user_id, int has_channel,
         j->attempt++;
         copy(j->pend.session_id, session_id, sizeof(j->pend.session_id));
         j->pend.have_state = 1;
-        set_state(j, DV_JOIN_SIGNALLING, ts + j->cfg.join_timeout);
+        set_state(j, DV_JOIN_SIGNALLING, ts_add(ts, j->cfg.join_timeout));
         return 0;
       }
       /* Same channel: keep the newest session id for the next session;
@@ -352,7 +373,7 @@ int dv_join_on_voice_server(dv_join *j, const char *token, const char *endpoint,
       if (endpoint == NULL) {
         if (j->state == DV_JOIN_CONNECTED) {
           push(j, DV_JOIN_ACT_SUSPEND);
-          set_state(j, DV_JOIN_WAIT_SERVER, ts + j->cfg.endpoint_wait);
+          set_state(j, DV_JOIN_WAIT_SERVER, ts_add(ts, j->cfg.endpoint_wait));
         }
         return 0;
       }
@@ -399,24 +420,27 @@ int dv_join_on_conn_state(dv_join *j, dvoice_conn_state s, dvoice_tstamp ts) {
       delay = 0;
       if (j->sessions > 0) {
         int shift = j->sessions - 1 < 20 ? j->sessions - 1 : 20;
-        delay = j->cfg.backoff_base << shift;
-        if (delay > j->cfg.backoff_max) {
+        /* Doubling saturates at backoff_max instead of shifting bits out
+         * (a wrapped delay could come out as 0: no backoff at all). */
+        if (j->cfg.backoff_base > (j->cfg.backoff_max >> shift)) {
           delay = j->cfg.backoff_max;
+        } else {
+          delay = j->cfg.backoff_base << shift;
         }
       }
       j->sessions++;
       if (delay == 0) {
         ask(j, ts);
       } else {
-        set_state(j, DV_JOIN_BACKOFF, ts + delay);
+        set_state(j, DV_JOIN_BACKOFF, ts_add(ts, delay));
       }
       return 0;
     case DVOICE_CONN_WAIT_SERVER:
       if (j->state == DV_JOIN_CONNECTED) {
-        set_state(j, DV_JOIN_WAIT_SERVER, ts + j->cfg.server_wait);
+        set_state(j, DV_JOIN_WAIT_SERVER, ts_add(ts, j->cfg.server_wait));
       } else if (j->state == DV_JOIN_WAIT_SERVER &&
-                 j->deadline > ts + j->cfg.server_wait) {
-        j->deadline = ts + j->cfg.server_wait;
+                 j->deadline > ts_add(ts, j->cfg.server_wait)) {
+        j->deadline = ts_add(ts, j->cfg.server_wait);
       }
       return 0;
     case DVOICE_CONN_DISCONNECTED:

@@ -100,7 +100,9 @@ typedef struct dv_join_action {
 
 typedef struct dv_join_config {
   uint64_t guild_id;
-  uint64_t user_id; /* the bot: other users' states are not ours */
+  /* The bot: other users' states are not ours. 0: not known yet (every
+   * state update is ignored until dv_join_set_user_id). */
+  uint64_t user_id;
   /* Tunables; 0 means the default shown. */
   dvoice_tstamp join_timeout;  /* 10 s for both events */
   dvoice_tstamp server_wait;   /* 5 s after 4014/4022 */
@@ -142,12 +144,20 @@ void dv_join_config_default(dv_join_config *cfg);
 
 /*
  * Initialises |j| (IDLE). |cfg| and |env| are copied. Errors:
- * DVOICE_ERR_INVALID_ARGUMENT (NULL, zero guild or user id).
+ * DVOICE_ERR_INVALID_ARGUMENT (NULL, zero guild id).
  */
 int dv_join_init(dv_join *j, const dv_join_config *cfg, const dvoice_env *env);
 
 /* Wipes the credentials. Safe after a failed init. */
 void dv_join_free(dv_join *j);
+
+/*
+ * Sets the bot's user id once it is known (READY), for a join initialised
+ * with user_id 0; callable in every state. Errors:
+ * DVOICE_ERR_INVALID_ARGUMENT (NULL, zero), DVOICE_ERR_INVALID_STATE
+ * (another id is already set).
+ */
+int dv_join_set_user_id(dv_join *j, uint64_t user_id);
 
 /*
  * Asks to join (or move to) |channel_id| (nonzero): clears both event

@@ -18,6 +18,7 @@
 #include <dvoice/dvoice.h>
 
 #include "join/dv_join.h"
+#include "join/dv_join_json.h"
 #include "json/dv_json.h"
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
@@ -26,6 +27,7 @@
 #include "uv/dv_uv_env.h"
 #include "uv/dv_uv_gateway.h"
 #include "uv/dv_uv_pacer.h"
+#include "uv/dv_uv_timeline.h"
 
 typedef struct entry {
   dvoice_client *cl;
@@ -35,6 +37,7 @@ typedef struct entry {
   dvoice_conn *conn;     /* NULL once the application closed it */
   dvoice_join_state pub; /* last state reported; 0 before the first */
   int ended;
+  int leaving; /* the application closed it: its op 4 leave is echoed */
 } entry;
 
 typedef enum qtype { Q_OP4 = 1, Q_JOIN, Q_GW } qtype;
@@ -44,6 +47,7 @@ typedef struct qitem {
   uint64_t entry_id;
   uint64_t guild_id, channel_id;
   int self_mute, self_deaf;
+  int expect_echo; /* an application's leave: see echo_expect() */
   dvoice_join_event ev;
   dvoice_gateway_event gev;
 } qitem;
@@ -51,7 +55,9 @@ typedef struct qitem {
 struct dvoice_client {
   uv_loop_t *loop;
   dvoice_env env;
-  dvoice_client_settings s; /* pointers cleared */
+  /* Pointers cleared. s.user_id is the bot's id: configured, or with the
+   * built-in gateway learnt from the first READY (0 until then). */
+  dvoice_client_settings s;
   dvoice_conn_settings tmpl;
   char *ca_file;
   dvoice_gateway_adapter adapter;
@@ -64,12 +70,15 @@ struct dvoice_client {
   void *user_data;
   entry **ents;
   size_t nents, cap;
+  struct echo *echoes; /* per guild; see echo_expect() */
+  size_t nechoes, echo_cap;
   dv_ring q; /* of qitem */
   uint64_t next_id;
   uv_timer_t timer;
   int in_flush;
   int closing;
   void (*close_cb)(dvoice_client *cl, void *user_data);
+  dv_uv_timeline *tl; /* test-only (dv_uv_timeline.h); NULL: none */
 };
 
 static void schedule(dvoice_client *cl);
@@ -77,6 +86,93 @@ static void on_timer_closed(uv_handle_t *h);
 
 static dvoice_tstamp now_of(const dvoice_client *cl) {
   return cl->env.now(cl->env.now_user_data);
+}
+
+/* ---- echoes of leaves -------------------------------------------------------
+ *
+ * The main gateway answers op 4 messages in order, and answers a leave with
+ * a VOICE_STATE_UPDATE whose channel is null for the bot. Until that echo
+ * arrives, every voice dispatch of the guild answers an op 4 sent before
+ * the leave: none belongs to a join made after it (join, leave, join again
+ * before the answers arrived would pair the first join's token with the
+ * second's state, then read the echo as a kick). Such dispatches are
+ * dropped. The echo may never come (the bot was not in the channel, or the
+ * gateway session was lost), so the count is forgotten after a join
+ * timeout.
+ */
+
+typedef struct echo {
+  uint64_t guild_id;
+  int leaves;             /* leaves sent whose echo has not arrived */
+  dvoice_tstamp deadline; /* forgotten then */
+} echo;
+
+static echo *echo_find(dvoice_client *cl, uint64_t guild_id) {
+  size_t i;
+  for (i = 0; i < cl->nechoes; i++) {
+    if (cl->echoes[i].guild_id == guild_id) {
+      return &cl->echoes[i];
+    }
+  }
+  return NULL;
+}
+
+/* A leave of |guild_id| goes out now. */
+static void echo_expect(dvoice_client *cl, uint64_t guild_id) {
+  echo *x = echo_find(cl, guild_id);
+  dvoice_tstamp wait =
+      cl->s.join_timeout != 0 ? cl->s.join_timeout : 10000 * DVOICE_MS;
+  if (x == NULL) {
+    if (cl->nechoes == cl->echo_cap) {
+      size_t cap = cl->echo_cap == 0 ? 4 : cl->echo_cap * 2;
+      echo *n = dv_realloc(cl->env.mem, cl->echoes, cap * sizeof(*n));
+      if (n == NULL) {
+        /* Without the count a stale dispatch may reach a later join. */
+        DV_WARN(&cl->env, "client: leave echo not tracked (out of memory)");
+        return;
+      }
+      cl->echoes = n;
+      cl->echo_cap = cap;
+    }
+    x = &cl->echoes[cl->nechoes++];
+    x->guild_id = guild_id;
+    x->leaves = 0;
+  }
+  x->leaves++;
+  x->deadline = now_of(cl) + wait;
+}
+
+/* The leave could not be sent: no echo will come. */
+static void echo_unexpect(dvoice_client *cl, uint64_t guild_id) {
+  echo *x = echo_find(cl, guild_id);
+  if (x != NULL && x->leaves > 0) {
+    x->leaves--;
+  }
+}
+
+/* Nonzero if a dispatch of |guild_id| answers an op 4 sent before a leave
+ * still waiting for its echo; |is_echo| (a null channel for the bot) also
+ * consumes the oldest such leave. */
+static int echo_absorb(dvoice_client *cl, uint64_t guild_id, int is_echo) {
+  echo *x = echo_find(cl, guild_id);
+  if (x == NULL || x->leaves == 0) {
+    return 0;
+  }
+  if (now_of(cl) >= x->deadline) {
+    x->leaves = 0;
+    return 0;
+  }
+  if (is_echo) {
+    x->leaves--;
+    DV_DEBUG(&cl->env, "client: guild %llu: echo of a leave",
+             (unsigned long long)guild_id);
+  } else {
+    DV_DEBUG(&cl->env,
+             "client: guild %llu: answer to an op 4 before a leave "
+             "ignored",
+             (unsigned long long)guild_id);
+  }
+  return 1;
 }
 
 const char *dvoice_join_state_name(dvoice_join_state s) {
@@ -218,6 +314,7 @@ static void drain(dvoice_client *cl, entry *e) {
       case DV_JOIN_ACT_SEND_OP4:
         it = qpush(cl, Q_OP4, e);
         if (it != NULL) {
+          it->expect_echo = e->leaving && a.u.op4.channel_id == 0;
           it->channel_id = a.u.op4.channel_id;
           it->self_mute = a.u.op4.self_mute;
           it->self_deaf = a.u.op4.self_deaf;
@@ -330,6 +427,7 @@ static void hook_closing(dvoice_conn *c, void *ud) {
   (void)c;
   e->conn = NULL;
   if (!e->ended) {
+    e->leaving = 1;
     (void)dv_join_leave(&e->join, now_of(cl));
     drain(cl, e);
   }
@@ -386,6 +484,10 @@ static void deliver(dvoice_client *cl) {
     int rv;
     switch (it.type) {
       case Q_OP4:
+        /* Counted first: an adapter may feed the echo from inside. */
+        if (it.expect_echo) {
+          echo_expect(cl, it.guild_id);
+        }
         if (cl->gw != NULL) {
           rv = dv_uv_gw_update_voice_state(cl->gw, it.guild_id, it.channel_id,
                                            it.self_mute, it.self_deaf);
@@ -394,9 +496,16 @@ static void deliver(dvoice_client *cl) {
                                             it.self_mute, it.self_deaf,
                                             cl->adapter_ud);
         }
+        if (rv >= 0 && it.channel_id != 0 && cl->tl != NULL &&
+            cl->tl->at[DV_UV_STEP_OP4] == 0) {
+          cl->tl->at[DV_UV_STEP_OP4] = now_of(cl);
+        }
         if (rv < 0) {
           DV_WARN(&cl->env, "client: adapter refused op 4 for guild %llu",
                   (unsigned long long)it.guild_id);
+          if (it.expect_echo) {
+            echo_unexpect(cl, it.guild_id);
+          }
           e = find_id(cl, it.entry_id);
           if (e != NULL && it.channel_id != 0) {
             end_entry(cl, e, DVOICE_JOIN_REASON_ADAPTER_FAILED);
@@ -457,6 +566,25 @@ static void push_gw_state(dvoice_client *cl, dvoice_gateway_state st,
   schedule(cl);
 }
 
+/* The bot's user id, from READY, when none was configured: joins made
+ * before READY (their voice states can only come after it) get it now. */
+static void learn_user_id(dvoice_client *cl, uint64_t user_id) {
+  size_t i;
+  if (user_id == 0) {
+    return; /* the machine does not hand out a READY without one */
+  }
+  cl->s.user_id = user_id;
+  cl->tmpl.user_id = user_id;
+  for (i = 0; i < cl->nents; i++) {
+    entry *e = cl->ents[i];
+    (void)dv_join_set_user_id(&e->join, user_id);
+    if (e->conn != NULL) {
+      /* Not started yet: no voice state could be matched before. */
+      (void)dv_uv_conn_set_user_id(e->conn, user_id);
+    }
+  }
+}
+
 /* The machine's events feed the join layer exactly as the adapter entry
  * points do; state changes reach the application from the queue. */
 static void gw_event(dv_uv_gw *g, const dv_gw_event *ev, void *ud) {
@@ -466,7 +594,10 @@ static void gw_event(dv_uv_gw *g, const dv_gw_event *ev, void *ud) {
     case DV_GW_EV_READY:
       cl->gw_had_session = 1;
       cl->gw_user_id = ev->u.ready.user_id;
-      if (cl->gw_user_id != cl->s.user_id) {
+      if (cl->s.user_id == 0) {
+        learn_user_id(cl, cl->gw_user_id);
+      } else if (cl->gw_user_id != cl->s.user_id) {
+        /* The configured id stays: voice states are matched against it. */
         DV_WARN(&cl->env, "client: READY for user %llu, configured %llu",
                 (unsigned long long)cl->gw_user_id,
                 (unsigned long long)cl->s.user_id);
@@ -566,7 +697,9 @@ int dvoice_client_new(dvoice_client **out, struct uv_loop_s *loop,
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   *out = NULL;
-  if (loop == NULL || settings == NULL || settings->user_id == 0 ||
+  /* With the built-in gateway user_id may be 0: READY tells it. */
+  if (loop == NULL || settings == NULL ||
+      (settings->adapter != NULL && settings->user_id == 0) ||
       (settings->adapter == NULL && settings->token == NULL) ||
       (settings->adapter != NULL &&
        settings->adapter->send_voice_state == NULL) ||
@@ -751,6 +884,9 @@ int dvoice_client_voice_state(dvoice_client *cl, uint64_t guild_id,
   if (cl->closing) {
     return DVOICE_ERR_INVALID_STATE;
   }
+  if (user_id == cl->s.user_id && echo_absorb(cl, guild_id, channel_id == 0)) {
+    return 0;
+  }
   e = find_live(cl, guild_id);
   if (e == NULL) {
     return 0;
@@ -772,6 +908,9 @@ int dvoice_client_voice_server(dvoice_client *cl, uint64_t guild_id,
   if (cl->closing) {
     return DVOICE_ERR_INVALID_STATE;
   }
+  if (echo_absorb(cl, guild_id, 0)) {
+    return 0;
+  }
   e = find_live(cl, guild_id);
   if (e == NULL) {
     return 0;
@@ -781,30 +920,10 @@ int dvoice_client_voice_server(dvoice_client *cl, uint64_t guild_id,
   return rv == DVOICE_ERR_INVALID_STATE ? 0 : rv;
 }
 
-/* Reads an optional snowflake: 0 for null or absent. */
-static int get_opt_snowflake(const json_t *d, const char *key, uint64_t *out) {
-  const json_t *v = json_object_get(d, key);
-  *out = 0;
-  if (v == NULL || json_is_null(v)) {
-    return 0;
-  }
-  return dv_json_snowflake_value(v, out) == 0 ? 0 : DVOICE_ERR_MALFORMED;
-}
-
-static json_t *load_object(const char *json, size_t len) {
-  json_t *d = json_loadb(json, len, 0, NULL);
-  if (d != NULL && !json_is_object(d)) {
-    json_decref(d);
-    return NULL;
-  }
-  return d;
-}
-
 int dvoice_client_voice_state_json(dvoice_client *cl, const char *json,
                                    size_t len) {
-  json_t *d;
-  uint64_t guild = 0, user = 0, channel = 0;
-  const json_t *sid;
+  dv_join_voice_state vs;
+  const char *field;
   int rv;
   if (cl == NULL || json == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -812,29 +931,23 @@ int dvoice_client_voice_state_json(dvoice_client *cl, const char *json,
   if (cl->closing) {
     return DVOICE_ERR_INVALID_STATE;
   }
-  d = load_object(json, len);
-  if (d == NULL) {
+  rv = dv_join_parse_voice_state(json, len, &vs, &field);
+  if (rv != 0) {
+    DV_DEBUG(&cl->env, "client: VOICE_STATE_UPDATE refused (%s%s%s)",
+             dvoice_strerror(rv), field != NULL ? ", " : "",
+             field != NULL ? field : "");
     return DVOICE_ERR_MALFORMED;
   }
-  sid = json_object_get(d, "session_id");
-  if (dv_json_get_snowflake(d, "guild_id", &guild) != 0 ||
-      dv_json_get_snowflake(d, "user_id", &user) != 0 ||
-      get_opt_snowflake(d, "channel_id", &channel) != 0 ||
-      (sid != NULL && !json_is_string(sid)) || (channel != 0 && sid == NULL)) {
-    json_decref(d);
-    return DVOICE_ERR_MALFORMED;
-  }
-  rv = dvoice_client_voice_state(cl, guild, user, channel,
-                                 sid != NULL ? json_string_value(sid) : NULL);
-  json_decref(d);
+  rv = dvoice_client_voice_state(cl, vs.guild_id, vs.user_id,
+                                 vs.has_channel ? vs.channel_id : 0,
+                                 vs.has_session ? vs.session_id : NULL);
   return rv == DVOICE_ERR_INVALID_ARGUMENT ? DVOICE_ERR_MALFORMED : rv;
 }
 
 int dvoice_client_voice_server_json(dvoice_client *cl, const char *json,
                                     size_t len) {
-  json_t *d;
-  uint64_t guild = 0;
-  const json_t *tok, *ep;
+  dv_join_voice_server vs;
+  const char *field;
   int rv;
   if (cl == NULL || json == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -842,22 +955,16 @@ int dvoice_client_voice_server_json(dvoice_client *cl, const char *json,
   if (cl->closing) {
     return DVOICE_ERR_INVALID_STATE;
   }
-  d = load_object(json, len);
-  if (d == NULL) {
+  rv = dv_join_parse_voice_server(json, len, &vs, &field);
+  if (rv != 0) {
+    DV_DEBUG(&cl->env, "client: VOICE_SERVER_UPDATE refused (%s%s%s)",
+             dvoice_strerror(rv), field != NULL ? ", " : "",
+             field != NULL ? field : "");
     return DVOICE_ERR_MALFORMED;
   }
-  tok = json_object_get(d, "token");
-  ep = json_object_get(d, "endpoint");
-  if (dv_json_get_snowflake(d, "guild_id", &guild) != 0 || tok == NULL ||
-      !json_is_string(tok) ||
-      (ep != NULL && !json_is_null(ep) && !json_is_string(ep))) {
-    json_decref(d);
-    return DVOICE_ERR_MALFORMED;
-  }
-  rv = dvoice_client_voice_server(
-      cl, guild, json_string_value(tok),
-      ep != NULL && json_is_string(ep) ? json_string_value(ep) : NULL);
-  json_decref(d);
+  rv = dvoice_client_voice_server(cl, vs.guild_id, vs.token,
+                                  vs.has_endpoint ? vs.endpoint : NULL);
+  dv_wipe(&vs, sizeof(vs));
   return rv == DVOICE_ERR_INVALID_ARGUMENT ? DVOICE_ERR_MALFORMED : rv;
 }
 
@@ -873,6 +980,7 @@ static void on_timer_closed(uv_handle_t *h) {
   }
   dv_ring_free(&cl->q, mem);
   dv_free(mem, cl->ents);
+  dv_free(mem, cl->echoes);
   dv_free(mem, cl->ca_file);
   dv_free(mem, cl);
 }
@@ -905,4 +1013,8 @@ int dvoice_client_close(dvoice_client *cl,
   }
   uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
   return 0;
+}
+
+void dv_uv_client_set_timeline(dvoice_client *cl, dv_uv_timeline *tl) {
+  cl->tl = tl;
 }

@@ -38,6 +38,7 @@
 #include "uv/dv_uv_env.h"
 #include "uv/dv_uv_pacer.h"
 #include "uv/dv_uv_stream.h"
+#include "uv/dv_uv_timeline.h"
 #include "voice/dv_voice.h"
 
 #define RX_BUF_SIZE 2048
@@ -182,6 +183,9 @@ struct dvoice_conn {
   dvoice_conn_reason end_reason; /* set by dv_uv_conn_end */
   dv_uv_conn_hooks hooks;
   void *hooks_ud;
+
+  /* Test-only join timeline (dv_uv_timeline.h); NULL: none. */
+  dv_uv_timeline *tl;
 };
 
 static void flush(dvoice_conn *c);
@@ -189,6 +193,32 @@ static void schedule(dvoice_conn *c);
 
 static dvoice_tstamp now_of(const dvoice_conn *c) {
   return dv_uv_env_now(&c->env);
+}
+
+/* Records the first time of |step| when a timeline is set. */
+static void tl_mark(dvoice_conn *c, dv_uv_step step) {
+  if (c->tl != NULL && c->tl->at[step] == 0) {
+    c->tl->at[step] = now_of(c);
+  }
+}
+
+/* The timeline's view of a voice gateway JSON message: its "op" (the
+ * first one; voice messages nest none), or -1. Never used otherwise. */
+static int tl_op(const uint8_t *p, size_t len) {
+  size_t i, j;
+  int op = 0, digits = 0;
+  for (i = 0; i + 4 <= len; i++) {
+    if (memcmp(p + i, "\"op\"", 4) == 0) {
+      for (j = i + 4; j < len && (p[j] == ' ' || p[j] == ':'); j++) {
+      }
+      for (; j < len && p[j] >= '0' && p[j] <= '9' && digits < 3; j++) {
+        op = op * 10 + (p[j] - '0');
+        digits++;
+      }
+      return digits > 0 ? op : -1;
+    }
+  }
+  return -1;
 }
 
 /* ---- names ----------------------------------------------------------------
@@ -579,6 +609,9 @@ static void update_hold(dvoice_conn *c) {
   int hold = c->closing || c->suspended ||
              dv_voice_get_state(&c->voice) != DV_VOICE_READY ||
              !dv_voice_may_send(&c->voice) || !c->have_key || !c->udp_ready;
+  if (!hold) {
+    tl_mark(c, DV_UV_STEP_SENDABLE);
+  }
   if (c->pc == NULL || hold == c->held) {
     return;
   }
@@ -932,6 +965,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         c->rx_other++;
         return;
       }
+      tl_mark(c, DV_UV_STEP_IPDISC);
       dv_ipdisc_retry_done(&c->ipd);
       c->udp_ready = 1;
       dv_keepalive_start(&c->ka, now_of(c), c->s.keepalive_interval);
@@ -997,6 +1031,7 @@ static void on_ws_open(dv_uv_ws *s, void *ud) {
   if (s != c->ws) {
     return;
   }
+  tl_mark(c, DV_UV_STEP_WS_OPEN);
   (void)dv_voice_on_open(&c->voice, now_of(c));
   flush(c);
 }
@@ -1007,6 +1042,21 @@ static void on_ws_message(dv_uv_ws *s, dv_ws_opcode op, const uint8_t *data,
   int rv;
   if (s != c->ws) {
     return;
+  }
+  if (c->tl != NULL && op != DV_WS_BINARY) {
+    switch (tl_op(data, len)) {
+      case 8:
+        tl_mark(c, DV_UV_STEP_HELLO);
+        break;
+      case 2:
+        tl_mark(c, DV_UV_STEP_READY);
+        break;
+      case 4:
+        tl_mark(c, DV_UV_STEP_SESSION);
+        break;
+      default:
+        break;
+    }
   }
   if (op == DV_WS_BINARY) {
     rv = dv_voice_on_binary(&c->voice, data, len, now_of(c));
@@ -1058,7 +1108,7 @@ static int ws_connect(dvoice_conn *c) {
   dv_uv_ws_callbacks cb;
   char url[512];
   const char *ep = c->endpoint;
-  int n;
+  int n, rv;
   ws_drop(c, 1000);
   if (strstr(ep, "://") != NULL) {
     n = snprintf(url, sizeof(url), "%s%s", ep,
@@ -1079,7 +1129,11 @@ static int ws_connect(dvoice_conn *c) {
   cb.on_close = on_ws_close;
   cb.on_error = on_ws_error;
   c->last_ws_err = 0;
-  return dv_uv_ws_connect(&c->ws, c->loop, url, &ws, &cb, c);
+  rv = dv_uv_ws_connect(&c->ws, c->loop, url, &ws, &cb, c);
+  if (rv == 0 && c->tl != NULL) {
+    dv_uv_ws_set_timeline(c->ws, c->tl);
+  }
+  return rv;
 }
 
 /* ---- flush ----------------------------------------------------------------
@@ -1151,6 +1205,13 @@ static void drain_voice(dvoice_conn *c) {
     rv = dv_uv_ws_send(c->ws, binary ? DV_WS_BINARY : DV_WS_TEXT, data, len);
     if (rv != 0) {
       DV_WARN(&c->env, "conn: voice send: %s", dvoice_strerror(rv));
+    } else if (c->tl != NULL && !binary) {
+      int op = tl_op(data, len);
+      if (op == 0) {
+        tl_mark(c, DV_UV_STEP_IDENTIFY);
+      } else if (op == 1) {
+        tl_mark(c, DV_UV_STEP_SELECT);
+      }
     }
   }
 }
@@ -1592,15 +1653,35 @@ int dv_uv_conn_new_deferred(dvoice_conn **out, struct uv_loop_s *loop,
                             const dvoice_conn_callbacks *callbacks,
                             void *user_data) {
   dvoice_conn_settings s;
+  int rv;
   if (settings == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
-  /* Placeholders pass validation; they are replaced before any use. */
+  /* Placeholders pass validation; they are replaced before any use. A
+   * user id not known yet (0) is set by dv_uv_conn_set_user_id. */
   s = *settings;
   s.session_id = "-";
   s.token = "-";
   s.endpoint = "-";
-  return conn_new(out, loop, &s, callbacks, user_data, 1);
+  if (s.user_id == 0) {
+    s.user_id = 1;
+  }
+  rv = conn_new(out, loop, &s, callbacks, user_data, 1);
+  if (rv == 0) {
+    (*out)->s.user_id = settings->user_id;
+  }
+  return rv;
+}
+
+int dv_uv_conn_set_user_id(dvoice_conn *c, uint64_t user_id) {
+  if (c == NULL || user_id == 0) {
+    return DVOICE_ERR_INVALID_ARGUMENT;
+  }
+  if (!c->deferred) {
+    return DVOICE_ERR_INVALID_STATE;
+  }
+  c->s.user_id = user_id;
+  return 0;
 }
 
 void dv_uv_conn_set_hooks(dvoice_conn *c, const dv_uv_conn_hooks *hooks,
@@ -1624,9 +1705,11 @@ int dv_uv_conn_start(dvoice_conn *c, const char *session_id,
     }
     return rv;
   }
-  if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED) {
+  if (c->closing || c->pub_state == DVOICE_CONN_DISCONNECTED ||
+      c->s.user_id == 0) {
     return DVOICE_ERR_INVALID_STATE;
   }
+  tl_mark(c, DV_UV_STEP_EVENTS);
   ep = dv_strdup(c->env.mem, endpoint);
   if (ep == NULL) {
     return DVOICE_ERR_NOMEM;
@@ -1684,4 +1767,11 @@ void dv_uv_conn_suspend(dvoice_conn *c) {
   /* At once: the pacer's next tick must not send any more. */
   update_hold(c);
   schedule(c);
+}
+
+void dv_uv_conn_set_timeline(dvoice_conn *c, dv_uv_timeline *tl) {
+  c->tl = tl;
+  if (c->ws != NULL) {
+    dv_uv_ws_set_timeline(c->ws, tl);
+  }
 }

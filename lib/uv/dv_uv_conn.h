@@ -30,8 +30,9 @@ typedef struct dv_uv_conn_hooks {
   void (*on_closing)(dvoice_conn *c, void *ud);
 } dv_uv_conn_hooks;
 
-/* As dvoice_conn_new, but session_id, token and endpoint are ignored and
- * nothing connects until dv_uv_conn_start. Same errors. */
+/* As dvoice_conn_new, but session_id, token and endpoint are ignored,
+ * user_id may be 0 (not known yet: see dv_uv_conn_set_user_id) and nothing
+ * connects until dv_uv_conn_start. Same errors. */
 int dv_uv_conn_new_deferred(dvoice_conn **out, struct uv_loop_s *loop,
                             const dvoice_conn_settings *settings,
                             const dvoice_conn_callbacks *callbacks,
@@ -41,9 +42,14 @@ int dv_uv_conn_new_deferred(dvoice_conn **out, struct uv_loop_s *loop,
 void dv_uv_conn_set_hooks(dvoice_conn *c, const dv_uv_conn_hooks *hooks,
                           void *user_data);
 
+/* Sets the bot's user id of a deferred connection before it starts.
+ * Errors: INVALID_ARGUMENT (NULL, 0), INVALID_STATE (already started). */
+int dv_uv_conn_set_user_id(dvoice_conn *c, uint64_t user_id);
+
 /* Starts a deferred connection with its first credentials (copied); on a
  * started one this is dvoice_conn_new_session. Errors: INVALID_ARGUMENT,
- * INVALID_STATE (closing, DISCONNECTED), NOMEM, and dv_voice_init's. */
+ * INVALID_STATE (closing, DISCONNECTED, user id still 0), NOMEM, and
+ * dv_voice_init's. */
 int dv_uv_conn_start(dvoice_conn *c, const char *session_id,
                      const char *token, const char *endpoint);
 

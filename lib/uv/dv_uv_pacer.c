@@ -18,6 +18,9 @@
 #include "util/dv_mem.h"
 #include "uv/dv_uv_env.h"
 
+_Static_assert(DVOICE_PACER_MAX_LANES == DV_PACER_MAX_LANES,
+               "the public and the core lane limits agree");
+
 struct dvoice_pacer {
   uv_loop_t *loop;
   dvoice_env env;
@@ -35,7 +38,6 @@ struct dvoice_pacer {
   int closing;  /* handles are closing */
   int in_tick;
   dvoice_tstamp armed; /* deadline the wake-up is armed for; NONE: none */
-  dvoice_tstamp slot;  /* the grid point of the tick running now */
   uint64_t wakeups;
   void (*closed_cb)(dvoice_pacer *p, void *ud);
   void *closed_ud;
@@ -50,6 +52,8 @@ void dvoice_pacer_settings_default(dvoice_pacer_settings *s) {
   s->timer = DVOICE_PACER_TIMER_AUTO;
   s->spin = 0;
   s->late_tolerance = 5 * DVOICE_MS;
+  s->lanes = DV_PACER_DEFAULT_LANES;
+  s->lane_capacity = DV_PACER_DEFAULT_LANE_CAPACITY;
 }
 
 /* ---- the pacer core's callbacks: forwarded to the connection glue -------- */
@@ -170,15 +174,7 @@ static void arm(dvoice_pacer *p) {
 static void maybe_close(dvoice_pacer *p);
 
 static void tick(dvoice_pacer *p) {
-  dvoice_tstamp now = env_now(p), dl = dv_pacer_get_expiry(p->core);
-  const dvoice_tstamp interval = 20 * DVOICE_MS;
-  /* The grid point this tick serves, as the core computes it: departures
-   * are measured against it. */
-  if (dl == 0 || dl == DVOICE_TSTAMP_NONE || now < dl) {
-    p->slot = dl == 0 || dl == DVOICE_TSTAMP_NONE ? now : dl;
-  } else {
-    p->slot = dl + (now - dl) / interval * interval;
-  }
+  dvoice_tstamp now = env_now(p);
   p->wakeups++;
   p->armed = DVOICE_TSTAMP_NONE;
   p->in_tick = 1;
@@ -272,9 +268,10 @@ static int pacer_create(dvoice_pacer **out, uv_loop_t *loop,
   dv_pacer_settings ps;
   int rv, want_tfd;
 
-  if (s->spin > 2 * DVOICE_MS || (s->timer != DVOICE_PACER_TIMER_AUTO &&
-                                  s->timer != DVOICE_PACER_TIMER_TIMERFD &&
-                                  s->timer != DVOICE_PACER_TIMER_UV)) {
+  if (s->spin > 2 * DVOICE_MS || s->lanes > DVOICE_PACER_MAX_LANES ||
+      (s->timer != DVOICE_PACER_TIMER_AUTO &&
+       s->timer != DVOICE_PACER_TIMER_TIMERFD &&
+       s->timer != DVOICE_PACER_TIMER_UV)) {
     return DVOICE_ERR_INVALID_ARGUMENT;
   }
   if (s->timer == DVOICE_PACER_TIMER_TIMERFD && !DV_HAVE_TIMERFD) {
@@ -304,6 +301,12 @@ static int pacer_create(dvoice_pacer **out, uv_loop_t *loop,
   dv_pacer_settings_default(&ps);
   if (s->late_tolerance != 0) {
     ps.late_tolerance = s->late_tolerance;
+  }
+  if (s->lanes != 0) {
+    ps.lanes = s->lanes;
+  }
+  if (s->lane_capacity != 0) {
+    ps.lane_capacity = s->lane_capacity;
   }
   rv = dv_pacer_new(&p->env, &ps, &cb, &p->core);
   if (rv != 0) {
@@ -408,12 +411,14 @@ int dvoice_pacer_get_stats(const dvoice_pacer *p, dvoice_pacer_stats *out) {
   out->late_ticks = ts->late_ticks;
   out->missed_slots = ts->missed_slots;
   out->restarts = ts->restarts;
+  out->reanchored = ts->reanchored;
   out->wakeups = p->wakeups;
   out->lateness_p50 = dv_hist_quantile(&ts->lateness, 500000);
   out->lateness_p99 = dv_hist_quantile(&ts->lateness, 990000);
   out->lateness_p999 = dv_hist_quantile(&ts->lateness, 999000);
   out->lateness_max = ts->lateness.max;
   out->connections = dv_pacer_conn_count(p->core);
+  out->lanes = dv_pacer_lane_count(p->core);
   return 0;
 }
 
@@ -445,7 +450,7 @@ void dv_uv_pacer_kick(dvoice_pacer *p) {
 }
 
 dvoice_tstamp dv_uv_pacer_slot(const dvoice_pacer *p) {
-  return p->slot;
+  return dv_pacer_current_slot(p->core);
 }
 
 void dv_uv_pacer_discard(dvoice_pacer *p) {

@@ -6,6 +6,7 @@
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
 #include "dv_uv_env.h"
+#include "dv_uv_timeline.h"
 #include "dv_uv_url.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -99,6 +100,9 @@ struct dv_uv_ws {
   void (*close_cb)(dv_uv_ws *s, void *user_data);
 
   uint8_t rbuf[READ_BUF_SIZE];
+
+  /* Test-only join timeline (dv_uv_timeline.h); NULL: none. */
+  dv_uv_timeline *tl;
 };
 
 struct dv_uv_ws_server {
@@ -131,6 +135,13 @@ static void server_maybe_free(dv_uv_ws_server *srv);
 
 static dvoice_tstamp now_ns(const dv_uv_ws *s) {
   return dv_uv_env_now(&s->env);
+}
+
+/* Records the first time of |step| when a timeline is set. */
+static void tl_mark(dv_uv_ws *s, dv_uv_step step) {
+  if (s->tl != NULL && s->tl->at[step] == 0) {
+    s->tl->at[step] = now_ns(s);
+  }
 }
 
 /* "host:port" of the peer for log lines. */
@@ -653,6 +664,9 @@ static void feed_bytes(dv_uv_ws *s, const uint8_t *p, size_t n) {
     return; /* after close_notify or a failure nothing more is read */
   }
   rv = dv_tls_feed(&s->tls, p, n);
+  if (s->tl != NULL && dv_tls_is_established(&s->tls)) {
+    tl_mark(s, DV_UV_STEP_TLS);
+  }
   /* Plaintext decrypted before an error is still delivered. */
   if (dv_tls_read(&s->tls, &s->plain) != 0) {
     fail(s, DVOICE_ERR_NOMEM, 0, "TLS read");
@@ -875,6 +889,7 @@ static void on_connected(uv_connect_t *req, int status) {
     settle(s);
     return;
   }
+  tl_mark(s, DV_UV_STEP_TCP);
   uv_freeaddrinfo(s->ai_list);
   s->ai_list = s->ai_next = NULL;
   s->state = ST_HANDSHAKE;
@@ -924,6 +939,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
         to_dead(s);
         break;
       }
+      tl_mark(s, DV_UV_STEP_DNS);
       s->ai_list = s->ai_next = res;
       res = NULL;
       s->state = ST_CONNECTING;
@@ -1462,4 +1478,8 @@ int dv_uv_ws_server_close(dv_uv_ws_server *srv,
   srv->close_cb = close_cb;
   uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
   return 0;
+}
+
+void dv_uv_ws_set_timeline(dv_uv_ws *s, dv_uv_timeline *tl) {
+  s->tl = tl;
 }

@@ -206,8 +206,11 @@ dv_voice_policy dv_voice_policy_for(int code, int dave_enabled) {
 
 /* Deadline arithmetic saturates below DVOICE_TSTAMP_NONE, so a huge
  * timestamp or tunable never wraps around into an immediate deadline. */
+/* Saturates below NONE, also for a huge |b| (an application's "never"). */
 static dvoice_tstamp ts_add(dvoice_tstamp a, dvoice_tstamp b) {
-  return a >= DVOICE_TSTAMP_NONE - 1 - b ? DVOICE_TSTAMP_NONE - 1 : a + b;
+  return b >= DVOICE_TSTAMP_NONE - 1 || a >= DVOICE_TSTAMP_NONE - 1 - b
+             ? DVOICE_TSTAMP_NONE - 1
+             : a + b;
 }
 
 static int ws_open(const dv_voice *v) {

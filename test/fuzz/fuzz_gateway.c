@@ -10,14 +10,19 @@
  *   2 CLOSE    u16 close code     3 OPEN
  *   4 CANNED   u8 index           5 OP 4     u8 guild, u8 channel, u8 flags
  *   6 APP CLOSE                   7 ADVANCE  u8 seconds
- * Invariants checked: the token never reaches the log or an outgoing
- * message other than Identify/Resume; after handle_expiry the next deadline
- * is in the future; events carry sane values; no crash, leak or sanitizer
+ * Invariants checked: the token never reaches the log (unless the peer
+ * sent it back, raw or escaped) or an outgoing message other than
+ * Identify/Resume; after handle_expiry the next deadline
+ * is in the future; events carry sane values (state in range and current,
+ * credentials printable and bounded, READY with a ws resume URL);
+ * dispatch payloads handed on are valid JSON; no crash, leak or sanitizer
  * report.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "gateway/dv_gateway.h"
 #include "util/dv_rw.h"
@@ -48,6 +53,9 @@ static const char *const canned[] = {
 typedef struct fuzz_ctx {
   uint8_t rnd;
   int events;
+  /* The peer sent our token back (in a URL, a session id...): logging
+   * the peer's strings may then show it, which is not a leak. */
+  int peer_echoed_token;
 } fuzz_ctx;
 
 static void rand_cb(void *ud, uint8_t *dest, size_t len) {
@@ -59,13 +67,36 @@ static void rand_cb(void *ud, uint8_t *dest, size_t len) {
 
 static void log_cb(void *ud, dvoice_log_level level, const char *line,
                    size_t len) {
-  (void)ud;
+  const fuzz_ctx *c = ud;
   (void)level;
   (void)len;
-  if (strstr(line, TOKEN) != NULL) {
+  if (!c->peer_echoed_token && strstr(line, TOKEN) != NULL) {
     fprintf(stderr, "token logged: %s\n", line);
     abort();
   }
+}
+
+/* A credential as the gateway promises it: printable ASCII, 1..max. */
+static int printable_ok(const char *s, size_t max) {
+  size_t n;
+  if (s == NULL) {
+    return 0;
+  }
+  n = strnlen(s, max + 1);
+  if (n == 0 || n > max) {
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "fuzz_gateway invariant: %s\n", what);
+  abort();
 }
 
 static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
@@ -75,26 +106,38 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
     case DV_GW_EV_CONNECT:
       if (ev->u.connect.url == NULL ||
           strncmp(ev->u.connect.url, "ws", 2) != 0) {
-        abort();
+        die("connect url");
       }
       break;
     case DV_GW_EV_READY:
-      if (ev->u.ready.session_id == NULL || dv_gw_session_id(gw) == NULL) {
-        abort();
+      if (ev->u.ready.session_id == NULL || dv_gw_session_id(gw) == NULL ||
+          ev->u.ready.resume_gateway_url == NULL ||
+          strncmp(ev->u.ready.resume_gateway_url, "ws", 2) != 0) {
+        die("READY fields");
+      }
+      break;
+    case DV_GW_EV_STATE:
+      if ((int)ev->u.state.state < DV_GW_IDLE ||
+          ev->u.state.state > DV_GW_DISCONNECTED ||
+          ev->u.state.state != dv_gw_get_state(gw)) {
+        die("state event");
       }
       break;
     case DV_GW_EV_VOICE_STATE:
-      if (ev->u.voice_state.session_id == NULL ||
+      /* A zero user or guild id is passed on; the client filters it. */
+      if (!printable_ok(ev->u.voice_state.session_id, 256) ||
           (!ev->u.voice_state.has_channel &&
            ev->u.voice_state.channel_id != 0)) {
-        abort();
+        die("voice state fields");
       }
       /* Queueing from a callback is allowed. */
       (void)dv_gw_update_voice_state(gw, 1, 0, 0, 0, 0);
       break;
     case DV_GW_EV_VOICE_SERVER:
-      if (ev->u.voice_server.token == NULL) {
-        abort();
+      if (!printable_ok(ev->u.voice_server.token, 512) ||
+          (ev->u.voice_server.endpoint != NULL &&
+           !printable_ok(ev->u.voice_server.endpoint, 512))) {
+        die("voice server fields");
       }
       break;
     default:
@@ -104,11 +147,18 @@ static void on_event(dv_gw *gw, const dv_gw_event *ev, void *ud) {
 
 static void on_dispatch(dv_gw *gw, const char *name, const char *d, size_t len,
                         void *ud) {
+  json_t *j;
   (void)gw;
   (void)ud;
   if (name == NULL || d == NULL || strlen(d) != len) {
-    abort();
+    die("dispatch payload");
   }
+  /* The re-serialised payload is JSON again. */
+  j = json_loadb(d, len, JSON_DECODE_ANY, NULL);
+  if (j == NULL) {
+    die("dispatch not JSON");
+  }
+  json_decref(j);
 }
 
 static int contains(const uint8_t *p, size_t n, const char *needle) {
@@ -119,6 +169,26 @@ static int contains(const uint8_t *p, size_t n, const char *needle) {
     }
   }
   return 0;
+}
+
+/* Whether a peer message carries our token, raw or JSON-escaped. */
+static int echoes_token(const uint8_t *p, size_t n) {
+  json_t *j;
+  char *text;
+  int found;
+  if (contains(p, n, TOKEN)) {
+    return 1;
+  }
+  j = json_loadb((const char *)p, n, 0, NULL);
+  if (j == NULL) {
+    return 0;
+  }
+  /* Re-encoded, only '"', '\\' and control characters are escaped. */
+  text = json_dumps(j, JSON_ENCODE_ANY);
+  found = text != NULL && strstr(text, TOKEN) != NULL;
+  free(text);
+  json_decref(j);
+  return found;
 }
 
 static void drain(dv_gw *gw) {
@@ -165,7 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   dv_gw gw;
   dv_gw_config cfg;
   dv_gw_callbacks cb = {on_event, on_dispatch};
-  fuzz_ctx ctx = {0, 0};
+  fuzz_ctx ctx = {0, 0, 0};
   dvoice_tstamp now = 0;
   dv_rd r;
 
@@ -173,6 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   env.rand = rand_cb;
   env.rand_user_data = &ctx;
   env.log = log_cb;
+  env.log_user_data = &ctx;
   env.log_level = DVOICE_LOG_DEBUG;
   dv_gw_config_default(&cfg);
   cfg.token = TOKEN;
@@ -195,6 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         n = u16 < dv_rd_left(&r) ? u16 : dv_rd_left(&r);
         (void)dv_rd_bytes(&r, &p, n);
+        ctx.peer_echoed_token |= echoes_token(p, n);
         (void)dv_gw_on_text(&gw, (const char *)p, n, now);
         break;
       case 1:

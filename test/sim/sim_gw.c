@@ -815,6 +815,9 @@ static int on_voice_state_update(dv_sim_gw_conn *c, const json_t *d,
       json_object_size(d) != 4) {
     return violate(c, now, 4002, "op 4: bad shape");
   }
+  if (s->report.voice_state_updates < DV_SIM_GW_OP4_LOG) {
+    s->report.op4_channels[s->report.voice_state_updates] = channel;
+  }
   s->report.voice_state_updates++;
   self_mute = json_is_true(json_object_get(d, "self_mute"));
   self_deaf = json_is_true(json_object_get(d, "self_deaf"));
@@ -1038,6 +1041,23 @@ int dv_sim_gw_handle_expiry(dv_sim_gw *gw, dvoice_tstamp now) {
 
 /* ---- report ------------------------------------------------------------- */
 
+/* The recorded op 4 channels as snowflake strings, null for a leave. */
+static json_t *op4_json(const dv_sim_gw_report *r) {
+  json_t *a = json_array();
+  size_t n = r->voice_state_updates < DV_SIM_GW_OP4_LOG ? r->voice_state_updates
+                                                        : DV_SIM_GW_OP4_LOG;
+  char id[DV_SNOWFLAKE_STR_MAX];
+  for (size_t i = 0; a != NULL && i < n; i++) {
+    if (r->op4_channels[i] == 0) {
+      json_array_append_new(a, json_null());
+    } else {
+      dv_json_snowflake_fmt(r->op4_channels[i], id);
+      json_array_append_new(a, json_string(id));
+    }
+  }
+  return a;
+}
+
 static json_t *violations_json(const dv_sim_violations *l) {
   json_t *a = json_array();
   for (size_t i = 0; a != NULL && i < l->n; i++) {
@@ -1060,7 +1080,7 @@ int dv_sim_gw_report_json(const dv_sim_gw *gw, dv_buf *out) {
         arr,
         json_pack(
             "{s:s,s:s,s:b,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,"
-            "s:i,s:o}",
+            "s:i,s:o,s:o}",
             "session_id", s->session_id, "user_id", s->user_id, "alive",
             s->alive, "seq", (json_int_t)s->seq, "identifies",
             (int)r->identifies, "resumes", (int)r->resumes, "resume_failures",
@@ -1069,7 +1089,8 @@ int dv_sim_gw_report_json(const dv_sim_gw *gw, dv_buf *out) {
             "acks_dropped", (int)r->acks_dropped, "voice_state_updates",
             (int)r->voice_state_updates, "dispatches", (int)r->dispatches,
             "replayed", (int)r->replayed, "last_close_code", r->last_close_code,
-            "violations", violations_json(&r->violations)));
+            "violations", violations_json(&r->violations), "op4_channels",
+            op4_json(r)));
   }
   root = arr == NULL
              ? NULL

@@ -37,6 +37,7 @@
 #include "util/dv_buf.h"
 
 #define DV_SIM_GW_MAX_VOICE 4
+#define DV_SIM_GW_OP4_LOG 32
 
 typedef struct dv_sim_gw_settings {
   /* Hello's heartbeat_interval, ms. Default 41250. */
@@ -58,7 +59,10 @@ typedef struct dv_sim_gw_report {
   uint32_t connections; /* WebSockets bound to the session */
   uint32_t heartbeats, acks_sent, acks_dropped;
   uint32_t voice_state_updates; /* valid op 4 received */
-  uint32_t dispatches;          /* dispatches sent (replays not counted) */
+  /* The channel of each of the first DV_SIM_GW_OP4_LOG valid op 4, in
+   * order (0: null), so tests can check join/leave sequences. */
+  uint64_t op4_channels[DV_SIM_GW_OP4_LOG];
+  uint32_t dispatches; /* dispatches sent (replays not counted) */
   uint32_t replayed;
   int last_close_code;
   dv_sim_violations violations;

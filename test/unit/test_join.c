@@ -418,6 +418,76 @@ static void bad_arguments(void **state) {
   assert_false(dvt_log_contains(&f->e.log, "SECRET-TOKEN"));
 }
 
+/* Huge tunables (an application's "never") saturate instead of wrapping
+ * into a deadline in the past; found by fuzz_join. */
+static void huge_tunables_saturate(void **state) {
+  fx *f = *state;
+  dv_join_config cfg;
+  dv_join_action a;
+  dv_join_free(&f->j);
+  dv_join_config_default(&cfg);
+  cfg.guild_id = GUILD;
+  cfg.user_id = USER;
+  cfg.join_timeout = DVOICE_TSTAMP_NONE - 1;
+  cfg.server_wait = DVOICE_TSTAMP_NONE / 2;
+  cfg.endpoint_wait = DVOICE_TSTAMP_NONE;
+  cfg.backoff_base = (dvoice_tstamp)1 << 62;
+  cfg.backoff_max = DVOICE_TSTAMP_NONE - 1;
+  assert_int_equal(dv_join_init(&f->j, &cfg, &f->e.env), 0);
+  assert_int_equal(dv_join_start(&f->j, CHAN1, 0, 0, 5 * S), 0);
+  expect_op4(f, CHAN1);
+  assert_true(dv_join_get_expiry(&f->j) == DVOICE_TSTAMP_NONE - 1);
+  assert_int_equal(dv_join_handle_expiry(&f->j, 3600 * S), 0);
+  none(f);
+  assert_int_equal(dv_join_get_state(&f->j), DV_JOIN_SIGNALLING);
+  assert_int_equal(dv_join_on_voice_state(&f->j, USER, 1, CHAN1, "s1", 6 * S),
+                   0);
+  assert_int_equal(dv_join_on_voice_server(&f->j, "t1", "e1:443", 6 * S), 0);
+  expect_creds(f, DV_JOIN_ACT_CONNECT, "s1", "t1", "e1:443");
+  /* A null endpoint waits "forever", not zero. */
+  assert_int_equal(dv_join_on_voice_server(&f->j, "t1", NULL, 7 * S), 0);
+  pop(f, DV_JOIN_ACT_SUSPEND);
+  assert_true(dv_join_get_expiry(&f->j) == DVOICE_TSTAMP_NONE - 1);
+  assert_int_equal(dv_join_on_conn_state(&f->j, DVOICE_CONN_WAIT_SERVER, 8 * S),
+                   0);
+  assert_true(dv_join_get_expiry(&f->j) == 8 * S + DVOICE_TSTAMP_NONE / 2);
+  assert_int_equal(dv_join_on_voice_server(&f->j, "t2", "e2:443", 9 * S), 0);
+  expect_creds(f, DV_JOIN_ACT_NEW_SESSION, "s1", "t2", "e2:443");
+  /* New sessions: the first asks at once, the next ones back off by
+   * base, 2 * base, then the saturated maximum, never by a wrapped delay
+   * (base << 2 would be 2^64, i.e. 0). */
+  assert_int_equal(
+      dv_join_on_conn_state(&f->j, DVOICE_CONN_NEED_SESSION, 10 * S), 0);
+  expect_op4(f, CHAN1);
+  assert_int_equal(dv_join_on_voice_state(&f->j, USER, 1, CHAN1, "s2", 11 * S),
+                   0);
+  assert_int_equal(dv_join_on_voice_server(&f->j, "t3", "e3:443", 11 * S), 0);
+  a = pop(f, DV_JOIN_ACT_NEW_SESSION);
+  assert_string_equal(a.u.creds.token, "t3");
+  for (int i = 0; i < 3; i++) {
+    static const char *const tokens[] = {"u0", "u1", "u2"};
+    const dvoice_tstamp want[] = {12 * S + ((dvoice_tstamp)1 << 62),
+                                  12 * S + ((dvoice_tstamp)1 << 63),
+                                  DVOICE_TSTAMP_NONE - 1};
+    dvoice_tstamp due;
+    assert_int_equal(
+        dv_join_on_conn_state(&f->j, DVOICE_CONN_NEED_SESSION, 12 * S), 0);
+    none(f);
+    assert_int_equal(dv_join_get_state(&f->j), DV_JOIN_BACKOFF);
+    due = dv_join_get_expiry(&f->j);
+    assert_true(due == want[i]);
+    assert_int_equal(dv_join_handle_expiry(&f->j, due - 1), 0);
+    none(f);
+    assert_int_equal(dv_join_handle_expiry(&f->j, due), 0);
+    expect_op4(f, CHAN1);
+    assert_true(dv_join_get_expiry(&f->j) == DVOICE_TSTAMP_NONE - 1);
+    /* Paired again: back to CONNECTED for the next round. */
+    assert_int_equal(dv_join_on_voice_state(&f->j, USER, 1, CHAN1, "s", 0), 0);
+    assert_int_equal(dv_join_on_voice_server(&f->j, tokens[i], "e:1", 0), 0);
+    pop(f, DV_JOIN_ACT_NEW_SESSION);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -440,6 +510,7 @@ int main(void) {
       T(ready_resets_sessions),
       T(voice_gave_up),
       T(bad_arguments),
+      T(huge_tunables_saturate),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -686,8 +686,11 @@ static void test_many_connections_and_callback_changes(void **state) {
   tconn *ts[64];
   int n = 40;
   dvoice_tstamp due;
+  dv_pacer_settings ps;
   (void)state;
-  glue_init(&g, NULL);
+  dv_pacer_settings_default(&ps);
+  ps.lanes = 1; /* every connection on one grid */
+  glue_init(&g, &ps);
   for (int i = 0; i < n; i++) {
     ts[i] = add_conn(&g, i % 3 == 0 ? DV_PACER_PULL : DV_PACER_PUSH);
     if (i % 3 == 0) {
@@ -706,8 +709,10 @@ static void test_many_connections_and_callback_changes(void **state) {
       }
     }
     if (k == 100) {
-      ts[5]->remove_in_send = ts[6]; /* a later neighbour */
-      ts[9]->remove_in_send = ts[8]; /* an earlier one */
+      /* Lane order is the order connections started sending: the pull
+       * connections (i % 3 == 0) first, then the push ones in order. */
+      ts[4]->remove_in_send = ts[5]; /* a later neighbour */
+      ts[8]->remove_in_send = ts[7]; /* an earlier one */
       ts[11]->remove_self_in_prepare = 1;
       ts[12]->add_in_send = 2;
     }
@@ -726,11 +731,11 @@ static void test_many_connections_and_callback_changes(void **state) {
     assert_int_equal(ts[i]->nsent, 499);
     assert_true(dv_pacer_stats_deficit(dv_pacer_conn_stats(ts[i]->c)) == 0);
   }
-  assert_null(ts[6]->c);
-  assert_null(ts[8]->c);
+  assert_null(ts[5]->c);
+  assert_null(ts[7]->c);
   assert_null(ts[11]->c);
-  assert_int_equal(ts[6]->nsent, 99);  /* removed before its 100th send */
-  assert_int_equal(ts[8]->nsent, 100); /* removed after it */
+  assert_int_equal(ts[5]->nsent, 99);  /* removed before its 100th send */
+  assert_int_equal(ts[7]->nsent, 100); /* removed after it */
   /* Removal outside a tick frees at once. */
   dv_pacer_conn_remove(ts[0]->c);
   ts[0]->c = NULL;
@@ -745,14 +750,13 @@ static uint32_t lcg(uint64_t *st) {
 
 /* Random operations (push, stop, play, remove/add, ticks early, on time,
  * late and stalled) with invariants checked after every step. */
-static void test_randomized_invariants(void **state) {
+static void randomized(const dv_pacer_settings *ps, uint64_t rs) {
   tglue g;
   tconn *ts[8];
-  uint64_t rs = 12345;
   dvoice_tstamp origin = 0;
   int adds = 8;
-  (void)state;
-  glue_init(&g, NULL);
+  const int one_grid = ps == NULL || ps->lanes == 1;
+  glue_init(&g, ps);
   g.now = T0;
   for (int i = 0; i < 8; i++) {
     ts[i] = add_conn(&g, i & 1 ? DV_PACER_PULL : DV_PACER_PUSH);
@@ -800,13 +804,25 @@ static void test_randomized_invariants(void **state) {
       } else {
         at = due + (dvoice_tstamp)(lcg(&rs) % (700 * MS));
       }
-      tick_at(&g, ts, 8, at);
+      {
+        uint64_t re = dv_pacer_get_tick_stats(g.p)->reanchored;
+        tick_at(&g, ts, 8, at);
+        if (dv_pacer_get_tick_stats(g.p)->reanchored != re) {
+          origin = at; /* a new grid's first slot came late: it moved */
+        }
+      }
       due = dv_pacer_get_expiry(g.p);
       if (due != DVOICE_TSTAMP_NONE) {
         assert_true(due > g.now || (due == 0));
-        if (due != 0) {
+        if (due != 0 && one_grid) {
           assert_true((due - origin) % (20 * MS) == 0);
         }
+      }
+      if (!one_grid) {
+        /* Lanes fill to capacity before another opens. */
+        assert_true(dv_pacer_lane_count(g.p) <= ps->lanes);
+        assert_true(dv_pacer_lane_count(g.p) <=
+                    (8 + ps->lane_capacity - 1) / ps->lane_capacity + 1);
       }
     }
   }
@@ -831,6 +847,209 @@ static void test_randomized_invariants(void **state) {
   }
   assert_true(dv_pacer_get_tick_stats(g.p)->ticks > 1000);
   assert_true(dv_pacer_get_tick_stats(g.p)->missed_slots > 0);
+  glue_free(&g);
+}
+
+static void test_randomized_invariants(void **state) {
+  (void)state;
+  randomized(NULL, 12345);
+}
+
+/* The same with three lanes of two connections: streams start and stop in
+ * random order, so connections change lanes between streams. */
+static void test_randomized_invariants_lanes(void **state) {
+  dv_pacer_settings ps;
+  (void)state;
+  dv_pacer_settings_default(&ps);
+  ps.lanes = 3;
+  ps.lane_capacity = 2;
+  randomized(&ps, 777);
+}
+
+/* Distance between two phases on the 20 ms circle. */
+static dvoice_tstamp phase_dist(dvoice_tstamp a, dvoice_tstamp b) {
+  dvoice_tstamp d = (a > b ? a - b : b - a) % (20 * MS);
+  return d < 20 * MS - d ? d : 20 * MS - d;
+}
+
+/*
+ * 100 connections start together with the defaults (capacity 32): four
+ * lanes of 32, 32, 32 and 4 at phases 5 ms apart; every
+ * connection sends on an exact 20 ms grid of its own for ten seconds, one
+ * packet per wake-up at most, and no wake-up sends more than 32 packets.
+ * When every stream ends the lanes empty and the pacer goes idle.
+ */
+static void test_lanes_spread(void **state) {
+  tglue g;
+  tconn *ts[100];
+  dvoice_tstamp phase[4] = {0};
+  int nphase = 0, wakeups = 0;
+  (void)state;
+  glue_init(&g, NULL);
+  for (int i = 0; i < 100; i++) {
+    ts[i] = add_conn(&g, DV_PACER_PUSH);
+    push_tagged(ts[i], 0);
+  }
+  assert_int_equal(dv_pacer_lane_count(g.p), 4);
+  g.now = T0;
+  for (int k = 0; k < 20000; k++) {
+    dvoice_tstamp due = dv_pacer_get_expiry(g.p);
+    size_t before = 0, after = 0;
+    assert_true(due != DVOICE_TSTAMP_NONE);
+    for (int i = 0; i < 100; i++) {
+      if (g.now < T0 + 10 * DVOICE_SECONDS) {
+        while (dv_pacer_conn_queued(ts[i]->c) < 2) {
+          push_tagged(ts[i], (uint32_t)k);
+        }
+      }
+      before += ts[i]->nsent;
+    }
+    tick_at(&g, ts, 100, due == 0 ? g.now : due);
+    wakeups++;
+    for (int i = 0; i < 100; i++) {
+      after += ts[i]->nsent;
+    }
+    assert_true(after - before <= 32);
+    if (due != 0 && nphase < 4 && after > before) {
+      int seen = 0;
+      for (int j = 0; j < nphase; j++) {
+        seen |= phase[j] == due % (20 * MS);
+      }
+      if (!seen) {
+        phase[nphase++] = due % (20 * MS);
+      }
+    }
+    if (dv_pacer_get_expiry(g.p) == DVOICE_TSTAMP_NONE) {
+      break;
+    }
+  }
+  assert_true(dv_pacer_get_expiry(g.p) == DVOICE_TSTAMP_NONE);
+  assert_int_equal(dv_pacer_lane_count(g.p), 0);
+  /* Four grids spread evenly: each new one in the middle of the widest
+   * gap (10 ms from the first, then 5 ms from both). */
+  assert_int_equal(nphase, 4);
+  for (int a = 0; a < 4; a++) {
+    for (int b = a + 1; b < 4; b++) {
+      assert_true(phase_dist(phase[a], phase[b]) >= 5 * MS);
+    }
+  }
+  for (int i = 0; i < 100; i++) {
+    tconn *t = ts[i];
+    const dv_pacer_stats *st = dv_pacer_conn_stats(t->c);
+    assert_int_equal(t->max_per_tick, 1);
+    assert_true(t->nsent >= 495 && t->nsent <= 510);
+    assert_true(dv_pacer_stats_deficit(st) == 0);
+    assert_int_equal(dv_pacer_conn_lane(t->c), -1);
+    for (size_t k = 1; k < t->nsent; k++) {
+      /* Its own exact grid: sends land on the deadline, 20 ms apart. */
+      assert_true(t->sent[k].at - t->sent[k - 1].at == 20 * MS);
+    }
+  }
+  /* Four wake-ups per 20 ms (plus the starts), not one per packet. */
+  assert_true(wakeups <= 4 * 510 + 4);
+  glue_free(&g);
+}
+
+/* A new grid whose first slot comes more than late_tolerance late (the
+ * loop was busy starting streams) starts at that tick instead: nothing was
+ * sent on it yet, so nothing is missed or late. Later slots are not
+ * moved: a late tick there is counted and resynchronised as usual. */
+static void test_fresh_grid_reanchors(void **state) {
+  tglue g;
+  tconn *t;
+  const dv_pacer_stats *st;
+  (void)state;
+  glue_init(&g, NULL);
+  t = add_conn(&g, DV_PACER_PUSH);
+  for (int i = 0; i < 5; i++) {
+    push_tagged(t, (uint32_t)i);
+  }
+  tick_at(&g, &t, 1, T0);
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 20 * MS);
+  tick_at(&g, &t, 1, T0 + 50 * MS); /* 30 ms late: the grid moves */
+  assert_int_equal(t->nsent, 1);
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 70 * MS);
+  assert_true(dv_pacer_get_tick_stats(g.p)->reanchored == 1);
+  tick_at(&g, &t, 1, T0 + 70 * MS + 3 * MS); /* within tolerance */
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 90 * MS);
+  tick_at(&g, &t, 1, T0 + 120 * MS); /* 30 ms late again: resynchronised */
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 130 * MS);
+  st = dv_pacer_conn_stats(t->c);
+  assert_true(st->missed_slots == 1);
+  assert_true(st->late_ticks == 1);
+  assert_true(dv_pacer_get_tick_stats(g.p)->reanchored == 1);
+  assert_int_equal(t->nsent, 3);
+  glue_free(&g);
+}
+
+/* One lane: every connection on the same grid, all sent in one wake-up. */
+static void test_lanes_one(void **state) {
+  tglue g;
+  tconn *ts[100];
+  dv_pacer_settings ps;
+  (void)state;
+  dv_pacer_settings_default(&ps);
+  ps.lanes = 1;
+  glue_init(&g, &ps);
+  for (int i = 0; i < 100; i++) {
+    ts[i] = add_conn(&g, DV_PACER_PUSH);
+    push_tagged(ts[i], 0);
+    push_tagged(ts[i], 1);
+  }
+  assert_int_equal(dv_pacer_lane_count(g.p), 1);
+  tick_at(&g, ts, 100, T0);
+  tick_at(&g, ts, 100, T0 + 20 * MS);
+  for (int i = 0; i < 100; i++) {
+    assert_int_equal(ts[i]->nsent, 1);
+    assert_true(ts[i]->sent[0].at == T0 + 20 * MS);
+  }
+  assert_true(dv_pacer_get_expiry(g.p) == T0 + 40 * MS);
+  glue_free(&g);
+}
+
+/* A lane that empties stops; its connections' next stream joins a running
+ * lane (here the other one) and keeps that lane's phase. */
+static void test_lanes_reuse(void **state) {
+  tglue g;
+  tconn *ts[3];
+  dv_pacer_settings ps;
+  dvoice_tstamp due;
+  (void)state;
+  dv_pacer_settings_default(&ps);
+  ps.lane_capacity = 2;
+  glue_init(&g, &ps);
+  for (int i = 0; i < 3; i++) {
+    ts[i] = add_conn(&g, DV_PACER_PUSH);
+    push_tagged(ts[i], 0);
+  }
+  assert_int_equal(dv_pacer_lane_count(g.p), 2);
+  assert_int_equal(dv_pacer_conn_lane(ts[0]->c), dv_pacer_conn_lane(ts[1]->c));
+  assert_true(dv_pacer_conn_lane(ts[2]->c) != dv_pacer_conn_lane(ts[0]->c));
+  /* Run until everything went quiet (one frame, five silence frames). */
+  g.now = T0;
+  while ((due = dv_pacer_get_expiry(g.p)) != DVOICE_TSTAMP_NONE) {
+    tick_at(&g, ts, 3, due == 0 ? g.now : due);
+  }
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(ts[i]->nsent, 6);
+    assert_int_equal(dv_pacer_conn_lane(ts[i]->c), -1);
+  }
+  /* ts[0] streams for a while; ts[2] then joins its lane (not full). */
+  push_tagged(ts[0], 1);
+  for (int k = 0; k < 5; k++) {
+    push_tagged(ts[0], 1);
+    due = dv_pacer_get_expiry(g.p);
+    tick_at(&g, ts, 3, due == 0 ? g.now : due);
+  }
+  push_tagged(ts[2], 2);
+  assert_int_equal(dv_pacer_conn_lane(ts[2]->c), dv_pacer_conn_lane(ts[0]->c));
+  assert_int_equal(dv_pacer_lane_count(g.p), 1);
+  due = dv_pacer_get_expiry(g.p);
+  tick_at(&g, ts, 3, due);
+  due = dv_pacer_get_expiry(g.p);
+  tick_at(&g, ts, 3, due);
+  assert_true(ts[2]->sent[ts[2]->nsent - 1].at ==
+              ts[0]->sent[ts[0]->nsent - 1].at);
   glue_free(&g);
 }
 
@@ -918,6 +1137,20 @@ static void test_nomem_and_bad_args(void **state) {
   assert_int_equal(dv_pacer_conn_add(p, &s, NULL, &c),
                    DVOICE_ERR_INVALID_ARGUMENT);
   dv_pacer_free(p);
+  {
+    dv_pacer_settings ps;
+    dv_pacer_settings_default(&ps);
+    ps.lanes = 0;
+    assert_int_equal(dv_pacer_new(&e.env, &ps, &CBS, &p),
+                     DVOICE_ERR_INVALID_ARGUMENT);
+    ps.lanes = DV_PACER_MAX_LANES + 1;
+    assert_int_equal(dv_pacer_new(&e.env, &ps, &CBS, &p),
+                     DVOICE_ERR_INVALID_ARGUMENT);
+    ps.lanes = 2;
+    ps.lane_capacity = 0;
+    assert_int_equal(dv_pacer_new(&e.env, &ps, &CBS, &p),
+                     DVOICE_ERR_INVALID_ARGUMENT);
+  }
   e.env.rand = NULL;
   assert_int_equal(dv_pacer_new(&e.env, NULL, &CBS, &p),
                    DVOICE_ERR_INVALID_ARGUMENT);
@@ -939,6 +1172,11 @@ int main(void) {
       cmocka_unit_test(test_errors_counted),
       cmocka_unit_test(test_many_connections_and_callback_changes),
       cmocka_unit_test(test_randomized_invariants),
+      cmocka_unit_test(test_randomized_invariants_lanes),
+      cmocka_unit_test(test_lanes_spread),
+      cmocka_unit_test(test_lanes_one),
+      cmocka_unit_test(test_fresh_grid_reanchors),
+      cmocka_unit_test(test_lanes_reuse),
       cmocka_unit_test(test_no_allocation_per_packet),
       cmocka_unit_test(test_nomem_and_bad_args),
   };

@@ -489,6 +489,20 @@ static void test_pair_join_registers_voice(void **state) {
     assert_null(sv);
     assert_int_equal(vs->phase, DV_SIM_PHASE_ENDED);
   }
+  /* The report keeps the op 4 sequence: join 88, then leave. */
+  {
+    dv_sim_gw_session *s = dv_sim_gw_find_session(f->sgw, "4242");
+    dv_buf b;
+    assert_non_null(s);
+    assert_int_equal(s->report.voice_state_updates, 2);
+    assert_int_equal(s->report.op4_channels[0], 88);
+    assert_int_equal(s->report.op4_channels[1], 0);
+    dv_buf_init(&b, NULL);
+    assert_int_equal(dv_sim_gw_report_json(f->sgw, &b), 0);
+    assert_int_equal(dv_buf_push(&b, 0), 0);
+    assert_non_null(strstr((char *)b.data, "\"op4_channels\":[\"88\",null]"));
+    dv_buf_free(&b);
+  }
 }
 
 static void test_pair_random_order(void **state) {

@@ -1463,6 +1463,25 @@ static void test_handshake_timeout(void **state) {
   expect_ev(&f, DV_VOICE_EV_CLOSE_WS);
   expect_state(&f, DV_VOICE_NEED_SESSION);
   fx_free(&f);
+
+  /* A "never" timeout saturates instead of wrapping into the past. */
+  memset(&f, 0, sizeof(f));
+  {
+    dv_voice_callbacks cb = {on_event};
+    dvt_env_init(&f.e);
+    dv_voice_config_default(&f.cfg);
+    f.cfg.server_id = 111;
+    f.cfg.user_id = 222;
+    f.cfg.session_id = SESSION;
+    f.cfg.token = TOKEN;
+    f.cfg.handshake_timeout = UINT64_MAX;
+    assert_int_equal(dv_voice_init(&f.v, &f.cfg, &cb, &f.e.env, &f), 0);
+  }
+  f.now = 5 * SEC;
+  assert_int_equal(dv_voice_start(&f.v, f.now), 0);
+  skip_events(&f);
+  assert_true(dv_voice_get_expiry(&f.v) == DVOICE_TSTAMP_NONE - 1);
+  fx_free(&f);
 }
 
 static void test_app_close(void **state) {
