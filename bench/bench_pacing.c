@@ -18,8 +18,9 @@
  * joined and idle: a bare 20 ms timer of the pacer's kind on the same loop,
  * whose wake-up lateness and CPU per wake-up show what the machine itself
  * allows. Besides the raw CPU per packet, a marginal figure subtracts the
- * idle floor's CPU per wake-up times the pacer's wake-ups while streaming. The
- * simulator thread's CPU per packet (its CPU clock) and the host's UDP
+ * empty floor's CPU per wake-up times the pacer's wake-ups while streaming,
+ * and the idle connections' background (idle minus empty floor) per 20 ms.
+ * The simulator thread's CPU per packet (its CPU clock) and the host's UDP
  * receive-buffer drops are printed so that a saturated simulator shows.
  *
  *   bench_pacing [connections=1] [seconds=10] [aes|xchacha] [timerfd|uv]
@@ -667,6 +668,7 @@ int main(int argc, char **argv) {
   const char *timer = argc > 4 ? argv[4] : "timerfd";
   char endpoint[64], sid[32], tok[32];
   double u0, s0, u1, s1, t0, t1, sim0, sim1;
+  uint64_t wall0, wall1;
   long long rcvbuf_err0, rcvbuf_err1;
   clockid_t sim_clock;
   uint64_t packets = 0, late = 0, missed = 0, received = 0, sim_missing = 0;
@@ -813,6 +815,7 @@ int main(int argc, char **argv) {
   rcvbuf_err0 = udp_rcvbuf_errors();
   cpu_seconds(&u0, &s0);
   t0 = thread_cpu_seconds();
+  wall0 = uv_hrtime();
   sim0 = clock_seconds(sim_clock);
   b->streaming = 1;
   for (int i = 0; i < b->n; i++) {
@@ -831,6 +834,7 @@ int main(int argc, char **argv) {
   }
   cpu_seconds(&u1, &s1);
   t1 = thread_cpu_seconds();
+  wall1 = uv_hrtime();
   sim1 = clock_seconds(sim_clock);
   rcvbuf_err1 = udp_rcvbuf_errors();
 
@@ -892,10 +896,18 @@ int main(int argc, char **argv) {
     double us_per_pkt = (t1 - t0) * 1e6 / np;
     double sim_us = (sim1 - sim0) * 1e6 / np;
     uint64_t ticks = pst.wakeups - pst0.wakeups;
-    double f_us = floor_cpu_us(&fl);
-    /* Marginal: the streaming thread's CPU minus what its wake-ups alone
-     * would have cost at the floor's rate, per packet. */
-    double marg_us = ((t1 - t0) * 1e6 - f_us * (double)ticks) / np;
+    /* Marginal: the streaming thread's CPU minus what it would have spent
+     * without packets, per packet: each pacer wake-up at the empty floor's
+     * cost, plus the idle connections' background (the idle floor's excess
+     * over the empty one) per 20 ms of streaming. With lanes the pacer wakes
+     * many times per 20 ms, so the background is charged by time, not per
+     * wake-up. */
+    double wake_us = floor_cpu_us(&fl0);
+    double bg_us =
+        floor_cpu_us(&fl) > wake_us ? floor_cpu_us(&fl) - wake_us : 0;
+    double periods = (double)(wall1 - wall0) / (double)FLOOR_PERIOD_NS;
+    double marg_us =
+        ((t1 - t0) * 1e6 - wake_us * (double)ticks - bg_us * periods) / np;
     double us_user = (u1 - u0) * 1e6 / np, us_sys = (s1 - s0) * 1e6 / np;
     double p50 = (double)dv_hist_quantile(&all, 500000) / 1e6;
     double p99 = (double)dv_hist_quantile(&all, 990000) / 1e6;
@@ -953,10 +965,10 @@ int main(int argc, char **argv) {
     floor_rows(&fl, "floor, idle", timer, "connections idle", stdout);
     printf("%-28s %.3f us (user %.3f, system %.3f)\n", "cpu per packet",
            us_per_pkt, us_user, us_sys);
-    printf("%-28s %.3f us = (stream cpu - %.3f us x %llu wake-ups) / "
-           "packets\n",
-           "cpu per packet, marginal", marg_us, f_us,
-           (unsigned long long)ticks);
+    printf("%-28s %.3f us = (stream cpu - %.3f us x %llu wake-ups - %.3f us "
+           "x %.0f periods) / packets\n",
+           "cpu per packet, marginal", marg_us, wake_us,
+           (unsigned long long)ticks, bg_us, periods);
     printf("%-28s %.1f KiB\n", "memory per connection", kib);
     printf("%-28s %llu received, %llu missing\n", "simulator",
            (unsigned long long)received, (unsigned long long)sim_missing);
