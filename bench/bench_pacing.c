@@ -18,8 +18,9 @@
  * joined and idle: a bare 20 ms timer of the pacer's kind on the same loop,
  * whose wake-up lateness and CPU per wake-up show what the machine itself
  * allows. Besides the raw CPU per packet, a marginal figure subtracts the
- * empty floor's CPU per wake-up times the pacer's wake-ups while streaming,
- * and the idle connections' background (idle minus empty floor) per 20 ms.
+ * cheaper floor's CPU per wake-up times the pacer's wake-ups while
+ * streaming, and the idle connections' background (the idle floor's excess
+ * over that) per 20 ms.
  * The simulator thread's CPU per packet (its CPU clock) and the host's UDP
  * receive-buffer drops are printed so that a saturated simulator shows.
  *
@@ -897,14 +898,16 @@ int main(int argc, char **argv) {
     double sim_us = (sim1 - sim0) * 1e6 / np;
     uint64_t ticks = pst.wakeups - pst0.wakeups;
     /* Marginal: the streaming thread's CPU minus what it would have spent
-     * without packets, per packet: each pacer wake-up at the empty floor's
-     * cost, plus the idle connections' background (the idle floor's excess
-     * over the empty one) per 20 ms of streaming. With lanes the pacer wakes
-     * many times per 20 ms, so the background is charged by time, not per
-     * wake-up. */
-    double wake_us = floor_cpu_us(&fl0);
-    double bg_us =
-        floor_cpu_us(&fl) > wake_us ? floor_cpu_us(&fl) - wake_us : 0;
+     * without packets, per packet: each pacer wake-up at the cheaper
+     * floor's cost per wake-up (the empty loop's wake-ups can cost more: the
+     * CPU idles deeper between them), plus the idle connections' background
+     * (the idle floor's excess over that) per 20 ms streamed. With lanes the
+     * pacer wakes many times per 20 ms, so the background is charged by
+     * time, not per wake-up. */
+    double idle_us = floor_cpu_us(&fl);
+    double wake_us =
+        floor_cpu_us(&fl0) < idle_us ? floor_cpu_us(&fl0) : idle_us;
+    double bg_us = idle_us - wake_us;
     double periods = (double)(wall1 - wall0) / (double)FLOOR_PERIOD_NS;
     double marg_us =
         ((t1 - t0) * 1e6 - wake_us * (double)ticks - bg_us * periods) / np;
