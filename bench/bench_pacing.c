@@ -13,14 +13,24 @@
  * stream's arrival times (bench_common's bench_arrivals, as
  * bench_djs_pacing does for discord.js).
  *
+ * Each connection is in its own guild, as a bot's are. A "floor" runs for
+ * the same length twice, on the empty loop and then with the connections
+ * joined and idle: a bare 20 ms timer of the pacer's kind on the same loop,
+ * whose wake-up lateness and CPU per wake-up show what the machine itself
+ * allows. Besides the raw CPU per packet, a marginal figure subtracts the
+ * cheaper floor's CPU per wake-up times the pacer's wake-ups while
+ * streaming, and the idle connections' background (the idle floor's excess
+ * over that) per 20 ms.
+ * The simulator thread's CPU per packet (its CPU clock) and the host's UDP
+ * receive-buffer drops are printed so that a saturated simulator shows.
+ *
  *   bench_pacing [connections=1] [seconds=10] [aes|xchacha] [timerfd|uv]
  *                [djs]
  *
  * The pacer's lanes can be set with the environment variables
  * DVOICE_BENCH_LANES and DVOICE_BENCH_LANE_CAPACITY (default: the
  * library's, 20 and 32; DVOICE_BENCH_LANES=1 puts every connection on one
- * grid, as before lanes existed). Each connection is in its own guild, as
- * a bot's are.
+ * grid, as before lanes existed).
  *
  * djs: afterwards, in the same run, @discordjs/voice (bench_djs, Node from
  * $DVOICE_NPM_PEERS) plays the same length with the same number of
@@ -35,7 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -50,6 +62,7 @@
 #include "uv/dv_uv_conn.h"
 
 #define NFRAMES 50
+#define GUILD_BASE 111111000000ull
 
 /* A counting allocator for dvoice's own allocations (sender thread only). */
 typedef struct counting {
@@ -238,14 +251,53 @@ static void on_sim_stop(uv_async_t *a) {
   dv_sim_uv_close(b->sim, sim_closed, b);
 }
 
-/* Gives the simulator's UDP socket a 4 MiB receive buffer, so that a tick's
- * burst from 1000 connections is not dropped before its thread reads it. */
-static void grow_rcvbuf(uv_handle_t *h, void *arg) {
-  int size = 4 << 20;
-  (void)arg;
-  if (h->type == UV_UDP) {
-    uv_recv_buffer_size(h, &size);
+/* The simulator's UDP receive buffer: room for a tick's burst from 1000
+ * connections while its thread is busy. */
+#define SIM_RCVBUF (4 << 20)
+
+/* Warns if the kernel granted the simulator less receive buffer than asked
+ * (it caps at net.core.rmem_max without an error). */
+static void check_rcvbuf(const dv_sim_uv *sim) {
+  int got = dv_sim_uv_udp_rcvbuf(sim);
+  if (got < SIM_RCVBUF) {
+    fprintf(stderr,
+            "warning: simulator UDP receive buffer is %d bytes; raise "
+            "net.core.rmem_max to at least %d for N=1000\n",
+            got, SIM_RCVBUF);
   }
+}
+
+/* The host's count of UDP datagrams dropped for a full receive buffer
+ * (RcvbufErrors in /proc/net/snmp), or -1. Host-wide: other processes'
+ * drops count too. */
+static long long udp_rcvbuf_errors(void) {
+  char names[512], values[512];
+  long long v = -1;
+  FILE *f = fopen("/proc/net/snmp", "r");
+  if (f == NULL) {
+    return -1;
+  }
+  while (fgets(names, sizeof(names), f) != NULL &&
+         fgets(values, sizeof(values), f) != NULL) {
+    char *sn, *sv, *n, *x;
+    if (strncmp(names, "Udp:", 4) != 0) {
+      continue;
+    }
+    /* Walk both lines' fields in step to find the column. */
+    n = strtok_r(names, " \n", &sn);
+    x = strtok_r(values, " \n", &sv);
+    while (n != NULL && x != NULL) {
+      if (strcmp(n, "RcvbufErrors") == 0) {
+        v = atoll(x);
+        break;
+      }
+      n = strtok_r(NULL, " \n", &sn);
+      x = strtok_r(NULL, " \n", &sv);
+    }
+    break;
+  }
+  fclose(f);
+  return v;
 }
 
 static void *sim_main(void *arg) {
@@ -299,6 +351,13 @@ static double thread_cpu_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A CPU-time clock (another thread's), seconds. */
+static double clock_seconds(clockid_t clk) {
+  struct timespec ts;
+  clock_gettime(clk, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void run_until(uv_loop_t *loop, const int *counter, int target,
                       const char *what, unsigned timeout_s) {
   uint64_t until = uv_hrtime() + (uint64_t)timeout_s * 1000000000ull;
@@ -319,6 +378,168 @@ static void on_wait_timer(uv_timer_t *t) {
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return x < y ? -1 : x > y;
+}
+
+/*
+ * The floor. What the machine allows: a bare timer waking every 20 ms on the
+ * sender's loop and thread, with the same kind of timer as the pacer (a
+ * one-shot absolute timerfd re-armed each tick and watched with uv_poll, or a
+ * uv_timer), doing nothing. Its wake-up lateness bounds what any pacer on
+ * this loop can achieve, and its CPU per wake-up is the cost of just waking.
+ */
+
+#define FLOOR_PERIOD_NS 20000000ull
+
+typedef struct floor_run {
+  int use_timerfd;
+  int tfd;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  uint64_t next; /* the deadline waited for, uv_hrtime() (CLOCK_MONOTONIC) */
+  uint64_t end;  /* no deadline at or after this one is waited for */
+  uint64_t wakeups, missed;
+  bench_samples late_ms;
+  double cpu_s; /* the thread's CPU time over the run */
+  int done;
+  int closed;
+} floor_run;
+
+static void floor_arm(floor_run *f);
+
+static void floor_wake(floor_run *f) {
+  uint64_t now = uv_hrtime();
+  if (now < f->next) {
+    floor_arm(f); /* early (uv_timer's millisecond rounding): wait on */
+    return;
+  }
+  if (bench_samples_add(&f->late_ms, (double)(now - f->next) / 1e6) != 0) {
+    abort();
+  }
+  f->wakeups++;
+  f->next += FLOOR_PERIOD_NS;
+  while (f->next <= now) {
+    /* Slots passed while late are skipped, as the pacer skips them. */
+    f->next += FLOOR_PERIOD_NS;
+    f->missed++;
+  }
+  if (f->next >= f->end) {
+    f->done = 1;
+    if (f->use_timerfd) {
+      uv_poll_stop(&f->poll);
+    } else {
+      uv_timer_stop(&f->timer);
+    }
+    return;
+  }
+  floor_arm(f);
+}
+
+static void on_floor_poll(uv_poll_t *h, int status, int events) {
+  floor_run *f = h->data;
+  uint64_t expirations;
+  (void)status;
+  (void)events;
+  if (read(f->tfd, &expirations, sizeof(expirations)) < 0) {
+    return; /* EAGAIN: not due yet */
+  }
+  floor_wake(f);
+}
+
+static void on_floor_timer(uv_timer_t *t) {
+  floor_wake(t->data);
+}
+
+static void floor_arm(floor_run *f) {
+  if (f->use_timerfd) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)(f->next / 1000000000ull);
+    its.it_value.tv_nsec = (long)(f->next % 1000000000ull);
+    if (timerfd_settime(f->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+      perror("timerfd_settime");
+      exit(2);
+    }
+  } else {
+    uint64_t now = uv_hrtime();
+    /* Rounded up, as the pacer's uv_timer mode does. */
+    uint64_t ms = f->next > now ? (f->next - now + 999999) / 1000000 : 0;
+    uv_timer_start(&f->timer, on_floor_timer, ms, 0);
+  }
+}
+
+static void on_floor_closed(uv_handle_t *h) {
+  ((floor_run *)h->data)->closed++;
+}
+
+/* Runs the floor on |loop| for |seconds| (the loop runs everything else on
+ * it meanwhile) and fills |f|. */
+static void floor_measure(uv_loop_t *loop, int use_timerfd, int seconds,
+                          floor_run *f) {
+  double c0;
+  memset(f, 0, sizeof(*f));
+  f->use_timerfd = use_timerfd;
+  if (use_timerfd) {
+    f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (f->tfd < 0 || uv_poll_init(loop, &f->poll, f->tfd) != 0) {
+      perror("floor: timerfd");
+      exit(2);
+    }
+    f->poll.data = f;
+  } else {
+    uv_timer_init(loop, &f->timer);
+    f->timer.data = f;
+  }
+  c0 = thread_cpu_seconds();
+  /* The first deadline one period ahead, then a fixed grid. */
+  f->next = uv_hrtime() + FLOOR_PERIOD_NS;
+  f->end = f->next + (uint64_t)seconds * 1000000000ull;
+  if (use_timerfd) {
+    uv_poll_start(&f->poll, UV_READABLE, on_floor_poll);
+  }
+  floor_arm(f);
+  run_until(loop, &f->done, 1, "the floor", (unsigned)seconds + 30);
+  f->cpu_s = thread_cpu_seconds() - c0;
+  if (use_timerfd) {
+    uv_close((uv_handle_t *)&f->poll, on_floor_closed);
+  } else {
+    uv_close((uv_handle_t *)&f->timer, on_floor_closed);
+  }
+  run_until(loop, &f->closed, 1, "the floor's handle", 5);
+  if (use_timerfd) {
+    close(f->tfd);
+  }
+}
+
+/* The floor's CPU per wake-up, us. */
+static double floor_cpu_us(const floor_run *f) {
+  return f->wakeups > 0 ? f->cpu_s * 1e6 / (double)f->wakeups : 0;
+}
+
+/* Writes a floor's figures as a JSON object (no newline). */
+static void floor_json(floor_run *f, const char *timer, FILE *out) {
+  fprintf(out,
+          "{\"timer\":\"%s\",\"wakeups\":%llu,\"missed\":%llu,"
+          "\"late_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},"
+          "\"cpu_us_per_wakeup\":%.3f}",
+          timer, (unsigned long long)f->wakeups, (unsigned long long)f->missed,
+          bench_samples_quantile(&f->late_ms, 0.5),
+          bench_samples_quantile(&f->late_ms, 0.99),
+          bench_samples_quantile(&f->late_ms, 1.0), floor_cpu_us(f));
+}
+
+/* Writes a floor's two table rows; |what| says what else the loop held. */
+static void floor_rows(floor_run *f, const char *label, const char *timer,
+                       const char *what, FILE *out) {
+  char l[64];
+  snprintf(l, sizeof(l), "%s p50/p99/max", label);
+  fprintf(out, "%-28s %.3f / %.3f / %.3f ms (bare %s, %llu wake-ups, %s)\n", l,
+          bench_samples_quantile(&f->late_ms, 0.5),
+          bench_samples_quantile(&f->late_ms, 0.99),
+          bench_samples_quantile(&f->late_ms, 1.0), timer,
+          (unsigned long long)f->wakeups, what);
+  snprintf(l, sizeof(l), "%s cpu", label);
+  fprintf(out, "%-28s %.3f us per wake-up (sender thread)\n", l,
+          floor_cpu_us(f));
 }
 
 /* discord.js's figures from the same kind of run. */
@@ -370,6 +591,9 @@ static int run_djs(int n, int seconds, int xchacha, djs_fig *f) {
   st.media.decode_opus = 0;
   st.media.forward = 0;
   st.media.max_arrivals = frames + 64;
+  st.udp_rcvbuf = SIM_RCVBUF;
+  /* discord.js opens all its connections at once. */
+  st.ws_backlog = 4096;
   if (xchacha) {
     st.vgw.modes[0] = dv_sim_mode_name(DV_SIM_MODE_XCHACHA20);
     st.vgw.nmodes = 1;
@@ -377,7 +601,7 @@ static int run_djs(int n, int seconds, int xchacha, djs_fig *f) {
   if (dv_sim_uv_new(&loop, &st, &sim) != 0) {
     return -1;
   }
-  uv_walk(&loop, grow_rcvbuf, NULL);
+  check_rcvbuf(sim);
   vgw = dv_sim_uv_vgw(sim);
   if (bench_djs_register(vgw, (unsigned)n) != 0) {
     return -1;
@@ -438,12 +662,16 @@ int main(int argc, char **argv) {
   dvoice_pacer_settings ps;
   dvoice_conn_settings cs;
   dvoice_conn_callbacks cb;
-  dvoice_pacer_stats pst;
+  dvoice_pacer_stats pst, pst0;
+  floor_run fl0, fl;
   dv_hist all;
   const char *mode = argc > 3 ? argv[3] : "aes";
   const char *timer = argc > 4 ? argv[4] : "timerfd";
   char endpoint[64], sid[32], tok[32];
-  double u0, s0, u1, s1, t0, t1;
+  double u0, s0, u1, s1, t0, t1, sim0, sim1;
+  uint64_t wall0, wall1;
+  long long rcvbuf_err0, rcvbuf_err1;
+  clockid_t sim_clock;
   uint64_t packets = 0, late = 0, missed = 0, received = 0, sim_missing = 0;
   size_t mem_ready;
   int64_t *drift, *spread;
@@ -467,6 +695,13 @@ int main(int argc, char **argv) {
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
+    /* Per connection: its TCP and UDP sockets and the simulator's end of
+     * the TCP one. Fail now rather than with a join timeout later. */
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)b->n * 3 + 64) {
+      fprintf(stderr, "open file limit %llu is too low for %d connections\n",
+              (unsigned long long)rl.rlim_cur, b->n);
+      return 1;
+    }
   }
   encode_frames(b);
   b->mem.mem.user_data = &b->mem;
@@ -485,25 +720,28 @@ int main(int argc, char **argv) {
   ss.media.decode_opus = 0;
   ss.media.forward = 0;
   ss.media.max_arrivals = (size_t)b->frames_each + 64;
+  ss.udp_rcvbuf = SIM_RCVBUF;
   if (dv_sim_uv_new(&b->sim_loop, &ss, &b->sim) != 0) {
     fprintf(stderr, "simulator failed to start\n");
     return 1;
   }
-  uv_walk(&b->sim_loop, grow_rcvbuf, NULL);
+  check_rcvbuf(b->sim);
   b->sess = calloc((size_t)b->n, sizeof(*b->sess));
   b->figs = calloc((size_t)b->n, sizeof(*b->figs));
   b->conns = calloc((size_t)b->n, sizeof(*b->conns));
   drift = calloc((size_t)b->n, sizeof(*drift));
   spread = calloc((size_t)b->n, sizeof(*spread));
+  /* One guild per connection, as a bot's connections are (one voice
+   * connection per guild): the simulator then sends no op 11 to the other
+   * connections, which at N=1000 would be half a million gateway messages
+   * competing with the media it measures. */
   for (int i = 0; i < b->n; i++) {
+    char gid[32];
+    snprintf(gid, sizeof(gid), "%llu", GUILD_BASE + (unsigned long long)i);
     snprintf(sid, sizeof(sid), "s%d", i);
     snprintf(tok, sizeof(tok), "t%d", i);
-    /* One guild per connection, as a bot has (one voice connection per
-     * guild): no connection sees the others' op 5/11/13. */
-    char guild[32];
-    snprintf(guild, sizeof(guild), "%llu", 111111000000ull + (unsigned)i);
-    if (dv_sim_vgw_add_session(dv_sim_uv_vgw(b->sim), guild, "222222222222",
-                               sid, tok, &b->sess[i]) != 0) {
+    if (dv_sim_vgw_add_session(dv_sim_uv_vgw(b->sim), gid, "222222222222", sid,
+                               tok, &b->sess[i]) != 0) {
       return 1;
     }
   }
@@ -512,6 +750,10 @@ int main(int argc, char **argv) {
   uv_async_init(&b->sim_loop, &b->sim_stop, on_sim_stop);
   b->sim_stop.data = b;
   pthread_create(&b->sim_thread, NULL, sim_main, b);
+  if (pthread_getcpuclockid(b->sim_thread, &sim_clock) != 0) {
+    fprintf(stderr, "no CPU clock for the simulator's thread\n");
+    return 1;
+  }
 
   /* The sender: one loop, one pacer, N connections. */
   uv_loop_init(&b->loop);
@@ -529,6 +771,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "pacer failed\n");
     return 1;
   }
+  /* The floor on the empty loop: what the machine itself allows. */
+  floor_measure(&b->loop, ps.timer == DVOICE_PACER_TIMER_TIMERFD, b->seconds,
+                &fl0);
   memset(&cb, 0, sizeof(cb));
   cb.on_state = on_state;
   cb.on_drain = on_drain;
@@ -539,7 +784,7 @@ int main(int argc, char **argv) {
     dvoice_conn_settings_default(&cs);
     cs.env.mem = &b->mem.mem;
     cs.pacer = b->pacer;
-    cs.guild_id = 111111000000ull + (unsigned)i;
+    cs.guild_id = GUILD_BASE + (uint64_t)i;
     cs.channel_id = 333;
     cs.user_id = 222222222222ull;
     snprintf(sid, sizeof(sid), "s%d", i);
@@ -560,9 +805,19 @@ int main(int argc, char **argv) {
   run_until(&b->loop, &b->ready, b->n, "READY", 60 + (unsigned)b->n / 20);
   mem_ready = b->mem.live;
 
+  /* Again with the connections joined and idle: their background work
+   * (heartbeats, keepalives) is in it, so the marginal figure below charges
+   * packets with sending only. */
+  floor_measure(&b->loop, ps.timer == DVOICE_PACER_TIMER_TIMERFD, b->seconds,
+                &fl);
+
   /* Stream. */
+  dvoice_pacer_get_stats(b->pacer, &pst0);
+  rcvbuf_err0 = udp_rcvbuf_errors();
   cpu_seconds(&u0, &s0);
   t0 = thread_cpu_seconds();
+  wall0 = uv_hrtime();
+  sim0 = clock_seconds(sim_clock);
   b->streaming = 1;
   for (int i = 0; i < b->n; i++) {
     push(&b->conns[i]);
@@ -580,6 +835,9 @@ int main(int argc, char **argv) {
   }
   cpu_seconds(&u1, &s1);
   t1 = thread_cpu_seconds();
+  wall1 = uv_hrtime();
+  sim1 = clock_seconds(sim_clock);
+  rcvbuf_err1 = udp_rcvbuf_errors();
 
   dv_hist_reset(&all);
   for (int i = 0; i < b->n; i++) {
@@ -637,6 +895,22 @@ int main(int argc, char **argv) {
   {
     double np = packets > 0 ? (double)packets : 1;
     double us_per_pkt = (t1 - t0) * 1e6 / np;
+    double sim_us = (sim1 - sim0) * 1e6 / np;
+    uint64_t ticks = pst.wakeups - pst0.wakeups;
+    /* Marginal: the streaming thread's CPU minus what it would have spent
+     * without packets, per packet: each pacer wake-up at the cheaper
+     * floor's cost per wake-up (the empty loop's wake-ups can cost more: the
+     * CPU idles deeper between them), plus the idle connections' background
+     * (the idle floor's excess over that) per 20 ms streamed. With lanes the
+     * pacer wakes many times per 20 ms, so the background is charged by
+     * time, not per wake-up. */
+    double idle_us = floor_cpu_us(&fl);
+    double wake_us =
+        floor_cpu_us(&fl0) < idle_us ? floor_cpu_us(&fl0) : idle_us;
+    double bg_us = idle_us - wake_us;
+    double periods = (double)(wall1 - wall0) / (double)FLOOR_PERIOD_NS;
+    double marg_us =
+        ((t1 - t0) * 1e6 - wake_us * (double)ticks - bg_us * periods) / np;
     double us_user = (u1 - u0) * 1e6 / np, us_sys = (s1 - s0) * 1e6 / np;
     double p50 = (double)dv_hist_quantile(&all, 500000) / 1e6;
     double p99 = (double)dv_hist_quantile(&all, 990000) / 1e6;
@@ -667,12 +941,19 @@ int main(int argc, char **argv) {
            "\"cpu_us_per_packet\":%.3f,\"cpu_user_us\":%.3f,"
            "\"cpu_sys_us\":%.3f,\"mem_kib_per_conn\":%.1f,"
            "\"pacer_wakeups\":%llu,\"sim_received\":%llu,"
-           "\"sim_missing\":%llu,\"loadavg\":%.2f}\n",
+           "\"sim_missing\":%llu,\"sim_cpu_us_per_packet\":%.3f,"
+           "\"stream_wakeups\":%llu,\"cpu_us_per_packet_marginal\":%.3f,"
+           "\"udp_rcvbuf_errors\":%lld,\"loadavg\":%.2f,\"floor_empty\":",
            b->n, b->seconds, mode, timer, (unsigned long long)packets, p50, p99,
            p999, mx, (unsigned long long)late, (unsigned long long)missed, d50,
            dmax, s50, smax, us_per_pkt, us_user, us_sys, kib,
            (unsigned long long)pst.wakeups, (unsigned long long)received,
-           (unsigned long long)sim_missing, load[0]);
+           (unsigned long long)sim_missing, sim_us, (unsigned long long)ticks,
+           marg_us, (long long)(rcvbuf_err1 - rcvbuf_err0), load[0]);
+    floor_json(&fl0, timer, stdout);
+    printf(",\"floor_idle_conns\":");
+    floor_json(&fl, timer, stdout);
+    printf("}\n");
     printf("%-28s %s\n", "connections", argv[1] != NULL ? argv[1] : "1");
     printf("%-28s %llu\n", "packets sent", (unsigned long long)packets);
     printf("%-28s %.3f / %.3f / %.3f / %.3f ms\n", "departure p50/p99/p999/max",
@@ -683,15 +964,26 @@ int main(int argc, char **argv) {
            dmax);
     printf("%-28s median %.3f ms, worst %.3f ms\n", "per-connection p1..p99",
            s50, smax);
+    floor_rows(&fl0, "floor, empty", timer, "empty loop", stdout);
+    floor_rows(&fl, "floor, idle", timer, "connections idle", stdout);
     printf("%-28s %.3f us (user %.3f, system %.3f)\n", "cpu per packet",
            us_per_pkt, us_user, us_sys);
+    printf("%-28s %.3f us = (stream cpu - %.3f us x %llu wake-ups - %.3f us "
+           "x %.0f periods) / packets\n",
+           "cpu per packet, marginal", marg_us, wake_us,
+           (unsigned long long)ticks, bg_us, periods);
     printf("%-28s %.1f KiB\n", "memory per connection", kib);
     printf("%-28s %llu received, %llu missing\n", "simulator",
            (unsigned long long)received, (unsigned long long)sim_missing);
+    printf("%-28s %.3f us per packet (simulator thread, CPU clock)\n",
+           "simulator cpu", sim_us);
     printf("%-28s %.2f\n", "load average (1 min)", load[0]);
-    printf("%-28s %llu datagrams in, %llu unattributed\n", "simulator udp",
-           (unsigned long long)b->sim_global.datagrams_in,
-           (unsigned long long)b->sim_global.unknown);
+    printf("%-28s %lld (host-wide, during the run)\n", "udp receive drops",
+           (long long)(rcvbuf_err1 - rcvbuf_err0));
+    printf("%-28s %llu datagrams in, %llu unattributed, %llu sent\n",
+           "simulator udp", (unsigned long long)b->sim_global.datagrams_in,
+           (unsigned long long)b->sim_global.unknown,
+           (unsigned long long)b->sim_global.sent);
   }
   {
     char label[64];
@@ -764,6 +1056,8 @@ int main(int argc, char **argv) {
     }
   }
   bench_arrivals_free(&b->arr);
+  bench_samples_free(&fl0.late_ms);
+  bench_samples_free(&fl.late_ms);
   free(drift);
   free(spread);
   free(b->sess);

@@ -42,6 +42,12 @@ struct dv_sim_member_media {
   size_t narrivals;
   dvoice_tstamp first_unannounced; /* first packet before op 5 */
   int warned_key, warned_speaking, warned_decrypt;
+  dv_sim_crypt_key ck; /* the session's key, prepared for both directions */
+  /* The other sessions of its server, in the gateway's order, as of
+   * |peers_seen| sessions (sessions are only ever added, and keep their
+   * server): forwarding then skips the rest of the gateway. */
+  dv_sim_session **peers;
+  size_t npeers, peers_seen;
 };
 
 struct dv_sim_speaker {
@@ -60,6 +66,23 @@ struct dv_sim_speaker {
   OpusEncoder *enc;
 };
 
+/*
+ * An open-addressing hash map from nonzero 64-bit keys to pointers (linear
+ * probing, backward-shift deletion), so that finding a packet's session
+ * costs the same with 1000 sessions as with one. It is only an index: a
+ * failed insert leaves lookups to fall back on a linear search.
+ */
+typedef struct map_slot {
+  uint64_t key; /* 0: empty */
+  void *val;
+} map_slot;
+
+typedef struct ptr_map {
+  map_slot *v;
+  size_t cap; /* a power of two, or 0 */
+  size_t n;
+} ptr_map;
+
 typedef struct held {
   int used;
   dv_sim_dgram d;
@@ -73,6 +96,8 @@ struct dv_sim_media {
   dv_sim_media_global g;
   struct dv_sim_member_media **members;
   size_t nmembers;
+  ptr_map by_ssrc; /* SSRC -> dv_sim_session */
+  ptr_map by_addr; /* source address -> dv_sim_member_media */
   dv_sim_speaker **speakers;
   size_t nspeakers;
   dv_sim_dgram *out;
@@ -151,6 +176,8 @@ void dv_sim_media_free(dv_sim_media *m) {
     if (mm->dec != NULL) {
       opus_decoder_destroy(mm->dec);
     }
+    dv_sim_crypt_key_free(&mm->ck);
+    dv_free(mem, mm->peers);
     dv_free(mem, mm->arrivals);
     dv_free(mem, mm);
   }
@@ -164,6 +191,8 @@ void dv_sim_media_free(dv_sim_media *m) {
     dv_buf_free(&m->hold.d.data);
   }
   dv_free(mem, m->out);
+  dv_free(mem, m->by_ssrc.v);
+  dv_free(mem, m->by_addr.v);
   dv_free(mem, m->members);
   dv_free(mem, m->speakers);
   dv_buf_free_secret(&m->scratch);
@@ -277,6 +306,102 @@ int dv_sim_media_pop(dv_sim_media *m, dv_sim_dgram *out) {
   return 1;
 }
 
+/* ---- index ------------------------------------------------------------- */
+
+static size_t map_home(const ptr_map *mp, uint64_t key) {
+  /* Fibonacci hashing: SSRCs are random but addresses are not. */
+  return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (mp->cap - 1);
+}
+
+static void *map_get(const ptr_map *mp, uint64_t key) {
+  if (mp->cap == 0) {
+    return NULL;
+  }
+  for (size_t i = map_home(mp, key);; i = (i + 1) & (mp->cap - 1)) {
+    if (mp->v[i].key == key) {
+      return mp->v[i].val;
+    }
+    if (mp->v[i].key == 0) {
+      return NULL;
+    }
+  }
+}
+
+/* Inserts or replaces. Returns 0 or DVOICE_ERR_NOMEM (|mp| unchanged). */
+static int map_put(ptr_map *mp, const dvoice_mem *mem, uint64_t key,
+                   void *val) {
+  size_t i;
+  if ((mp->n + 1) * 2 > mp->cap) {
+    /* Keep the load at most one half: probes stay short. */
+    ptr_map g;
+    g.cap = mp->cap ? mp->cap * 2 : 64;
+    g.n = 0;
+    g.v = dv_calloc(mem, g.cap, sizeof(*g.v));
+    if (g.v == NULL) {
+      return DVOICE_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < mp->cap; k++) {
+      if (mp->v[k].key != 0) {
+        size_t j = map_home(&g, mp->v[k].key);
+        while (g.v[j].key != 0) {
+          j = (j + 1) & (g.cap - 1);
+        }
+        g.v[j] = mp->v[k];
+        g.n++;
+      }
+    }
+    dv_free(mem, mp->v);
+    *mp = g;
+  }
+  for (i = map_home(mp, key); mp->v[i].key != 0 && mp->v[i].key != key;
+       i = (i + 1) & (mp->cap - 1)) {
+  }
+  if (mp->v[i].key == 0) {
+    mp->n++;
+  }
+  mp->v[i].key = key;
+  mp->v[i].val = val;
+  return 0;
+}
+
+/* Removes |key| if it maps to |val|. */
+static void map_del(ptr_map *mp, uint64_t key, const void *val) {
+  size_t i, j;
+  if (mp->cap == 0) {
+    return;
+  }
+  for (i = map_home(mp, key); mp->v[i].key != key;
+       i = (i + 1) & (mp->cap - 1)) {
+    if (mp->v[i].key == 0) {
+      return;
+    }
+  }
+  if (mp->v[i].val != val) {
+    return;
+  }
+  /* Backward shift: pull later entries of the run into the hole unless
+   * their home lies cyclically in (hole, their slot]. */
+  for (j = (i + 1) & (mp->cap - 1); mp->v[j].key != 0;
+       j = (j + 1) & (mp->cap - 1)) {
+    size_t h = map_home(mp, mp->v[j].key);
+    if (((j - h) & (mp->cap - 1)) >= ((j - i) & (mp->cap - 1))) {
+      mp->v[i] = mp->v[j];
+      i = j;
+    }
+  }
+  mp->v[i].key = 0;
+  mp->v[i].val = NULL;
+  mp->n--;
+}
+
+static uint64_t ssrc_key(uint32_t ssrc) {
+  return (uint64_t)1 << 48 | ssrc;
+}
+
+static uint64_t addr_key(const dv_sim_addr *a) {
+  return (uint64_t)1 << 48 | (uint64_t)a->ip << 16 | a->port;
+}
+
 /* ---- members ----------------------------------------------------------- */
 
 static struct dv_sim_member_media *member_of(dv_sim_media *m,
@@ -298,18 +423,61 @@ static struct dv_sim_member_media *member_of(dv_sim_media *m,
   m->members[m->nmembers++] = mm;
   mm->session = s;
   mm->first_unannounced = DVOICE_TSTAMP_NONE;
+  dv_sim_crypt_key_init(&mm->ck);
   s->media = mm;
   return mm;
 }
 
+static int same_addr(const dv_sim_addr *a, const dv_sim_addr *b) {
+  return a->ip == b->ip && a->port == b->port;
+}
+
+/* Records where |mm|'s packets come from, keeping the address index. */
+static void set_addr(dv_sim_media *m, struct dv_sim_member_media *mm,
+                     const dv_sim_addr *a) {
+  if (mm->addr_known && same_addr(&mm->addr, a)) {
+    return;
+  }
+  if (mm->addr_known) {
+    map_del(&m->by_addr, addr_key(&mm->addr), mm);
+  }
+  mm->addr_known = 1;
+  mm->addr = *a;
+  /* On failure the linear search below still finds it. */
+  (void)map_put(&m->by_addr, mmem(m), addr_key(a), mm);
+}
+
+/* The session whose packets come from |a|. When several share the address
+ * the index answers with the one that claimed it last. */
 static dv_sim_session *session_by_addr(dv_sim_media *m, const dv_sim_addr *a) {
+  struct dv_sim_member_media *mm = map_get(&m->by_addr, addr_key(a));
+  if (mm != NULL && mm->addr_known && same_addr(&mm->addr, a)) {
+    return mm->session;
+  }
+  m->g.slow_lookups++;
   for (size_t i = 0; i < m->nmembers; i++) {
-    struct dv_sim_member_media *mm = m->members[i];
-    if (mm->addr_known && mm->addr.ip == a->ip && mm->addr.port == a->port) {
+    mm = m->members[i];
+    if (mm->addr_known && same_addr(&mm->addr, a)) {
+      (void)map_put(&m->by_addr, mmem(m), addr_key(a), mm);
       return mm->session;
     }
   }
   return NULL;
+}
+
+/* The session with |ssrc|. Sessions live as long as the gateway and keep
+ * their SSRC, so an indexed one stays valid; the check is belt and braces. */
+static dv_sim_session *session_by_ssrc(dv_sim_media *m, uint32_t ssrc) {
+  dv_sim_session *s = map_get(&m->by_ssrc, ssrc_key(ssrc));
+  if (s != NULL && s->ssrc == ssrc) {
+    return s;
+  }
+  m->g.slow_lookups++;
+  s = dv_sim_vgw_find_ssrc(m->vgw, ssrc);
+  if (s != NULL) {
+    (void)map_put(&m->by_ssrc, mmem(m), ssrc_key(ssrc), s);
+  }
+  return s;
 }
 
 /* Where packets for |s| go: the address its packets come from, else the one
@@ -344,9 +512,13 @@ static int send_to_session(dv_sim_media *m, dv_sim_session *to,
   if (mm == NULL) {
     return DVOICE_ERR_NOMEM;
   }
+  rv = dv_sim_crypt_key_set(&mm->ck, to->mode, to->key);
+  if (rv != 0) {
+    return rv;
+  }
   dv_buf_reset(&m->tx);
-  rv = dv_sim_crypt_seal(to->mode, to->key, aad, aad_len, plain, plain_len,
-                         mm->out_counter++, &m->tx);
+  rv = dv_sim_crypt_seal_key(&mm->ck, aad, aad_len, plain, plain_len,
+                             mm->out_counter++, &m->tx);
   if (rv != 0) {
     return rv;
   }
@@ -359,7 +531,7 @@ static int answer_discovery(dv_sim_media *m, const uint8_t *p,
                             const dv_sim_addr *from, dvoice_tstamp now) {
   uint8_t resp[DISCOVERY_LEN];
   uint32_t ssrc = dv_get_u32(p + 4);
-  dv_sim_session *s = dv_sim_vgw_find_ssrc(m->vgw, ssrc);
+  dv_sim_session *s = session_by_ssrc(m, ssrc);
   dv_sim_dgram d;
   memset(resp, 0, sizeof(resp));
   dv_put_u16(resp, 2);
@@ -373,8 +545,7 @@ static int answer_discovery(dv_sim_media *m, const uint8_t *p,
     if (mm == NULL) {
       return DVOICE_ERR_NOMEM;
     }
-    mm->addr_known = 1;
-    mm->addr = *from;
+    set_addr(m, mm, from);
     s->report.media.discovery_requests++;
   } else {
     m->g.unknown++;
@@ -474,11 +645,55 @@ static void track_continuity(struct dv_sim_member_media *mm,
   }
 }
 
+/* Brings |mm|'s list of same-server sessions up to date. Returns 1, or 0
+ * if out of memory (the caller then scans the gateway). */
+static int peers_ready(dv_sim_media *m, struct dv_sim_member_media *mm) {
+  dv_sim_vgw *vgw = m->vgw;
+  const dv_sim_session *self = mm->session;
+  dv_sim_session **arr;
+  size_t n = 0;
+  if (mm->peers_seen == vgw->nsessions) {
+    return 1;
+  }
+  for (size_t i = 0; i < vgw->nsessions; i++) {
+    const dv_sim_session *o = vgw->sessions[i];
+    n += o != self && strcmp(o->server_id, self->server_id) == 0;
+  }
+  arr = dv_realloc(mmem(m), mm->peers, (n ? n : 1) * sizeof(*arr));
+  if (arr == NULL) {
+    return 0;
+  }
+  mm->peers = arr;
+  mm->npeers = 0;
+  for (size_t i = 0; i < vgw->nsessions; i++) {
+    dv_sim_session *o = vgw->sessions[i];
+    if (o != self && strcmp(o->server_id, self->server_id) == 0) {
+      arr[mm->npeers++] = o;
+    }
+  }
+  mm->peers_seen = vgw->nsessions;
+  return 1;
+}
+
 static int forward(dv_sim_media *m, dv_sim_session *from, const uint8_t *aad,
                    size_t aad_len, const uint8_t *plain, size_t plain_len,
                    dvoice_tstamp now) {
   dv_sim_vgw *vgw = m->vgw;
+  struct dv_sim_member_media *mm = from->media;
   int rv = 0;
+  if (mm != NULL && peers_ready(m, mm)) {
+    for (size_t i = 0; i < mm->npeers && rv == 0; i++) {
+      dv_sim_session *o = mm->peers[i];
+      if (o->phase != DV_SIM_PHASE_ACTIVE) {
+        continue;
+      }
+      rv = send_to_session(m, o, aad, aad_len, plain, plain_len, now);
+      if (rv == 0) {
+        from->report.media.forwarded++;
+      }
+    }
+    return rv;
+  }
   for (size_t i = 0; i < vgw->nsessions && rv == 0; i++) {
     dv_sim_session *o = vgw->sessions[i];
     if (o == from || o->phase != DV_SIM_PHASE_ACTIVE ||
@@ -550,7 +765,10 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
     return 0;
   }
   dv_buf_reset(&m->scratch);
-  rv = dv_sim_crypt_open(s->mode, s->key, p, len, &m->scratch, &aad_len);
+  rv = dv_sim_crypt_key_set(&mm->ck, s->mode, s->key);
+  if (rv == 0) {
+    rv = dv_sim_crypt_open_key(&mm->ck, p, len, &m->scratch, &aad_len);
+  }
   if (rv == DVOICE_ERR_NOMEM) {
     return rv;
   }
@@ -579,8 +797,7 @@ static int handle_rtp(dv_sim_media *m, dv_sim_session *s, const uint8_t *p,
       return rv;
     }
   }
-  mm->addr_known = 1;
-  mm->addr = *from;
+  set_addr(m, mm, from);
   track_continuity(mm, st, dv_get_u16(p + 2), dv_get_u32(p + 4), now);
   plain = m->scratch.data;
   plain_len = m->scratch.len;
@@ -665,7 +882,7 @@ int dv_sim_media_recv(dv_sim_media *m, const uint8_t *p, size_t len,
     }
     return 0;
   }
-  s = dv_sim_vgw_find_ssrc(m->vgw, dv_get_u32(p + 8));
+  s = session_by_ssrc(m, dv_get_u32(p + 8));
   if (s == NULL) {
     s = session_by_addr(m, from);
     if (s != NULL) {

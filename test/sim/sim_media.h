@@ -64,6 +64,9 @@ typedef struct dv_sim_media_global {
   uint64_t unroutable; /* destination session has no address yet */
   uint64_t speaker_frames;
   uint64_t speaker_late; /* fake speaker ticks that ran late */
+  /* SSRC or address lookups the index could not answer, done by a linear
+   * search instead (first packets, unknown sources, failed index inserts). */
+  uint64_t slow_lookups;
 } dv_sim_media_global;
 
 typedef struct dv_sim_media dv_sim_media;

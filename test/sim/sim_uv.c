@@ -1,8 +1,12 @@
 /* libuv glue for the simulator: WebSocket listener, UDP socket, one timer. */
 #include "sim_uv.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
@@ -17,11 +21,14 @@ typedef struct simconn {
   int closing;        /* dv_uv_ws_close() was called */
 } simconn;
 
-typedef struct udp_send {
-  uv_udp_send_t req;
-  dv_sim_uv *sim;
-  dv_buf data;
-} udp_send;
+/* Datagrams per recvmmsg call, bytes kept of each (longer ones arrive
+ * truncated, as before), and calls per readable event, so that a flood
+ * cannot starve the loop's other handles. */
+#define RX_BATCH 32
+#define RX_SLOT 2048
+#define RX_ROUNDS 16
+/* Kernel receive stamps older than this are not trusted (clock stepped). */
+#define RX_MAX_AGE (1000 * DVOICE_MS)
 
 struct dv_sim_uv {
   uv_loop_t *loop;
@@ -30,7 +37,14 @@ struct dv_sim_uv {
   dv_sim_vgw *vgw;
   dv_sim_media *media;
   dv_uv_ws_server *srv;
-  uv_udp_t udp;
+  /* The UDP socket is ours, watched with a uv_poll_t: libuv 1.44's uv_udp_t
+   * cannot hand over the kernel's receive timestamps. */
+  int fd;
+  uv_poll_t udp_poll;
+  int poll_events;
+  dv_sim_dgram *txq; /* datagrams waiting for the socket to take them */
+  size_t txq_head, txq_len, txq_cap;
+  dvoice_tstamp last_at; /* the latest arrival time handed to the core */
   uv_timer_t timer;
   uint16_t udp_port;
   char endpoint[32];
@@ -40,7 +54,8 @@ struct dv_sim_uv {
   int pending; /* handles and connections still closing */
   void (*close_cb)(dv_sim_uv *sim, void *user_data);
   void *close_ud;
-  uint8_t rxbuf[2048];
+  dvoice_tstamp armed; /* the timer's deadline, or NONE when stopped */
+  uint8_t *rxbuf;      /* RX_BATCH slots of RX_SLOT bytes */
 };
 
 void dv_sim_uv_settings_default(dv_sim_uv_settings *s) {
@@ -90,6 +105,7 @@ static void finish_close(dv_sim_uv *sim) {
   dv_sim_media_free(sim->media);
   dv_sim_vgw_free(sim->vgw);
   dv_free(smem(sim), sim->conns);
+  dv_free(smem(sim), sim->rxbuf);
   dv_free(smem(sim), sim);
 }
 
@@ -137,22 +153,127 @@ static void close_ws(simconn *sc, int code) {
 
 /* ---- output ------------------------------------------------------------ */
 
-static void on_udp_sent(uv_udp_send_t *req, int status) {
-  udp_send *us = (udp_send *)req;
-  dv_sim_uv *sim = us->sim;
-  if (status != 0 && status != UV_ECANCELED) {
-    DV_WARN(&sim->env, "sim-uv: udp send: %s", uv_strerror(status));
+static void on_timer(uv_timer_t *t);
+static void on_udp_poll(uv_poll_t *h, int status, int events);
+
+/* Watches the socket for |events| (UV_READABLE always while open). */
+static void udp_watch(dv_sim_uv *sim, int events) {
+  if (events != sim->poll_events && !sim->closing) {
+    sim->poll_events = events;
+    (void)uv_poll_start(&sim->udp_poll, events, on_udp_poll);
   }
-  dv_buf_free(&us->data);
-  dv_free(smem(sim), us);
 }
 
-static void on_timer(uv_timer_t *t);
+/* Sends one datagram now. Returns 1 if the socket would block (keep it),
+ * else 0 (sent, or dropped with a warning). */
+static int udp_send_now(dv_sim_uv *sim, const dv_sim_dgram *d) {
+  struct sockaddr_in sa;
+  ssize_t n;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(d->dest.ip);
+  sa.sin_port = htons(d->dest.port);
+  do {
+    n = sendto(sim->fd, d->data.data, d->data.len, MSG_DONTWAIT,
+               (const struct sockaddr *)&sa, sizeof(sa));
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) {
+    return 0;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+    return 1;
+  }
+  DV_WARN(&sim->env, "sim-uv: udp send: %s", strerror(errno));
+  return 0;
+}
+
+/* Sends queued datagrams in order until the socket would block. */
+static void txq_drain(dv_sim_uv *sim) {
+  while (sim->txq_head < sim->txq_len) {
+    dv_sim_dgram *d = &sim->txq[sim->txq_head];
+    if (udp_send_now(sim, d)) {
+      return;
+    }
+    dv_buf_free(&d->data);
+    sim->txq_head++;
+  }
+  sim->txq_head = sim->txq_len = 0;
+  udp_watch(sim, UV_READABLE);
+}
+
+/* Queues |d| (taking its data) behind the others and waits for room. */
+static void txq_push(dv_sim_uv *sim, dv_sim_dgram *d) {
+  if (sim->txq_len == sim->txq_cap) {
+    size_t ncap = sim->txq_cap ? sim->txq_cap * 2 : 64;
+    dv_sim_dgram *n = dv_realloc(smem(sim), sim->txq, ncap * sizeof(*n));
+    if (n == NULL) {
+      DV_WARN(&sim->env, "sim-uv: out of memory queueing a datagram");
+      dv_buf_free(&d->data);
+      return;
+    }
+    sim->txq = n;
+    sim->txq_cap = ncap;
+  }
+  sim->txq[sim->txq_len++] = *d;
+  udp_watch(sim, UV_READABLE | UV_WRITABLE);
+}
+
+static void txq_free(dv_sim_uv *sim) {
+  for (size_t i = sim->txq_head; i < sim->txq_len; i++) {
+    dv_buf_free(&sim->txq[i].data);
+  }
+  dv_free(smem(sim), sim->txq);
+  sim->txq = NULL;
+  sim->txq_head = sim->txq_len = sim->txq_cap = 0;
+}
+
+/* Sends what the media core queued: directly while the socket takes it and
+ * nothing is waiting, else behind what is waiting. */
+static void flush_media(dv_sim_uv *sim) {
+  dv_sim_dgram d;
+  while (dv_sim_media_pop(sim->media, &d)) {
+    if (sim->txq_head < sim->txq_len || udp_send_now(sim, &d)) {
+      txq_push(sim, &d);
+    } else {
+      dv_buf_free(&d.data);
+    }
+  }
+}
+
+/* Arms the timer for |exp| (NONE: stops it). */
+static void arm(dv_sim_uv *sim, dvoice_tstamp exp) {
+  dvoice_tstamp now;
+  sim->armed = exp;
+  if (exp == DVOICE_TSTAMP_NONE) {
+    uv_timer_stop(&sim->timer);
+    return;
+  }
+  now = dv_sim_uv_now(sim);
+  /* Round up so the timer never fires before the deadline. */
+  uv_timer_start(&sim->timer, on_timer,
+                 exp <= now ? 0 : (exp - now + DVOICE_MS - 1) / DVOICE_MS, 0);
+}
+
+/*
+ * What a datagram can change: the media core's queue and its deadline (the
+ * gateway core only records violations from it, which queue nothing). This
+ * avoids dv_sim_uv_flush's walk over every connection per datagram.
+ */
+static void flush_udp(dv_sim_uv *sim) {
+  dvoice_tstamp exp;
+  if (sim->closing) {
+    return;
+  }
+  flush_media(sim);
+  exp = dv_sim_media_get_expiry(sim->media);
+  if (exp < sim->armed) {
+    arm(sim, exp);
+  }
+}
 
 void dv_sim_uv_flush(dv_sim_uv *sim) {
   dv_sim_out o;
-  dv_sim_dgram d;
-  dvoice_tstamp now, exp, e2;
+  dvoice_tstamp exp, e2;
   if (sim->closing) {
     return;
   }
@@ -176,45 +297,19 @@ void dv_sim_uv_flush(dv_sim_uv *sim) {
       dv_buf_free(&o.data);
     }
   }
-  while (dv_sim_media_pop(sim->media, &d)) {
-    udp_send *us = dv_calloc(smem(sim), 1, sizeof(*us));
-    struct sockaddr_in sa;
-    uv_buf_t b;
-    if (us == NULL) {
-      dv_buf_free(&d.data);
-      continue;
-    }
-    us->sim = sim;
-    us->data = d.data;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(d.dest.ip);
-    sa.sin_port = htons(d.dest.port);
-    b = uv_buf_init((char *)us->data.data, (unsigned)us->data.len);
-    if (uv_udp_send(&us->req, &sim->udp, &b, 1, (const struct sockaddr *)&sa,
-                    on_udp_sent) != 0) {
-      dv_buf_free(&us->data);
-      dv_free(smem(sim), us);
-    }
-  }
+  flush_media(sim);
   exp = dv_sim_vgw_get_expiry(sim->vgw);
   e2 = dv_sim_media_get_expiry(sim->media);
   if (e2 < exp) {
     exp = e2;
   }
-  if (exp == DVOICE_TSTAMP_NONE) {
-    uv_timer_stop(&sim->timer);
-    return;
-  }
-  now = dv_sim_uv_now(sim);
-  /* Round up so the timer never fires before the deadline. */
-  uv_timer_start(&sim->timer, on_timer,
-                 exp <= now ? 0 : (exp - now + DVOICE_MS - 1) / DVOICE_MS, 0);
+  arm(sim, exp);
 }
 
 static void on_timer(uv_timer_t *t) {
   dv_sim_uv *sim = t->data;
   dvoice_tstamp now = dv_sim_uv_now(sim);
+  sim->armed = DVOICE_TSTAMP_NONE; /* it fired; dv_sim_uv_flush re-arms */
   if (dv_sim_vgw_handle_expiry(sim->vgw, now) != 0 ||
       dv_sim_media_handle_expiry(sim->media, now) != 0) {
     DV_WARN(&sim->env, "sim-uv: out of memory in a deadline");
@@ -335,32 +430,104 @@ static void on_accept(dv_uv_ws_server *srv, dv_uv_ws *ws, void *ud) {
 
 /* ---- UDP ---------------------------------------------------------------- */
 
-static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  dv_sim_uv *sim = h->data;
-  (void)suggested;
-  *buf = uv_buf_init((char *)sim->rxbuf, sizeof(sim->rxbuf));
+/* The kernel's receive time of a datagram (SO_TIMESTAMPNS, the real-time
+ * clock) from its control messages; 0 if absent. */
+static int64_t rx_stamp(struct msghdr *mh) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+       c = CMSG_NXTHDR(mh, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec ts;
+      memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+      return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+  }
+  return 0;
 }
 
-static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                        const struct sockaddr *addr, unsigned flags) {
+/*
+ * Reads what the socket holds, in batches, and feeds it to the media core.
+ * Each datagram's arrival is the kernel's receive time moved onto the
+ * environment's clock, so a busy simulator thread does not make a sender
+ * look late; the times handed over never go backwards nor past now.
+ */
+static void udp_read(dv_sim_uv *sim) {
+  struct mmsghdr msgs[RX_BATCH];
+  struct iovec iov[RX_BATCH];
+  struct sockaddr_in peers[RX_BATCH];
+  /* Room for one timestamp message each, aligned as cmsghdr needs. */
+  uint64_t ctl[RX_BATCH][(CMSG_SPACE(sizeof(struct timespec)) + 7) / 8];
+  for (int round = 0; round < RX_ROUNDS && !sim->closing; round++) {
+    struct timespec rt;
+    dvoice_tstamp now;
+    int64_t real;
+    int n;
+    memset(msgs, 0, sizeof(msgs));
+    for (int k = 0; k < RX_BATCH; k++) {
+      iov[k].iov_base = sim->rxbuf + (size_t)k * RX_SLOT;
+      iov[k].iov_len = RX_SLOT;
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_hdr.msg_name = &peers[k];
+      msgs[k].msg_hdr.msg_namelen = sizeof(peers[k]);
+      msgs[k].msg_hdr.msg_control = ctl[k];
+      msgs[k].msg_hdr.msg_controllen = sizeof(ctl[k]);
+    }
+    n = recvmmsg(sim->fd, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        DV_WARN(&sim->env, "sim-uv: udp recv: %s", strerror(errno));
+      }
+      break;
+    }
+    now = dv_sim_uv_now(sim);
+    clock_gettime(CLOCK_REALTIME, &rt);
+    real = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
+    for (int k = 0; k < n; k++) {
+      struct msghdr *mh = &msgs[k].msg_hdr;
+      int64_t stamp = rx_stamp(mh), age = real - stamp;
+      dvoice_tstamp at = now;
+      dv_sim_addr from;
+      if (mh->msg_namelen < sizeof(struct sockaddr_in) ||
+          peers[k].sin_family != AF_INET) {
+        continue;
+      }
+      if (stamp != 0 && age > 0 && age < (int64_t)RX_MAX_AGE &&
+          (uint64_t)age < now) {
+        at = now - (uint64_t)age;
+      }
+      if (at < sim->last_at) {
+        at = sim->last_at;
+      }
+      sim->last_at = at;
+      from.ip = ntohl(peers[k].sin_addr.s_addr);
+      from.port = ntohs(peers[k].sin_port);
+      if (dv_sim_media_recv(sim->media, iov[k].iov_base, msgs[k].msg_len, &from,
+                            at) != 0) {
+        DV_WARN(&sim->env, "sim-uv: out of memory in media");
+      }
+    }
+    if (n < RX_BATCH) {
+      break;
+    }
+  }
+  flush_udp(sim);
+}
+
+static void on_udp_poll(uv_poll_t *h, int status, int events) {
   dv_sim_uv *sim = h->data;
-  const struct sockaddr_in *sa = (const struct sockaddr_in *)addr;
-  dv_sim_addr from;
-  (void)flags;
-  if (nread < 0) {
-    DV_WARN(&sim->env, "sim-uv: udp recv: %s", uv_strerror((int)nread));
+  if (status < 0) {
+    DV_WARN(&sim->env, "sim-uv: udp poll: %s", uv_strerror(status));
     return;
   }
-  if (addr == NULL || addr->sa_family != AF_INET) {
-    return;
+  if (events & UV_WRITABLE) {
+    txq_drain(sim);
   }
-  from.ip = ntohl(sa->sin_addr.s_addr);
-  from.port = ntohs(sa->sin_port);
-  if (dv_sim_media_recv(sim->media, (const uint8_t *)buf->base, (size_t)nread,
-                        &from, dv_sim_uv_now(sim)) != 0) {
-    DV_WARN(&sim->env, "sim-uv: out of memory in media");
+  if (events & UV_READABLE) {
+    udp_read(sim);
   }
-  dv_sim_uv_flush(sim);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -369,6 +536,54 @@ static void on_handle_closed(uv_handle_t *h) {
   dv_sim_uv *sim = h->data;
   sim->pending--;
   finish_close(sim);
+}
+
+/* The poll handle is gone: the socket can be closed now. */
+static void on_udp_closed(uv_handle_t *h) {
+  dv_sim_uv *sim = h->data;
+  close(sim->fd);
+  sim->fd = -1;
+  txq_free(sim);
+  sim->pending--;
+  finish_close(sim);
+}
+
+/* Opens the UDP socket on |addr| (port 0: the kernel's choice) with
+ * receive timestamps and the requested receive buffer, and reads back its
+ * port. Returns the descriptor, or -1 with errno set. */
+static int udp_open(const struct sockaddr_in *addr, int rcvbuf,
+                    uint16_t *port) {
+  struct sockaddr_in name;
+  socklen_t namelen = sizeof(name);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+      on = 1;
+  if (fd < 0) {
+    return -1;
+  }
+  /* Without stamps arrivals fall back to the time of reading. */
+  (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+  if (rcvbuf > 0) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  }
+  if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 ||
+      getsockname(fd, (struct sockaddr *)&name, &namelen) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  *port = ntohs(name.sin_port);
+  return fd;
+}
+
+int dv_sim_uv_udp_rcvbuf(const dv_sim_uv *sim) {
+  int v = 0;
+  socklen_t len = sizeof(v);
+  if (getsockopt(sim->fd, SOL_SOCKET, SO_RCVBUF, &v, &len) != 0) {
+    return 0;
+  }
+  /* Linux reports twice what was granted (its bookkeeping overhead). */
+  return v / 2;
 }
 
 static void on_srv_closed(dv_uv_ws_server *srv, void *ud) {
@@ -382,11 +597,10 @@ int dv_sim_uv_new(uv_loop_t *loop, const dv_sim_uv_settings *settings,
                   dv_sim_uv **out) {
   dv_uv_ws_server_settings ss;
   dv_sim_uv_settings defaults;
-  struct sockaddr_storage name;
   struct sockaddr_in bind_addr;
   dvoice_env env;
   dv_sim_uv *sim;
-  int namelen = sizeof(name), rv;
+  int rv;
   const char *host;
   if (out == NULL || loop == NULL) {
     return DVOICE_ERR_INVALID_ARGUMENT;
@@ -424,37 +638,52 @@ int dv_sim_uv_new(uv_loop_t *loop, const dv_sim_uv_settings *settings,
     dv_free(env.mem, sim);
     return rv;
   }
-  /* UDP first: Ready must announce its port. */
-  uv_udp_init(loop, &sim->udp);
-  sim->udp.data = sim;
+  /* UDP first: Ready must announce its port. It is read with recvmmsg, so
+   * that a tick's burst from many connections costs a few system calls
+   * rather than one per datagram. */
+  sim->armed = DVOICE_TSTAMP_NONE;
+  sim->rxbuf = dv_malloc(smem(sim), (size_t)RX_BATCH * RX_SLOT);
+  sim->fd = sim->rxbuf == NULL
+                ? -1
+                : udp_open(&bind_addr, settings->udp_rcvbuf, &sim->udp_port);
+  if (sim->fd < 0 || uv_poll_init(loop, &sim->udp_poll, sim->fd) != 0) {
+    /* No handle exists to close. */
+    if (sim->fd >= 0) {
+      close(sim->fd);
+    } else if (sim->rxbuf != NULL) {
+      DV_ERROR(&sim->env, "sim-uv: udp socket: %s", strerror(errno));
+    }
+    rv = sim->rxbuf == NULL ? DVOICE_ERR_NOMEM : DVOICE_ERR_TRANSPORT;
+    dv_free(env.mem, sim->rxbuf);
+    dv_sim_media_free(sim->media);
+    dv_sim_vgw_free(sim->vgw);
+    dv_free(env.mem, sim);
+    return rv;
+  }
+  sim->udp_poll.data = sim;
   uv_timer_init(loop, &sim->timer);
   sim->timer.data = sim;
-  rv = uv_udp_bind(&sim->udp, (const struct sockaddr *)&bind_addr, 0);
+  sim->poll_events = UV_READABLE;
+  rv = uv_poll_start(&sim->udp_poll, UV_READABLE, on_udp_poll);
   if (rv == 0) {
-    rv = uv_udp_getsockname(&sim->udp, (struct sockaddr *)&name, &namelen);
-  }
-  if (rv == 0) {
-    rv = uv_udp_recv_start(&sim->udp, on_udp_alloc, on_udp_recv);
-  }
-  if (rv == 0) {
-    sim->udp_port = ntohs(((struct sockaddr_in *)&name)->sin_port);
     dv_sim_vgw_set_udp(sim->vgw, host, sim->udp_port);
     dv_uv_ws_server_settings_default(&ss);
     ss.conn.env = &sim->env;
     ss.host = host;
     ss.port = settings->ws_port;
+    ss.backlog = settings->ws_backlog;
     ss.cert_file = settings->cert_file;
     ss.key_file = settings->key_file;
     rv = dv_uv_ws_server_new(&sim->srv, loop, &ss, on_accept, NULL, sim);
   } else {
-    DV_ERROR(&sim->env, "sim-uv: udp bind: %s", uv_strerror(rv));
+    DV_ERROR(&sim->env, "sim-uv: udp poll: %s", uv_strerror(rv));
     rv = DVOICE_ERR_TRANSPORT;
   }
   if (rv != 0) {
     /* Nothing was accepted: close the two handles and free on the way. */
     sim->closing = 1;
     sim->pending = 2;
-    uv_close((uv_handle_t *)&sim->udp, on_handle_closed);
+    uv_close((uv_handle_t *)&sim->udp_poll, on_udp_closed);
     uv_close((uv_handle_t *)&sim->timer, on_handle_closed);
     return rv;
   }
@@ -474,7 +703,7 @@ int dv_sim_uv_close(dv_sim_uv *sim,
   sim->close_cb = close_cb;
   sim->close_ud = user_data;
   sim->pending = 3;
-  uv_close((uv_handle_t *)&sim->udp, on_handle_closed);
+  uv_close((uv_handle_t *)&sim->udp_poll, on_udp_closed);
   uv_close((uv_handle_t *)&sim->timer, on_handle_closed);
   (void)dv_uv_ws_server_close(sim->srv, on_srv_closed);
   for (size_t i = 0; i < sim->nconns; i++) {

@@ -2,6 +2,9 @@
  * libuv glue for the simulator: the voice gateway core behind a ws:// or
  * wss:// listener (lib/uv's dv_uv_ws_server), the media core behind a UDP
  * socket on 127.0.0.1, and one timer armed from both cores' deadlines.
+ * Datagrams reach the media core stamped with the kernel's receive time
+ * (SO_TIMESTAMPNS, moved onto the environment's clock), not the time the
+ * simulator got round to reading them.
  *
  * Tests drive misbehaviour by calling the cores directly (dv_sim_uv_vgw(),
  * dv_sim_uv_media()) and then dv_sim_uv_flush(), which pushes whatever the
@@ -37,6 +40,12 @@ typedef struct dv_sim_uv_settings {
   /* Nonzero: refuse Upgrade requests whose target lacks v=8 (HTTP 400,
    * recorded as an unbound violation). Default 1. */
   int require_v8;
+  /* Nonzero: SO_RCVBUF of the UDP socket, bytes (the kernel caps it at
+   * net.core.rmem_max; see dv_sim_uv_udp_rcvbuf). Default 0: the system's. */
+  int udp_rcvbuf;
+  /* The WebSocket listener's backlog (capped by net.core.somaxconn); 0:
+   * lib/uv's default (128). Raise it when many clients connect at once. */
+  int ws_backlog;
 } dv_sim_uv_settings;
 
 void dv_sim_uv_settings_default(dv_sim_uv_settings *s);
@@ -57,6 +66,8 @@ dv_sim_media *dv_sim_uv_media(dv_sim_uv *sim);
 dvoice_tstamp dv_sim_uv_now(const dv_sim_uv *sim);
 uint16_t dv_sim_uv_ws_port(const dv_sim_uv *sim);
 uint16_t dv_sim_uv_udp_port(const dv_sim_uv *sim);
+/* The UDP socket's receive buffer as granted, bytes; 0 if unknown. */
+int dv_sim_uv_udp_rcvbuf(const dv_sim_uv *sim);
 /* The VOICE_SERVER_UPDATE endpoint, "127.0.0.1:PORT" (static storage in
  * |sim|). */
 const char *dv_sim_uv_endpoint(const dv_sim_uv *sim);

@@ -484,6 +484,62 @@ static size_t run_speaker(fx *f, dv_sim_session *s, uint16_t *seqs, size_t max,
   return n;
 }
 
+/* Forwarding reaches exactly the active sessions of the sender's server,
+ * also ones registered after the sender's first packet. */
+static void test_forwarding_follows_new_members(void **state) {
+  dv_sim_session *c, *other;
+  dv_sim_addr addr_c = {0x0a000009u, 5009}, addr_o = {0x0a00000au, 5010};
+  dv_sim_dgram d;
+  dv_buf b;
+  fx f;
+  (void)state;
+  fx_init(&f, NULL);
+  join(&f, f.a, AES, 1);
+  join(&f, f.b, AES, 1);
+  discover(&f, f.a, &f.addr_a);
+  discover(&f, f.b, &f.addr_b);
+  assert_int_equal(
+      dv_sim_vgw_add_session(f.vgw, "999", USER_B, "sess-o", "tok-o", &other),
+      0);
+  join(&f, other, AES, 1);
+  discover(&f, other, &addr_o);
+  dv_buf_init(&b, NULL);
+  build_pkt(&b, f.a, 1, 960, f.a->ssrc, SILENCE, 3, 1);
+  feed(&f, &b, &f.addr_a, 0);
+  assert_int_equal(f.a->report.media.forwarded, 1);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_true(d.dest.port == f.addr_b.port);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 0);
+  /* A third member of A's server joins. */
+  assert_int_equal(
+      dv_sim_vgw_add_session(f.vgw, SERVER, "777", "sess-c", "tok-c", &c), 0);
+  join(&f, c, XCHACHA, 1);
+  discover(&f, c, &addr_c);
+  build_pkt(&b, f.a, 2, 1920, f.a->ssrc, SILENCE, 3, 2);
+  feed(&f, &b, &f.addr_a, 20 * MS);
+  assert_int_equal(f.a->report.media.forwarded, 3);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_true(d.dest.port == f.addr_b.port);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_true(d.dest.port == addr_c.port);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 0);
+  /* B no longer active: only C gets the next one. */
+  f.b->phase = DV_SIM_PHASE_ENDED;
+  build_pkt(&b, f.a, 3, 2880, f.a->ssrc, SILENCE, 3, 3);
+  feed(&f, &b, &f.addr_a, 40 * MS);
+  assert_int_equal(f.a->report.media.forwarded, 4);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 1);
+  assert_true(d.dest.port == addr_c.port);
+  dv_buf_free(&d.data);
+  assert_int_equal(dv_sim_media_pop(f.m, &d), 0);
+  assert_int_equal(other->report.media.received, 0);
+  dv_buf_free(&b);
+  fx_free(&f);
+}
+
 static void test_fake_speaker(void **state) {
   dv_sim_speaker *sp;
   OpusDecoder *dec;
@@ -872,6 +928,144 @@ static int media_run(const dvoice_mem *mem, void *ud) {
   return rv;
 }
 
+/* A prepared key seals byte-exactly like the one-shot form, opens what it
+ * sealed, re-keys when the session's key changes, and refuses when unset. */
+static void check_crypt_key(dv_sim_mode mode) {
+  uint8_t k1[32], k2[32], hdr[12] = {0x80, 120, 0, 7, 0, 0, 3, 0xc0, 1, 2, 3};
+  dv_sim_crypt_key ck;
+  dv_buf one, two, plain;
+  size_t aad_len = 99;
+  for (int i = 0; i < 32; i++) {
+    k1[i] = (uint8_t)i;
+    k2[i] = (uint8_t)(i + 1);
+  }
+  dv_buf_init(&one, NULL);
+  dv_buf_init(&two, NULL);
+  dv_buf_init(&plain, NULL);
+  dv_sim_crypt_key_init(&ck);
+  /* Unset: length errors first, then UNSUPPORTED. */
+  assert_int_equal(dv_sim_crypt_open_key(&ck, hdr, 8, &plain, &aad_len),
+                   DVOICE_ERR_TRUNCATED);
+  assert_int_equal(dv_sim_crypt_seal_key(&ck, hdr, 12, SILENCE, 3, 1, &two),
+                   DVOICE_ERR_UNSUPPORTED);
+  assert_int_equal(two.len, 0);
+  assert_int_equal(dv_sim_crypt_key_set(&ck, mode, k1), 0);
+  assert_int_equal(dv_sim_crypt_seal(mode, k1, hdr, 12, SILENCE, 3, 5, &one),
+                   0);
+  assert_int_equal(dv_sim_crypt_seal_key(&ck, hdr, 12, SILENCE, 3, 5, &two), 0);
+  dvt_assert_bytes(two.data, two.len, one.data, one.len);
+  assert_int_equal(
+      dv_sim_crypt_open_key(&ck, one.data, one.len, &plain, &aad_len), 0);
+  assert_int_equal(aad_len, 12);
+  dvt_assert_bytes(plain.data, plain.len, SILENCE, 3);
+  /* Setting the same key again keeps it; a new key replaces it. */
+  assert_int_equal(dv_sim_crypt_key_set(&ck, mode, k1), 0);
+  dv_buf_reset(&plain);
+  assert_int_equal(
+      dv_sim_crypt_open_key(&ck, one.data, one.len, &plain, &aad_len), 0);
+  assert_int_equal(dv_sim_crypt_key_set(&ck, mode, k2), 0);
+  dv_buf_reset(&plain);
+  assert_int_equal(
+      dv_sim_crypt_open_key(&ck, one.data, one.len, &plain, &aad_len),
+      DVOICE_ERR_CRYPTO);
+  assert_int_equal(plain.len, 0);
+  assert_int_equal(dv_sim_crypt_key_set(&ck, mode, k1), 0);
+  assert_int_equal(
+      dv_sim_crypt_open_key(&ck, one.data, one.len, &plain, &aad_len), 0);
+  /* Unset again. */
+  assert_int_equal(dv_sim_crypt_key_set(&ck, DV_SIM_MODE_NONE, k1), 0);
+  assert_int_equal(
+      dv_sim_crypt_open_key(&ck, one.data, one.len, &plain, &aad_len),
+      DVOICE_ERR_UNSUPPORTED);
+  assert_int_equal(dv_sim_crypt_key_set(&ck, (dv_sim_mode)77, k1),
+                   DVOICE_ERR_UNSUPPORTED);
+  assert_int_equal(ck.mode, DV_SIM_MODE_NONE);
+  dv_sim_crypt_key_free(&ck);
+  dv_buf_free(&one);
+  dv_buf_free(&two);
+  dv_buf_free(&plain);
+}
+
+static void test_crypt_key_cache(void **state) {
+  (void)state;
+  check_crypt_key(DV_SIM_MODE_AES256_GCM);
+  check_crypt_key(DV_SIM_MODE_XCHACHA20);
+}
+
+/* Hundreds of sessions: every packet and keepalive lands on its own
+ * session through the SSRC and address indexes, also after clients move to
+ * new ports (entries are deleted and re-inserted). */
+#define MANY 300
+
+static void test_many_sessions_indexed(void **state) {
+  dv_sim_session *s[MANY];
+  dv_sim_addr at[MANY];
+  uint8_t ka[8] = {0};
+  dvt_stream rs;
+  dv_buf b;
+  fx f;
+  (void)state;
+  /* The counter RNG has too few distinct SSRCs for this many sessions. */
+  memset(&f, 0, sizeof(f));
+  dvt_env_init(&f.e);
+  dvt_env_use_stream(&f.e.env, &rs, 1);
+  assert_int_equal(dv_sim_vgw_new(&f.e.env, NULL, &f.vgw), 0);
+  dv_sim_vgw_set_udp(f.vgw, "127.0.0.1", 50010);
+  assert_int_equal(dv_sim_media_new(&f.e.env, f.vgw, NULL, &f.m), 0);
+  dv_buf_init(&b, NULL);
+  for (int i = 0; i < MANY; i++) {
+    char srv[32], sid[32], tok[32];
+    snprintf(srv, sizeof(srv), "%d", 5000 + i);
+    snprintf(sid, sizeof(sid), "m%d", i);
+    snprintf(tok, sizeof(tok), "t%d", i);
+    assert_int_equal(
+        dv_sim_vgw_add_session(f.vgw, srv, USER_A, sid, tok, &s[i]), 0);
+    (void)join(&f, s[i], i % 2 ? AES : XCHACHA, 1);
+    /* Ports that collide in the low bits, to exercise probing. */
+    at[i].ip = 0x0a000001u;
+    at[i].port = (uint16_t)(1024 + 64 * i);
+    discover(&f, s[i], &at[i]);
+  }
+  for (uint16_t k = 0; k < 2; k++) {
+    for (int i = 0; i < MANY; i++) {
+      build_pkt(&b, s[i], k, 960u * k, s[i]->ssrc, SILENCE, 3, k);
+      feed(&f, &b, &at[i], k * 20 * MS);
+    }
+  }
+  /* Every third client moves: its packets come from a new port. */
+  for (int i = 0; i < MANY; i += 3) {
+    at[i].port = (uint16_t)(at[i].port + 1);
+    build_pkt(&b, s[i], 2, 1920, s[i]->ssrc, SILENCE, 3, 2);
+    feed(&f, &b, &at[i], 40 * MS);
+  }
+  for (int i = 0; i < MANY; i++) {
+    assert_int_equal(dv_sim_media_recv(f.m, ka, sizeof(ka), &at[i], 0), 0);
+  }
+  for (int i = 0; i < MANY; i++) {
+    const dv_sim_media_stats *st = &s[i]->report.media;
+    uint64_t n = i % 3 == 0 ? 3 : 2;
+    assert_int_equal(st->received, n);
+    assert_int_equal(st->decrypted, n);
+    assert_int_equal(st->ssrc_errors, 0);
+    assert_int_equal(st->keepalives, 1);
+    assert_int_equal(st->discovery_requests, 1);
+  }
+  assert_int_equal(dv_sim_media_global_stats(f.m)->unknown, 0);
+  /* Only each SSRC's first sighting (its discovery) needed a search. */
+  assert_int_equal(dv_sim_media_global_stats(f.m)->slow_lookups, MANY);
+  /* The old ports of the movers belong to nobody now. */
+  for (int i = 0; i < MANY; i += 3) {
+    dv_sim_addr old = at[i];
+    old.port = (uint16_t)(old.port - 1);
+    assert_int_equal(dv_sim_media_recv(f.m, ka, sizeof(ka), &old, 0), 0);
+  }
+  assert_int_equal(dv_sim_media_global_stats(f.m)->unknown, MANY / 3);
+  assert_int_equal(dv_sim_media_global_stats(f.m)->slow_lookups,
+                   MANY + MANY / 3);
+  dv_buf_free(&b);
+  fx_free(&f);
+}
+
 static void test_media_nomem_each_allocation(void **state) {
   (void)state;
   assert_true(dvt_mem_fail_each(media_run, NULL) > 20);
@@ -887,10 +1081,13 @@ int main(void) {
       cmocka_unit_test(test_gaps_duplicates_reorders),
       cmocka_unit_test(test_bad_packets_counted),
       cmocka_unit_test(test_forwarding_reencrypts),
+      cmocka_unit_test(test_forwarding_follows_new_members),
       cmocka_unit_test(test_fake_speaker),
       cmocka_unit_test(test_knobs_deterministic),
       cmocka_unit_test(test_lib_rtp_interop),
       cmocka_unit_test(test_media_nomem_each_allocation),
+      cmocka_unit_test(test_crypt_key_cache),
+      cmocka_unit_test(test_many_sessions_indexed),
       cmocka_unit_test(test_pacer_measured_by_sim),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
