@@ -12,14 +12,12 @@
  */
 #include <string.h>
 
-#include <jansson.h>
 #include <uv.h>
 
 #include <dvoice/dvoice.h>
 
 #include "join/dv_join.h"
 #include "join/dv_join_json.h"
-#include "json/dv_json.h"
 #include "util/dv_log.h"
 #include "util/dv_mem.h"
 #include "util/dv_ring.h"

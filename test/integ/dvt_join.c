@@ -26,3 +26,24 @@ void dvt_encode_tone(uint8_t (*frames)[DV_OPUS_MAX_PACKET], size_t *lens,
   }
   dv_opus_enc_free(enc);
 }
+
+long long dvt_json_sum_key(const json_t *j, const char *key) {
+  long long n = 0;
+  const char *k;
+  json_t *v;
+  size_t i;
+  if (json_is_object(j)) {
+    json_object_foreach((json_t *)j, k, v) {
+      if (strcmp(k, key) == 0 && json_is_integer(v)) {
+        n += json_integer_value(v);
+      } else {
+        n += dvt_json_sum_key(v, key);
+      }
+    }
+  } else if (json_is_array(j)) {
+    json_array_foreach(j, i, v) {
+      n += dvt_json_sum_key(v, key);
+    }
+  }
+  return n;
+}

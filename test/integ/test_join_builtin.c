@@ -82,28 +82,6 @@ static void push_some(fx *f) {
 /* ---- the simulator's report ----------------------------------------------
  */
 
-/* Sums every integer member named |key| anywhere under |j|. */
-static long long sum_key(const json_t *j, const char *key) {
-  long long n = 0;
-  const char *k;
-  json_t *v;
-  size_t i;
-  if (json_is_object(j)) {
-    json_object_foreach((json_t *)j, k, v) {
-      if (strcmp(k, key) == 0 && json_is_integer(v)) {
-        n += json_integer_value(v);
-      } else {
-        n += sum_key(v, key);
-      }
-    }
-  } else if (json_is_array(j)) {
-    json_array_foreach(j, i, v) {
-      n += sum_key(v, key);
-    }
-  }
-  return n;
-}
-
 /* |part| is "gateway" or "voice". */
 static long long report_sum(fx *f, const char *part, const char *key) {
   static char buf[65536];
@@ -114,7 +92,7 @@ static long long report_sum(fx *f, const char *part, const char *key) {
   assert_null(strstr(buf, TOKEN));
   root = json_loads(buf, 0, NULL);
   assert_non_null(root);
-  v = sum_key(json_object_get(root, part), key);
+  v = dvt_json_sum_key(json_object_get(root, part), key);
   json_decref(root);
   return v;
 }
@@ -136,7 +114,7 @@ static long long report_server(fx *f, int i, const char *key) {
   json_t *v = json_array_get(json_object_get(root, "voice"), (size_t)i);
   long long n;
   assert_non_null(v);
-  n = sum_key(json_object_get(v, "sessions"), key);
+  n = dvt_json_sum_key(json_object_get(v, "sessions"), key);
   json_decref(root);
   return n;
 }
@@ -160,7 +138,7 @@ static long long report_session(fx *f, int i, size_t k, const char *key) {
   json_t *sess = json_array_get(json_object_get(v, "sessions"), k);
   long long n;
   assert_non_null(sess);
-  n = sum_key(sess, key);
+  n = dvt_json_sum_key(sess, key);
   json_decref(root);
   return n;
 }

@@ -53,28 +53,6 @@ struct fx {
   int sim_closed;
 };
 
-/* Sums every integer member named |key| anywhere under |j|. */
-static long long sum_key(const json_t *j, const char *key) {
-  long long n = 0;
-  const char *k;
-  json_t *v;
-  size_t i;
-  if (json_is_object(j)) {
-    json_object_foreach((json_t *)j, k, v) {
-      if (strcmp(k, key) == 0 && json_is_integer(v)) {
-        n += json_integer_value(v);
-      } else {
-        n += sum_key(v, key);
-      }
-    }
-  } else if (json_is_array(j)) {
-    json_array_foreach(j, i, v) {
-      n += sum_key(v, key);
-    }
-  }
-  return n;
-}
-
 /* |part| is "gateway" or "voice". */
 static long long report_sum(fx *f, const char *part, const char *key) {
   static char buf[65536];
@@ -86,7 +64,7 @@ static long long report_sum(fx *f, const char *part, const char *key) {
   assert_null(strstr(buf, TOKEN_B));
   root = json_loads(buf, 0, NULL);
   assert_non_null(root);
-  v = sum_key(json_object_get(root, part), key);
+  v = dvt_json_sum_key(json_object_get(root, part), key);
   json_decref(root);
   if (getenv("DVT_VERBOSE") != NULL) {
     printf("# report %s\n", buf);
